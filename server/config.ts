@@ -1,0 +1,159 @@
+import { z } from 'zod';
+
+/**
+ * Every setting Stockwire reads, in one schema with its default. The environment is read once at
+ * start-up; a bad value stops start-up with one line that names the variable.
+ */
+const roles = ['api', 'realtime', 'all'] as const;
+export type Role = (typeof roles)[number];
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const postgresUrl = optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
+  message: 'must be a postgres:// URL',
+});
+const redisUrl = optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
+  message: 'must be a redis:// or rediss:// URL',
+});
+const wsUrl = optionalString.refine((v) => v === undefined || /^wss?:\/\//.test(v), {
+  message: 'must be a ws:// or wss:// URL',
+});
+
+const envSchema = z.object({
+  PORT: port.default(8080),
+  WS_PORT: port.default(9501),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: postgresUrl,
+  REDIS_URL: redisUrl,
+  DATA_DIR: z.string().min(1).default('./.stockwire'),
+  ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
+    message: 'must be at least 16 characters',
+  }),
+  ROLE: z.enum(roles).default('all'),
+  PUBLISH_INTERVAL_MS: nonNegativeInt.max(60_000).default(100),
+  PUBLIC_WS_URL: wsUrl,
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+
+  // HTTP limits
+  BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
+  MULTI_GET_MAX_SKUS: positiveInt.default(100),
+  BATCH_MAX_ITEMS: positiveInt.default(1000),
+  SKU_MAX_LENGTH: positiveInt.max(512).default(128),
+  RATE_LIMIT_PER_KEY_PER_MINUTE: nonNegativeInt.default(6000),
+  RATE_LIMIT_PER_IP_PER_MINUTE: nonNegativeInt.default(1200),
+  IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
+  RESERVATION_DEFAULT_TTL_SECONDS: positiveInt.default(600),
+  RESERVATION_MAX_TTL_SECONDS: positiveInt.default(86_400),
+  RESERVATION_SWEEP_INTERVAL_MS: positiveInt.default(1000),
+
+  // Realtime limits
+  WS_MAX_SUBSCRIPTIONS: positiveInt.default(500),
+  WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
+  WS_IDLE_TIMEOUT_SECONDS: positiveInt.min(8).default(120),
+  WS_MAX_BACKPRESSURE_BYTES: positiveInt.default(256 * 1024),
+  WS_MAX_MESSAGES_PER_SECOND: positiveInt.default(50),
+  WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(0),
+});
+
+export interface Config {
+  readonly port: number;
+  readonly wsPort: number;
+  readonly host: string;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly dataDir: string;
+  readonly adminToken: string | undefined;
+  readonly role: Role;
+  readonly publishIntervalMs: number;
+  readonly publicWsUrl: string;
+  readonly logLevel: (typeof logLevels)[number];
+  readonly http: HttpLimits;
+  readonly realtime: RealtimeLimits;
+}
+
+export interface HttpLimits {
+  readonly bodyLimitBytes: number;
+  readonly multiGetMaxSkus: number;
+  readonly batchMaxItems: number;
+  readonly skuMaxLength: number;
+  /** 0 turns the limiter off. */
+  readonly rateLimitPerKeyPerMinute: number;
+  readonly rateLimitPerIpPerMinute: number;
+  readonly idempotencyTtlHours: number;
+  readonly reservationDefaultTtlSeconds: number;
+  readonly reservationMaxTtlSeconds: number;
+  readonly reservationSweepIntervalMs: number;
+}
+
+export interface RealtimeLimits {
+  readonly maxSubscriptions: number;
+  readonly maxFrameBytes: number;
+  readonly idleTimeoutSeconds: number;
+  readonly maxBackpressureBytes: number;
+  readonly maxMessagesPerSecond: number;
+  /** 0 means no limit. */
+  readonly maxConnectionsPerIp: number;
+}
+
+/** A configuration problem, worded as the one line start-up prints. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid ${variable}=${JSON.stringify(env[variable] ?? '')}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  return deepFreeze({
+    port: e.PORT,
+    wsPort: e.WS_PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dataDir: e.DATA_DIR,
+    adminToken: e.ADMIN_TOKEN,
+    role: e.ROLE,
+    publishIntervalMs: e.PUBLISH_INTERVAL_MS,
+    publicWsUrl: e.PUBLIC_WS_URL ?? `ws://${e.HOST}:${e.WS_PORT}`,
+    logLevel: e.LOG_LEVEL,
+    http: {
+      bodyLimitBytes: e.BODY_LIMIT_BYTES,
+      multiGetMaxSkus: e.MULTI_GET_MAX_SKUS,
+      batchMaxItems: e.BATCH_MAX_ITEMS,
+      skuMaxLength: e.SKU_MAX_LENGTH,
+      rateLimitPerKeyPerMinute: e.RATE_LIMIT_PER_KEY_PER_MINUTE,
+      rateLimitPerIpPerMinute: e.RATE_LIMIT_PER_IP_PER_MINUTE,
+      idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
+      reservationDefaultTtlSeconds: e.RESERVATION_DEFAULT_TTL_SECONDS,
+      reservationMaxTtlSeconds: e.RESERVATION_MAX_TTL_SECONDS,
+      reservationSweepIntervalMs: e.RESERVATION_SWEEP_INTERVAL_MS,
+    },
+    realtime: {
+      maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+      maxFrameBytes: e.WS_MAX_FRAME_BYTES,
+      idleTimeoutSeconds: e.WS_IDLE_TIMEOUT_SECONDS,
+      maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
+      maxMessagesPerSecond: e.WS_MAX_MESSAGES_PER_SECOND,
+      maxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
+    },
+  });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object') deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}
