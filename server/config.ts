@@ -33,6 +33,11 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: postgresUrl,
   REDIS_URL: redisUrl,
+  REDIS_KEY_PREFIX: z
+    .string()
+    .max(64)
+    .regex(/^[^{}\s]*$/, { message: 'must not contain braces or spaces (they would break the hash tags)' })
+    .default('stockwire:'),
   DATA_DIR: z.string().min(1).default('./.stockwire'),
   ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
     message: 'must be at least 16 characters',
@@ -69,6 +74,8 @@ export interface Config {
   readonly host: string;
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
+  /** Every Redis key and channel starts with it, so several deployments (or test runs) can share one Redis. */
+  readonly redisKeyPrefix: string;
   readonly dataDir: string;
   readonly adminToken: string | undefined;
   readonly role: Role;
@@ -122,6 +129,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     dataDir: e.DATA_DIR,
     adminToken: e.ADMIN_TOKEN,
     role: e.ROLE,
