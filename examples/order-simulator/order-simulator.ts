@@ -1,0 +1,513 @@
+/**
+ * The order simulator's core: drives shop-like traffic through Stockwire's REST API with a secret
+ * key — steady sales, flash-sale bursts, restocks of sold-out products, and reservations that are
+ * held and then committed or released. It is bounded (duration and request count), stoppable, and
+ * importable: `npm start`'s demo runs the same stream.
+ *
+ * @example
+ * const sim = startOrderSimulator({ apiUrl: 'http://127.0.0.1:8080', secretKey: 'sk_…', skus: ['TEE-1'] });
+ * setTimeout(() => sim.stop(), 10_000);
+ * console.log(await sim.done);
+ */
+
+/** A product to drive; a bare string is `{ sku }`. */
+export interface SimulatedSku {
+  readonly sku: string;
+  /** What a restock sets `onHand` to. Default: the stock found at start (at least `defaultParLevel`). */
+  readonly parLevel?: number;
+  /** Relative popularity; default follows a long tail (the first SKU sells most). */
+  readonly weight?: number;
+  /** Display name used when the simulator has to create the product. */
+  readonly name?: string;
+}
+
+export interface OrderSimulatorOptions {
+  /** Base URL of the REST API, e.g. `http://127.0.0.1:8080`. */
+  readonly apiUrl: string;
+  /** `sk_…`: the simulator writes stock. */
+  readonly secretKey: string;
+  readonly skus: readonly (string | SimulatedSku)[];
+  /** Orders started per second (bursts come on top). Default 5. */
+  readonly rate?: number;
+  /** Stop after this long. Default: never (call `stop()`). */
+  readonly durationMs?: number;
+  /** Stop after this many HTTP requests in all. Default: no limit. */
+  readonly maxRequests?: number;
+  /** Hold → commit/release flows. Default true. */
+  readonly reservations?: boolean;
+  /** Occasional flash-sale bursts on one product. Default true. */
+  readonly bursts?: boolean;
+  /** Create products (and stock them) that do not exist yet. Default true. */
+  readonly createMissing?: boolean;
+  /** Restock target for products that start sold out and have no `parLevel`. Default 20. */
+  readonly defaultParLevel?: number;
+  /** How long a sold-out product stays sold out before the "delivery" arrives, [min, max] ms. */
+  readonly restockDelayMs?: readonly [number, number];
+  /** First order number; reasons read "order 1042". Default 1001. */
+  readonly firstOrderNumber?: number;
+  readonly onEvent?: (event: SimulatorEvent) => void;
+  /** Injectable for tests: a number in [0, 1). */
+  readonly random?: () => number;
+  readonly signal?: AbortSignal;
+}
+
+export type SimulatorEvent =
+  | { readonly type: 'ready'; readonly skus: readonly string[]; readonly created: readonly string[] }
+  | { readonly type: 'sale'; readonly sku: string; readonly quantity: number; readonly order: number; readonly available: number | undefined }
+  | { readonly type: 'refused'; readonly sku: string; readonly quantity: number; readonly order: number }
+  | { readonly type: 'sold_out'; readonly sku: string }
+  | { readonly type: 'restock'; readonly sku: string; readonly onHand: number }
+  | { readonly type: 'burst'; readonly sku: string; readonly orders: number }
+  | { readonly type: 'hold'; readonly sku: string; readonly reservationId: string }
+  | { readonly type: 'commit'; readonly sku: string; readonly reservationId: string }
+  | { readonly type: 'release'; readonly sku: string; readonly reservationId: string }
+  | { readonly type: 'error'; readonly message: string };
+
+export interface SimulatorStats {
+  /** Every HTTP request sent, setup included. */
+  requests: number;
+  sales: number;
+  unitsSold: number;
+  /** Sales the API refused with `409 insufficient_stock` (someone else bought the last one). */
+  refused: number;
+  soldOut: number;
+  restocks: number;
+  bursts: number;
+  holds: number;
+  commits: number;
+  releases: number;
+  rateLimited: number;
+  errors: number;
+  elapsedMs: number;
+}
+
+export interface OrderSimulator {
+  /** Settles when the stream has stopped and every hold it made is resolved; rejects on a fatal error (bad key, API unreachable). */
+  readonly done: Promise<SimulatorStats>;
+  /** A live copy of the counters. */
+  stats(): SimulatorStats;
+  /** Stops scheduling, waits for requests in flight, releases open holds. Same promise as `done`. */
+  stop(): Promise<SimulatorStats>;
+}
+
+export class SimulatorError extends Error {
+  override readonly name = 'SimulatorError';
+  constructor(
+    readonly code: 'unauthorized' | 'unreachable' | 'bad_response',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface SkuState {
+  readonly sku: string;
+  readonly weight: number;
+  parLevel: number;
+  available: number | undefined;
+  status: string | undefined;
+  restockTimer: NodeJS.Timeout | undefined;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+interface StockLike {
+  readonly onHand: number;
+  readonly available: number;
+  readonly status: string;
+}
+
+const maxInFlight = 32;
+const maxConsecutiveNetworkErrors = 10;
+
+export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimulator {
+  const apiUrl = options.apiUrl.replace(/\/+$/, '');
+  const rate = options.rate ?? 5;
+  if (!(rate > 0 && rate <= 1000)) throw new RangeError('rate must be in (0, 1000] orders per second');
+  if (options.skus.length === 0) throw new RangeError('at least one SKU is needed');
+  const random = options.random ?? Math.random;
+  const [restockMin, restockMax] = options.restockDelayMs ?? [3000, 8000];
+  const maxRequests = options.maxRequests ?? Number.POSITIVE_INFINITY;
+  const runId = Date.now().toString(36) + Math.floor(random() * 1e6).toString(36);
+
+  const skus: SkuState[] = options.skus.map((entry, index) => {
+    const s = typeof entry === 'string' ? { sku: entry } : entry;
+    return {
+      sku: s.sku,
+      weight: s.weight ?? 1 / (index + 1),
+      parLevel: s.parLevel ?? 0,
+      available: undefined,
+      status: undefined,
+      restockTimer: undefined,
+    };
+  });
+  const names = new Map(options.skus.map((e) => (typeof e === 'string' ? [e, undefined] : [e.sku, e.name])));
+
+  const stats: SimulatorStats = {
+    requests: 0, sales: 0, unitsSold: 0, refused: 0, soldOut: 0, restocks: 0, bursts: 0,
+    holds: 0, commits: 0, releases: 0, rateLimited: 0, errors: 0, elapsedMs: 0,
+  };
+  const startedAt = Date.now();
+  let nextOrder = options.firstOrderNumber ?? 1001;
+  let stopping = false;
+  let fatal: SimulatorError | undefined;
+  let pausedUntil = 0;
+  let consecutiveNetworkErrors = 0;
+  const inFlight = new Set<Promise<unknown>>();
+  const timers = new Set<NodeJS.Timeout>();
+  const openHolds = new Map<string, string>(); // reservation id -> sku
+  const holdWaiters = new Map<string, () => void>(); // wakes a shopper "at checkout" early on stop
+  let tickTimer: NodeJS.Timeout | undefined;
+  let durationTimer: NodeJS.Timeout | undefined;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+
+  const emit = (event: SimulatorEvent): void => {
+    try {
+      options.onEvent?.(event);
+    } catch {
+      // a listener's bug must not stop the stream
+    }
+  };
+
+  /** `always`: sent even past the request bound (releasing holds on stop leaves nothing held behind). */
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    always = false,
+  ): Promise<Answer | undefined> {
+    if (stats.requests >= maxRequests && !always) {
+      requestStop();
+      return undefined;
+    }
+    stats.requests += 1;
+    let response: Response;
+    try {
+      response = await fetch(`${apiUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.secretKey}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (error) {
+      stats.errors += 1;
+      consecutiveNetworkErrors += 1;
+      if (consecutiveNetworkErrors >= maxConsecutiveNetworkErrors) {
+        fail(new SimulatorError('unreachable', `The API at ${apiUrl} stopped answering: ${(error as Error).message}`));
+      }
+      return undefined;
+    }
+    consecutiveNetworkErrors = 0;
+    const text = await response.text().catch(() => '');
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+    if (response.status === 401 || response.status === 403) {
+      fail(new SimulatorError('unauthorized', `The API refused the secret key (${response.status} ${errorCodeOf(parsed) ?? ''}). Pass an sk_… key of the merchant with --key.`));
+    } else if (response.status === 429) {
+      stats.rateLimited += 1;
+      const retry = Number(response.headers.get('retry-after'));
+      pausedUntil = Date.now() + (Number.isFinite(retry) && retry > 0 ? retry * 1000 : 1000);
+    } else if (response.status >= 500) {
+      stats.errors += 1;
+      emit({ type: 'error', message: `${method} ${path}: ${response.status} ${errorCodeOf(parsed) ?? ''}` });
+    }
+    return { status: response.status, body: parsed };
+  }
+
+  /** Runs a flow, tracked so `stop()` can wait for it; a flow never throws. */
+  function track(flow: () => Promise<void>): void {
+    const p: Promise<void> = flow().catch((error: unknown) => {
+      stats.errors += 1;
+      emit({ type: 'error', message: (error as Error).message });
+    });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  }
+
+  function later(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!stopping) fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  }
+
+  function observe(state: SkuState, stock: StockLike | undefined): void {
+    if (stock === undefined) return;
+    const wasSoldOut = state.status === 'sold_out';
+    state.available = stock.available;
+    state.status = stock.status;
+    if (stock.status === 'sold_out') {
+      if (!wasSoldOut) {
+        stats.soldOut += 1;
+        emit({ type: 'sold_out', sku: state.sku });
+      }
+      scheduleRestock(state);
+    } else if (stock.status === 'low_stock' && random() < 0.1) {
+      scheduleRestock(state);
+    }
+  }
+
+  function scheduleRestock(state: SkuState): void {
+    if (state.restockTimer !== undefined || stopping) return;
+    const delay = restockMin + random() * Math.max(0, restockMax - restockMin);
+    state.restockTimer = later(delay, () => track(() => restock(state)));
+  }
+
+  async function restock(state: SkuState): Promise<void> {
+    const answer = await call('PUT', `/v1/stock/${encodeURIComponent(state.sku)}`, { onHand: state.parLevel });
+    state.restockTimer = undefined;
+    if (answer === undefined || answer.status !== 200) return;
+    stats.restocks += 1;
+    emit({ type: 'restock', sku: state.sku, onHand: state.parLevel });
+    const stock = stockOf(answer.body);
+    if (stock !== undefined) {
+      state.available = stock.available;
+      state.status = stock.status;
+    } else {
+      state.available = undefined;
+      state.status = undefined;
+    }
+  }
+
+  async function sell(state: SkuState, quantity: number): Promise<void> {
+    const order = nextOrder++;
+    const answer = await call(
+      'POST',
+      `/v1/stock/${encodeURIComponent(state.sku)}/adjust`,
+      { delta: -quantity, reason: `order ${order}` },
+      { 'idempotency-key': `sim-${runId}-order-${order}` },
+    );
+    if (answer === undefined) return;
+    if (answer.status === 200) {
+      stats.sales += 1;
+      stats.unitsSold += quantity;
+      const stock = stockOf(answer.body);
+      emit({ type: 'sale', sku: state.sku, quantity, order, available: stock?.available });
+      observe(state, stock);
+    } else if (answer.status === 409) {
+      stats.refused += 1;
+      emit({ type: 'refused', sku: state.sku, quantity, order });
+      // The last units went elsewhere: look again so the product gets restocked.
+      const fresh = await call('GET', `/v1/stock/${encodeURIComponent(state.sku)}`);
+      if (fresh?.status === 200) observe(state, stockOf(fresh.body));
+      else scheduleRestock(state);
+    } else if (answer.status !== 429 && answer.status < 500) {
+      stats.errors += 1;
+      emit({ type: 'error', message: `adjust ${state.sku}: ${answer.status} ${errorCodeOf(answer.body) ?? ''}` });
+    }
+  }
+
+  async function holdThenDecide(state: SkuState): Promise<void> {
+    const answer = await call('POST', '/v1/reservations', { sku: state.sku, quantity: 1, ttlSeconds: 60 });
+    if (answer === undefined) return;
+    if (answer.status === 409) {
+      stats.refused += 1;
+      return;
+    }
+    const id = idOf(answer.body);
+    if (answer.status !== 201 || id === undefined) {
+      if (answer.status !== 429 && answer.status < 500) stats.errors += 1;
+      return;
+    }
+    stats.holds += 1;
+    openHolds.set(id, state.sku);
+    emit({ type: 'hold', sku: state.sku, reservationId: id });
+    // A shopper at checkout: most pay within a few seconds, some abandon the cart.
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        resolve();
+      }, 1000 + random() * 3000);
+      timers.add(t);
+      holdWaiters.set(id, () => {
+        clearTimeout(t);
+        timers.delete(t);
+        resolve();
+      });
+    });
+    holdWaiters.delete(id);
+    if (!openHolds.has(id)) return;
+    const commit = !stopping && random() < 0.7;
+    await resolveHold(id, state, commit);
+  }
+  async function resolveHold(id: string, state: SkuState, commit: boolean): Promise<void> {
+    openHolds.delete(id);
+    const path = `/v1/reservations/${encodeURIComponent(id)}`;
+    const answer = commit ? await call('POST', `${path}/commit`) : await call('DELETE', path, undefined, {}, true);
+    if (answer === undefined || answer.status >= 300) return;
+    if (commit) {
+      stats.commits += 1;
+      stats.unitsSold += 1;
+      emit({ type: 'commit', sku: state.sku, reservationId: id });
+      const stock = stockOf(answer.body);
+      if (stock !== undefined) observe(state, stock);
+    } else {
+      stats.releases += 1;
+      emit({ type: 'release', sku: state.sku, reservationId: id });
+    }
+  }
+
+  function pick(): SkuState | undefined {
+    const open = skus.filter((s) => s.status !== 'sold_out');
+    if (open.length === 0) return undefined;
+    const total = open.reduce((sum, s) => sum + s.weight, 0);
+    let r = random() * total;
+    for (const s of open) {
+      r -= s.weight;
+      if (r <= 0) return s;
+    }
+    return open[open.length - 1];
+  }
+
+  function tick(): void {
+    if (stopping) return;
+    if (Date.now() >= pausedUntil && inFlight.size < maxInFlight) {
+      const state = pick();
+      const r = random();
+      if (state === undefined) {
+        // Everything is sold out: wait for the deliveries.
+      } else if (options.bursts !== false && r < 0.03) {
+        const orders = 4 + Math.floor(random() * 7);
+        stats.bursts += 1;
+        emit({ type: 'burst', sku: state.sku, orders });
+        for (let i = 0; i < orders; i += 1) track(() => sell(state, 1));
+      } else if (options.reservations !== false && r < 0.15) {
+        track(() => holdThenDecide(state));
+      } else {
+        track(() => sell(state, random() < 0.75 ? 1 : 2));
+      }
+    }
+    // Jittered spacing (exponential, mean 1/rate) reads like real arrivals rather than a metronome.
+    const gap = Math.min(5000, (-Math.log(1 - random()) * 1000) / rate);
+    tickTimer = setTimeout(tick, gap);
+  }
+
+  async function setup(): Promise<void> {
+    const created: string[] = [];
+    for (const state of skus) {
+      const answer = await call('GET', `/v1/stock/${encodeURIComponent(state.sku)}`);
+      if (fatal) return;
+      if (answer === undefined) {
+        throw new SimulatorError('unreachable', `Cannot reach the API at ${apiUrl}. Is Stockwire running (npm start)?`);
+      }
+      const par = Math.max(state.parLevel, options.defaultParLevel ?? 20);
+      if (answer.status === 404 && options.createMissing !== false) {
+        const name = names.get(state.sku) ?? `Simulated ${state.sku}`;
+        await call('PUT', `/v1/products/${encodeURIComponent(state.sku)}`, { name, lowStockThreshold: 3, display: 'exact' });
+        const put = await call('PUT', `/v1/stock/${encodeURIComponent(state.sku)}`, { onHand: par });
+        if (fatal) return;
+        state.parLevel = par;
+        observe(state, stockOf(put?.body));
+        created.push(state.sku);
+      } else if (answer.status === 200) {
+        const stock = stockOf(answer.body);
+        if (state.parLevel === 0) state.parLevel = Math.max(stock?.onHand ?? 0, options.defaultParLevel ?? 20);
+        observe(state, stock);
+      } else {
+        throw new SimulatorError('bad_response', `GET /v1/stock/${state.sku} answered ${answer.status} ${errorCodeOf(answer.body) ?? ''}`);
+      }
+    }
+    emit({ type: 'ready', skus: skus.map((s) => s.sku), created });
+  }
+
+  function fail(error: SimulatorError): void {
+    if (fatal === undefined) fatal = error;
+    requestStop();
+  }
+
+  function requestStop(): void {
+    if (stopping) return;
+    stopping = true;
+    if (tickTimer !== undefined) clearTimeout(tickTimer);
+    if (durationTimer !== undefined) clearTimeout(durationTimer);
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    for (const s of skus) s.restockTimer = undefined;
+    // Shoppers waiting at checkout decide now; their holds are released below.
+    for (const wake of [...holdWaiters.values()]) wake();
+    finish();
+  }
+
+  const done = (async (): Promise<SimulatorStats> => {
+    try {
+      await setup();
+    } catch (error) {
+      fail(error instanceof SimulatorError ? error : new SimulatorError('bad_response', (error as Error).message));
+    }
+    if (!stopping) {
+      if (options.durationMs !== undefined && Number.isFinite(options.durationMs)) {
+        durationTimer = setTimeout(requestStop, Math.max(0, options.durationMs - (Date.now() - startedAt)));
+      }
+      tick();
+    }
+    await finished;
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    // Holds whose shopper never decided (the stream stopped first) are released, never left to expire.
+    if (fatal === undefined) {
+      for (const [id, sku] of [...openHolds]) {
+        const state = skus.find((s) => s.sku === sku)!;
+        await resolveHold(id, state, false);
+      }
+    }
+    stats.elapsedMs = Date.now() - startedAt;
+    if (fatal !== undefined) throw fatal;
+    return { ...stats };
+  })();
+  // Callers that only use stop() still see fatal errors there; avoid an unhandled rejection here.
+  done.catch(() => {});
+
+  const onAbort = (): void => requestStop();
+  if (options.signal?.aborted) requestStop();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  void done.finally(() => options.signal?.removeEventListener('abort', onAbort)).catch(() => {});
+
+  return {
+    done,
+    stats: () => ({ ...stats, elapsedMs: Date.now() - startedAt }),
+    stop: () => {
+      requestStop();
+      return done;
+    },
+  };
+}
+
+function stockOf(body: unknown): StockLike | undefined {
+  if (isStockLike(body)) return body;
+  if (body !== null && typeof body === 'object' && isStockLike((body as { stock?: unknown }).stock)) {
+    return (body as { stock: StockLike }).stock;
+  }
+  return undefined;
+}
+
+function isStockLike(value: unknown): value is StockLike {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.onHand === 'number' && typeof v.available === 'number' && typeof v.status === 'string';
+}
+
+function idOf(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const id = (body as { id?: unknown }).id;
+  return typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
+}
+
+function errorCodeOf(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const error = (body as { error?: { code?: unknown } }).error;
+  return typeof error?.code === 'string' ? error.code : undefined;
+}
