@@ -1,4 +1,6 @@
 import { inject } from 'vitest';
+// Pulls in the ProvidedContext declarations, so type-checking a suite that imports this file sees them.
+import type {} from './global-setup.js';
 
 /**
  * The real backends a suite loops over, Kysely-style: the same assertions run on every one.

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { busBackends, realRedisUrl } from '../../test/backends.js';
+import type { StockChange } from '../stock/types.js';
+import { BusKeys } from './bus-keys.js';
+import { MemoryBus } from './memory-bus.js';
+import { RedisBus } from './redis-bus.js';
+import type { StockBus } from './stock-bus.js';
+import { TestRedisServer } from './test-redis-server.js';
+
+const change = (merchantId: string, sku: string, version: number, available = version): StockChange => ({
+  merchantId,
+  view: { sku, status: available > 0 ? 'in_stock' : 'sold_out', available, version },
+});
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe.each(busBackends())('bus on $name', ({ name, redisUrl, keyPrefix }) => {
+  const buses: StockBus[] = [];
+  // Two handles on the same backend play two nodes; the memory bus is one process, so one handle.
+  const open = async (): Promise<[StockBus, StockBus]> => {
+    if (redisUrl === undefined) {
+      const bus = new MemoryBus();
+      buses.push(bus);
+      return [bus, bus];
+    }
+    const a = new RedisBus({ url: redisUrl, keyPrefix });
+    const b = new RedisBus({ url: redisUrl, keyPrefix });
+    buses.push(a, b);
+    expect(await a.ready()).toBe(true);
+    expect(await b.ready()).toBe(true);
+    return [a, b];
+  };
+  afterEach(async () => {
+    await Promise.all(buses.splice(0).map((bus) => bus.close()));
+  });
+
+  it('delivers a published change to a node that watches the product and caches the latest value', async () => {
+    const [writer, reader] = await open();
+    const merchantId = randomUUID();
+    const seen: StockChange[] = [];
+    reader.onChange((c) => {
+      if (c.merchantId === merchantId) seen.push(c);
+    });
+    await reader.watch(merchantId, 'A');
+    writer.publish(change(merchantId, 'A', 1));
+    await until(() => seen.length === 1);
+    expect(seen[0]).toEqual(change(merchantId, 'A', 1));
+    expect(await reader.cached(merchantId, ['A', 'nope'])).toEqual([change(merchantId, 'A', 1).view, undefined]);
+  });
+
+  it('never lets an older version overwrite a newer one', async () => {
+    const [writer, reader] = await open();
+    const merchantId = randomUUID();
+    writer.publish(change(merchantId, 'A', 5));
+    await until(() => false, 300).catch(() => {});
+    writer.publish(change(merchantId, 'A', 3));
+    await until(() => false, 300).catch(() => {});
+    expect(await reader.cached(merchantId, ['A'])).toEqual([change(merchantId, 'A', 5).view]);
+  });
+
+  it.skipIf(name !== 'redis')('does not deliver products nobody on the node watches, and stops after the last unwatch', async () => {
+    const [writer, reader] = await open();
+    const merchantId = randomUUID();
+    const seen: string[] = [];
+    reader.onChange((c) => {
+      if (c.merchantId === merchantId) seen.push(`${c.view.sku}@${c.view.version}`);
+    });
+    await reader.watch(merchantId, 'W');
+    await reader.watch(merchantId, 'W');
+    writer.publish(change(merchantId, 'U', 1));
+    writer.publish(change(merchantId, 'W', 1));
+    await until(() => seen.length === 1);
+    reader.unwatch(merchantId, 'W');
+    writer.publish(change(merchantId, 'W', 2));
+    await until(() => seen.length === 2);
+    reader.unwatch(merchantId, 'W');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    writer.publish(change(merchantId, 'W', 3));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(seen).toEqual(['W@1', 'W@2']);
+  });
+
+  it.skipIf(name !== 'redis')('drops invalid payloads without breaking the subscriber loop', async () => {
+    const [writer, reader] = await open();
+    const merchantId = randomUUID();
+    const seen: number[] = [];
+    reader.onChange((c) => {
+      if (c.merchantId === merchantId) seen.push(c.view.version);
+    });
+    await reader.watch(merchantId, 'A');
+    const raw = new Redis(realRedisUrl()!);
+    const channel = new BusKeys(keyPrefix).channel(merchantId, 'A');
+    for (const junk of ['not json', '{"m":"x"}', JSON.stringify({ m: 'other', v: { sku: 'A', status: 'in_stock', version: 9 } })]) {
+      await raw.spublish(channel, junk);
+    }
+    raw.disconnect();
+    writer.publish(change(merchantId, 'A', 1));
+    await until(() => seen.length === 1);
+    expect(seen).toEqual([1]);
+  });
+});
+
+describe.skipIf(realRedisUrl() === null)('redis bus across a Redis restart', () => {
+  let redis: TestRedisServer | undefined;
+  const buses: RedisBus[] = [];
+  afterAll(async () => {
+    await Promise.all(buses.map((bus) => bus.close()));
+    await redis?.kill();
+  });
+
+  it('keeps accepting writes while Redis is down and delivers them within 5 s of it coming back', async () => {
+    redis = await TestRedisServer.start();
+    const writer = new RedisBus({ url: redis.url, keyPrefix: 'restart:' });
+    const reader = new RedisBus({ url: redis.url, keyPrefix: 'restart:' });
+    buses.push(writer, reader);
+    expect(await writer.ready()).toBe(true);
+    expect(await reader.ready()).toBe(true);
+    const merchantId = randomUUID();
+    const seen: number[] = [];
+    const states: string[] = [];
+    reader.onChange((c) => seen.push(c.view.version));
+    reader.onConnection((state) => states.push(state));
+    await reader.watch(merchantId, 'A');
+    writer.publish(change(merchantId, 'A', 1));
+    await until(() => seen.length === 1);
+
+    await redis.kill();
+    await until(() => !reader.connected);
+    const before = performance.now();
+    expect(() => writer.publish(change(merchantId, 'A', 2))).not.toThrow();
+    writer.publish(change(merchantId, 'A', 3));
+    expect(performance.now() - before).toBeLessThan(50);
+    expect(writer.pendingCount).toBe(1);
+
+    await redis.restart();
+    const back = Date.now();
+    await until(() => seen.includes(3), 5000);
+    expect(Date.now() - back).toBeLessThan(5000);
+    expect(seen).not.toContain(2); // folded in the outbox: only the newest goes out
+    expect(states).toEqual(['down', 'up']);
+    expect(await reader.cached(merchantId, ['A'])).toEqual([change(merchantId, 'A', 3).view]);
+    expect(writer.pendingCount).toBe(0);
+  });
+});

@@ -1,0 +1,335 @@
+import { Redis } from 'ioredis';
+import type { PublicStock, StockChange } from '../stock/types.js';
+import { topicOf } from '../stock/views.js';
+import { decodeChange, encodeChange } from './bus-codec.js';
+import { BusKeys } from './bus-keys.js';
+import { silentLogger, type ComponentLogger, type StockBus } from './stock-bus.js';
+
+export interface RedisBusOptions {
+  readonly url: string;
+  /** Every key and channel starts with it (`REDIS_KEY_PREFIX`). */
+  readonly keyPrefix: string;
+  readonly logger?: ComponentLogger;
+  /** Cached values expire after this long without a change, so abandoned products do not stay in Redis forever. */
+  readonly cacheTtlSeconds?: number;
+  /** A cache read slower than this counts as a miss; the caller falls back to the store. */
+  readonly readTimeoutMs?: number;
+  /** Products that may wait in the outbox while Redis is down (latest value each). */
+  readonly maxOutbox?: number;
+}
+
+/**
+ * Sets the cached value only when the version is newer, and publishes it in the same atomic step:
+ * a reader that misses the new value in the cache is sure to get the event (it subscribed first).
+ * KEYS[1] latest key; ARGV: version, payload, channel, ttl seconds. Returns 1 when set, 0 when older.
+ */
+const setLatestLua = `
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'p', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('SPUBLISH', ARGV[3], ARGV[2])
+return 1
+`;
+
+interface SetLatestCommand {
+  stockwireSetLatest(key: string, version: number, payload: string, channel: string, ttlSeconds: number): unknown;
+}
+
+interface Watched {
+  readonly merchantId: string;
+  readonly sku: string;
+  readonly channel: string;
+  refs: number;
+}
+
+/**
+ * Redis adapter (ioredis, Redis 7+ for sharded pub/sub).
+ *
+ * Subscription by demand: a node SSUBSCRIBEs to one channel per product that at least one of its
+ * sockets watches (reference-counted), so it never receives, let alone parses, events for products
+ * nobody on it watches. Per-product channels cost Redis a dict entry each, which is cheap, and with
+ * sharded pub/sub on a cluster each event only travels to the shard that owns its slot. Subscribing
+ * by shard would need fewer channels but make every node parse the events of its whole shard.
+ *
+ * No lost update, two halves: (1) `publish` writes into a latest-per-product outbox that is flushed
+ * whenever the command connection is ready, so a change committed while Redis was unreachable goes
+ * out (cache and event) as soon as it is back; (2) when the subscriber connection comes back it
+ * re-subscribes and reports `up`, and the gateway re-reads every active product from the store,
+ * which also covers events lost in flight or a writer that died with a full outbox.
+ */
+export class RedisBus implements StockBus {
+  readonly kind = 'redis';
+  private readonly keys: BusKeys;
+  private readonly logger: ComponentLogger;
+  private readonly cacheTtlSeconds: number;
+  private readonly readTimeoutMs: number;
+  private readonly maxOutbox: number;
+  private readonly cmd: Redis & SetLatestCommand;
+  private readonly sub: Redis;
+  private readonly outbox = new Map<string, StockChange>();
+  private readonly watched = new Map<string, Watched>();
+  private readonly byChannel = new Map<string, Watched>();
+  private readonly changeListeners = new Set<(change: StockChange) => void>();
+  private readonly connectionListeners = new Set<(state: 'up' | 'down') => void>();
+  private flushing = false;
+  private flushQueued = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private subUp = false;
+  private closed = false;
+  private badPayloads = 0;
+
+  constructor(options: RedisBusOptions) {
+    this.keys = new BusKeys(options.keyPrefix);
+    this.logger = options.logger ?? silentLogger;
+    this.cacheTtlSeconds = options.cacheTtlSeconds ?? 86_400;
+    this.readTimeoutMs = options.readTimeoutMs ?? 500;
+    this.maxOutbox = options.maxOutbox ?? 100_000;
+
+    const common = {
+      lazyConnect: false,
+      connectTimeout: 2000,
+      // Commands fail fast while disconnected: the outbox, not ioredis, holds what must be retried.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // Reconnect quickly and forever; Redis being back within a second or two keeps the 5 s promise.
+      retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    };
+    this.cmd = new Redis(options.url, { ...common, connectionName: 'stockwire-bus' }) as Redis & SetLatestCommand;
+    this.cmd.defineCommand('stockwireSetLatest', { numberOfKeys: 1, lua: setLatestLua });
+    this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'stockwire-sub' });
+
+    this.cmd.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus command connection error'));
+    this.sub.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus subscriber connection error'));
+    this.cmd.on('ready', () => this.queueFlush());
+    this.sub.on('ready', () => void this.onSubscriberReady());
+    this.sub.on('close', () => this.onSubscriberDown());
+    this.sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString('utf8'), message));
+  }
+
+  get connected(): boolean {
+    return this.subUp;
+  }
+
+  publish(change: StockChange): void {
+    if (this.closed) return;
+    const topic = topicOf(change.merchantId, change.view.sku);
+    const pending = this.outbox.get(topic);
+    if (pending !== undefined && pending.view.version >= change.view.version) return;
+    if (pending === undefined && this.outbox.size >= this.maxOutbox) {
+      // Bounded even through a long outage; a dropped entry still converges through the resync.
+      const oldest = this.outbox.keys().next();
+      if (!oldest.done) this.outbox.delete(oldest.value);
+      this.logger.warn({ maxOutbox: this.maxOutbox }, 'redis bus outbox full: dropped the oldest pending change');
+    }
+    this.outbox.delete(topic);
+    this.outbox.set(topic, change);
+    this.queueFlush();
+  }
+
+  async cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
+    const misses = skus.map(() => undefined);
+    if (skus.length === 0 || this.closed || this.cmd.status !== 'ready') return misses;
+    const pipeline = this.cmd.pipeline();
+    for (const sku of skus) pipeline.hgetBuffer(this.keys.latestKey(merchantId, sku), 'p');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const results = await Promise.race([
+        pipeline.exec(),
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), this.readTimeoutMs);
+        }),
+      ]);
+      if (results === null) return misses;
+      return skus.map((sku, i) => {
+        const [error, raw] = results[i] ?? [null, null];
+        if (error !== null) return undefined;
+        const change = decodeChange(raw as Buffer | null);
+        return change !== undefined && change.merchantId === merchantId && change.view.sku === sku ? change.view : undefined;
+      });
+    } catch {
+      return misses;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async watch(merchantId: string, sku: string): Promise<void> {
+    if (this.closed) return;
+    const topic = topicOf(merchantId, sku);
+    const existing = this.watched.get(topic);
+    if (existing !== undefined) {
+      existing.refs += 1;
+      return;
+    }
+    const entry: Watched = { merchantId, sku, channel: this.keys.channel(merchantId, sku), refs: 1 };
+    this.watched.set(topic, entry);
+    this.byChannel.set(entry.channel, entry);
+    if (this.sub.status !== 'ready') return; // onSubscriberReady subscribes it, then reports `up`.
+    try {
+      await this.sub.ssubscribe(entry.channel);
+    } catch (error) {
+      this.logger.debug({ err: (error as Error).message, topic }, 'redis bus subscribe failed; will resubscribe on reconnect');
+    }
+  }
+
+  unwatch(merchantId: string, sku: string): void {
+    const topic = topicOf(merchantId, sku);
+    const entry = this.watched.get(topic);
+    if (entry === undefined) return;
+    entry.refs -= 1;
+    if (entry.refs > 0) return;
+    this.watched.delete(topic);
+    this.byChannel.delete(entry.channel);
+    if (this.sub.status === 'ready' && !this.closed) this.sub.sunsubscribe(entry.channel).catch(() => {});
+  }
+
+  onChange(listener: (change: StockChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  onConnection(listener: (state: 'up' | 'down') => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
+  /** Waits until both connections are ready (tests and start-up checks); resolves false on timeout. */
+  async ready(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.subUp && this.cmd.status === 'ready') return true;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return false;
+  }
+
+  /** Changes still waiting for Redis (for tests and metrics). */
+  get pendingCount(): number {
+    return this.outbox.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Best effort: give pending changes one short chance to leave before the connections go.
+    if (this.outbox.size > 0 && this.cmd.status === 'ready') {
+      await Promise.race([this.flush(), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    }
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.changeListeners.clear();
+    this.connectionListeners.clear();
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued || this.closed) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.cmd.status !== 'ready') return;
+    this.flushing = true;
+    let failed = false;
+    try {
+      while (this.outbox.size > 0 && this.cmd.status === 'ready' && !failed) {
+        const batch: StockChange[] = [];
+        for (const [topic, change] of this.outbox) {
+          batch.push(change);
+          this.outbox.delete(topic);
+          if (batch.length >= 500) break;
+        }
+        const pipeline = this.cmd.pipeline() as ReturnType<Redis['pipeline']> & SetLatestCommand;
+        for (const change of batch) {
+          const { merchantId, view } = change;
+          pipeline.stockwireSetLatest(
+            this.keys.latestKey(merchantId, view.sku),
+            view.version,
+            encodeChange(change),
+            this.keys.channel(merchantId, view.sku),
+            this.cacheTtlSeconds,
+          );
+        }
+        let results: Array<[Error | null, unknown]> | null = null;
+        try {
+          results = await pipeline.exec();
+        } catch {
+          results = null;
+        }
+        batch.forEach((change, i) => {
+          const error = results === null ? true : (results[i]?.[0] ?? null) !== null;
+          if (error) {
+            failed = true;
+            this.requeue(change);
+          }
+        });
+      }
+    } finally {
+      this.flushing = false;
+    }
+    if (this.outbox.size > 0 && !this.closed) {
+      // A ready connection that still failed (e.g. a script error mid-restart): try again shortly.
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.queueFlush(), failed ? 250 : 0);
+      if (failed) this.logger.debug({ pending: this.outbox.size }, 'redis bus publish failed; will retry');
+    }
+  }
+
+  private requeue(change: StockChange): void {
+    const topic = topicOf(change.merchantId, change.view.sku);
+    const newer = this.outbox.get(topic);
+    if (newer === undefined || newer.view.version < change.view.version) this.outbox.set(topic, change);
+  }
+
+  private async onSubscriberReady(): Promise<void> {
+    const entries = [...this.watched.values()];
+    // One SSUBSCRIBE per channel: on a cluster, channels of different slots may not share a command.
+    await Promise.all(entries.map((entry) => this.sub.ssubscribe(entry.channel).catch(() => undefined)));
+    if (this.closed || this.sub.status !== 'ready') return;
+    if (!this.subUp) this.logger.info({ watched: entries.length }, 'redis bus connected');
+    this.subUp = true;
+    this.emitConnection('up');
+  }
+
+  private onSubscriberDown(): void {
+    if (!this.subUp) return;
+    this.subUp = false;
+    if (!this.closed) this.logger.warn({}, 'redis bus connection lost; writes continue, notifications wait for Redis');
+    this.emitConnection('down');
+  }
+
+  private emitConnection(state: 'up' | 'down'): void {
+    for (const listener of this.connectionListeners) {
+      try {
+        listener(state);
+      } catch (error) {
+        this.logger.error({ err: (error as Error).message }, 'bus connection listener failed');
+      }
+    }
+  }
+
+  private onMessage(channel: string, message: Buffer): void {
+    const entry = this.byChannel.get(channel);
+    if (entry === undefined) return; // unsubscribed meanwhile: not ours to parse
+    const change = decodeChange(message);
+    if (change === undefined || change.merchantId !== entry.merchantId || change.view.sku !== entry.sku) {
+      this.badPayloads += 1;
+      if (this.badPayloads === 1 || this.badPayloads % 1000 === 0) {
+        this.logger.warn({ channel, count: this.badPayloads }, 'redis bus dropped an invalid payload');
+      }
+      return;
+    }
+    for (const listener of this.changeListeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.logger.error({ err: (error as Error).message }, 'bus change listener failed');
+      }
+    }
+  }
+}

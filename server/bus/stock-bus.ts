@@ -1,0 +1,57 @@
+import type { PublicStock, StockChange } from '../stock/types.js';
+
+/**
+ * The bus between writers and realtime nodes: a latest-value cache per product (version-guarded,
+ * an older version never overwrites a newer one) plus change events. Two adapters share this port:
+ * `RedisBus` (many nodes) and `MemoryBus` (one process). Only our own types cross it.
+ */
+export interface StockBus {
+  readonly kind: 'redis' | 'memory';
+
+  /**
+   * Hands a committed change to the bus. Never throws and never waits: while the bus is down the
+   * change waits in a latest-per-product outbox and goes out as soon as the bus is back.
+   */
+  publish(change: StockChange): void;
+
+  /** Cached latest views, one per sku in order (`undefined` when not cached or the bus is unreachable). Never rejects. */
+  cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>>;
+
+  /**
+   * Declares local demand for one product's events (reference-counted). Resolves once events for it
+   * are flowing, so a snapshot read after it cannot miss a change; also resolves when the bus is down
+   * (a resync follows when it comes back). Never rejects.
+   */
+  watch(merchantId: string, sku: string): Promise<void>;
+  /** Drops one reference taken by `watch`. */
+  unwatch(merchantId: string, sku: string): void;
+
+  /** Every change for a watched product (and, on the memory bus, every change). */
+  onChange(listener: (change: StockChange) => void): () => void;
+
+  /**
+   * Connection changes of the event stream. `up` after an outage means events may have been missed:
+   * listeners re-read their watched products from the store. `down` means cached state may go stale.
+   */
+  onConnection(listener: (state: 'up' | 'down') => void): () => void;
+
+  /** True while changes flow (always true for the memory bus). */
+  readonly connected: boolean;
+
+  close(): Promise<void>;
+}
+
+/** The part of a pino logger the bus and gateway use; declared here so no logger type leaks in. */
+export interface ComponentLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: ComponentLogger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+};
