@@ -101,7 +101,11 @@ export class RedisBus implements StockBus {
 
     this.cmd.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus command connection error'));
     this.sub.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus subscriber connection error'));
-    this.cmd.on('ready', () => this.queueFlush());
+    this.cmd.on('ready', () => {
+      this.queueFlush();
+      // The two connections come back independently; whichever is second replays what was missed.
+      if (this.subUp) void this.replayCache([...this.watched.values()]);
+    });
     this.sub.on('ready', () => void this.onSubscriberReady());
     this.sub.on('close', () => this.onSubscriberDown());
     this.sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString('utf8'), message));
@@ -294,6 +298,24 @@ export class RedisBus implements StockBus {
     if (!this.subUp) this.logger.info({ watched: entries.length }, 'redis bus connected');
     this.subUp = true;
     this.emitConnection('up');
+    await this.replayCache(entries);
+  }
+
+  /**
+   * After (re)subscribing, replays the cached value of every watched product: an event published
+   * while this node was still resubscribing is in the cache even though its message was missed.
+   * Listeners drop what they already have by version.
+   */
+  private async replayCache(entries: readonly Watched[]): Promise<void> {
+    if (entries.length === 0 || this.cmd.status !== 'ready') return;
+    const pipeline = this.cmd.pipeline();
+    for (const entry of entries) pipeline.hgetBuffer(this.keys.latestKey(entry.merchantId, entry.sku), 'p');
+    const results = await pipeline.exec().catch(() => null);
+    if (results === null || this.closed) return;
+    entries.forEach((entry, i) => {
+      const raw = results[i]?.[0] === null ? results[i]?.[1] : null;
+      if (raw !== null && raw !== undefined) this.onMessage(entry.channel, raw as Buffer);
+    });
   }
 
   private onSubscriberDown(): void {
