@@ -11,6 +11,9 @@ export interface DemoKeys {
   readonly publishableKey: string;
   readonly secretKey: string;
   readonly createdAt: string;
+  /** Where the demo last ran, so the examples find it when PORT or WS_PORT were changed. */
+  readonly apiUrl?: string;
+  readonly wsUrl?: string;
 }
 
 export const demoFileName = 'demo.json';
@@ -55,6 +58,8 @@ function isDemoKeys(value: unknown): value is DemoKeys {
     v.publishableKey.startsWith('pk_') &&
     typeof v.secretKey === 'string' &&
     v.secretKey.startsWith('sk_') &&
-    typeof v.createdAt === 'string'
+    typeof v.createdAt === 'string' &&
+    (v.apiUrl === undefined || typeof v.apiUrl === 'string') &&
+    (v.wsUrl === undefined || typeof v.wsUrl === 'string')
   );
 }
