@@ -1,0 +1,116 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+
+/**
+ * The one set of migrations for PostgreSQL and PGlite, in code rather than files on disk so the
+ * package works from any install location. Names sort in the order they apply; never edit one that shipped.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_initial': {
+    // Kysely hands migrations an untyped handle: the schema they build is what `Database` describes.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('merchants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('publishable_key', 'text', (c) => c.notNull().unique())
+        .addColumn('secret_key_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('allowed_origins', sql`text[]`, (c) => c.notNull().defaultTo(sql`'{}'`))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+
+      await db.schema
+        .createTable('products')
+        .addColumn('merchant_id', 'text', (c) => c.notNull().references('merchants.id').onDelete('cascade'))
+        .addColumn('sku', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('low_stock_threshold', 'integer', (c) => c.notNull().defaultTo(5).check(sql`low_stock_threshold >= 0`))
+        .addColumn('display', 'text', (c) =>
+          c.notNull().defaultTo('exact').check(sql`display in ('exact', 'threshold', 'status')`),
+        )
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addPrimaryKeyConstraint('products_pkey', ['merchant_id', 'sku'])
+        .execute();
+
+      // The database itself refuses to oversell: available = on_hand - reserved never goes below zero.
+      await db.schema
+        .createTable('stock')
+        .addColumn('merchant_id', 'text', (c) => c.notNull())
+        .addColumn('sku', 'text', (c) => c.notNull())
+        .addColumn('on_hand', 'integer', (c) => c.notNull())
+        .addColumn('reserved', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addPrimaryKeyConstraint('stock_pkey', ['merchant_id', 'sku'])
+        .addForeignKeyConstraint('stock_product_fkey', ['merchant_id', 'sku'], 'products', ['merchant_id', 'sku'], (c) =>
+          c.onDelete('cascade'),
+        )
+        .addCheckConstraint('stock_reserved_non_negative', sql`reserved >= 0`)
+        .addCheckConstraint('stock_available_non_negative', sql`on_hand - reserved >= 0`)
+        .addCheckConstraint('stock_version_positive', sql`version >= 1`)
+        .execute();
+
+      await db.schema
+        .createTable('stock_journal')
+        .addColumn('id', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
+        .addColumn('merchant_id', 'text', (c) => c.notNull())
+        .addColumn('sku', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('on_hand_delta', 'integer', (c) => c.notNull())
+        .addColumn('reserved_delta', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('idempotency_key', 'text')
+        .addColumn('reservation_id', 'text')
+        .addColumn('at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createIndex('stock_journal_product_idx')
+        .on('stock_journal')
+        .columns(['merchant_id', 'sku', 'version'])
+        .execute();
+
+      await db.schema
+        .createTable('reservations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('merchant_id', 'text', (c) => c.notNull())
+        .addColumn('sku', 'text', (c) => c.notNull())
+        .addColumn('quantity', 'integer', (c) => c.notNull().check(sql`quantity > 0`))
+        .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('held', 'committed', 'released', 'expired')`))
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addForeignKeyConstraint('reservations_stock_fkey', ['merchant_id', 'sku'], 'stock', ['merchant_id', 'sku'], (c) =>
+          c.onDelete('cascade'),
+        )
+        .execute();
+      // Only live holds are ever searched: by expiry (the sweeper) and by product (reads and writes).
+      await db.schema
+        .createIndex('reservations_held_expiry_idx')
+        .on('reservations')
+        .column('expires_at')
+        .where(sql.ref('state'), '=', 'held')
+        .execute();
+      await db.schema
+        .createIndex('reservations_held_product_idx')
+        .on('reservations')
+        .columns(['merchant_id', 'sku', 'expires_at'])
+        .where(sql.ref('state'), '=', 'held')
+        .execute();
+
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('merchant_id', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('status', 'integer')
+        .addColumn('body', 'jsonb')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('idempotency_keys_pkey', ['merchant_id', 'key'])
+        .execute();
+      await db.schema.createIndex('idempotency_keys_expiry_idx').on('idempotency_keys').column('expires_at').execute();
+    },
+  },
+};

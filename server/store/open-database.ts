@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Database } from './schema.js';
+import { StaticMigrationProvider } from './static-migration-provider.js';
+
+export type DatabaseBackendName = 'postgres' | 'pglite';
+
+export interface DatabaseOptions {
+  /** `postgres://…` selects PostgreSQL through `pg`; unset selects embedded PGlite. */
+  readonly databaseUrl: string | undefined;
+  /** PGlite's files; `memory://` keeps the embedded database in memory (tests). */
+  readonly dataDir: string;
+  /** PostgreSQL pool size. */
+  readonly poolSize?: number;
+  /** How long a request waits for a PostgreSQL connection before storage counts as unavailable. */
+  readonly connectTimeoutMs?: number;
+  /** Told about pool errors that happen between queries (a dropped idle connection). */
+  readonly onPoolError?: (error: Error) => void;
+}
+
+export interface OpenedDatabase {
+  readonly db: Kysely<Database>;
+  readonly backend: DatabaseBackendName;
+}
+
+/** Opens the database the options select and migrates it to the latest schema. */
+export async function openDatabase(options: DatabaseOptions): Promise<OpenedDatabase> {
+  const opened = options.databaseUrl ? openPostgres(options.databaseUrl, options) : await openPGlite(options.dataDir);
+  try {
+    await migrateToLatest(opened.db);
+  } catch (error) {
+    await opened.db.destroy().catch(() => {});
+    throw error;
+  }
+  return opened;
+}
+
+function openPostgres(url: string, options: DatabaseOptions): OpenedDatabase {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its server emits here; unhandled, it would kill the process.
+  pool.on('error', (error) => options.onPoolError?.(error));
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), backend: 'postgres' };
+}
+
+async function openPGlite(dataDir: string): Promise<OpenedDatabase> {
+  let location = dataDir;
+  if (!dataDir.startsWith('memory://')) {
+    location = resolve(dataDir);
+    mkdirSync(location, { recursive: true });
+  }
+  const database = await PGlite.create(location);
+  return { db: new Kysely<Database>({ dialect: new PGliteDialect({ database }) }), backend: 'pglite' };
+}
+
+export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({ db, provider: new StaticMigrationProvider() });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`Database migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,87 @@
+import type { ColumnType, Generated } from 'kysely';
+import type { DisplayPolicy } from '../stock/types.js';
+
+/** Kysely's view of the tables created by `migrations.ts`. Column names are the database's (snake_case). */
+export interface Database {
+  merchants: MerchantsTable;
+  products: ProductsTable;
+  stock: StockTable;
+  stock_journal: StockJournalTable;
+  reservations: ReservationsTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface MerchantsTable {
+  id: string;
+  name: string;
+  publishable_key: string;
+  /** sha256 hex of the secret key; the key itself is shown once and never stored. */
+  secret_key_hash: string;
+  allowed_origins: ColumnType<string[], string[], string[]>;
+  created_at: CreatedAt;
+}
+
+export interface ProductsTable {
+  merchant_id: string;
+  sku: string;
+  name: string | null;
+  low_stock_threshold: ColumnType<number, number | undefined, number>;
+  display: ColumnType<DisplayPolicy, DisplayPolicy | undefined, DisplayPolicy>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface StockTable {
+  merchant_id: string;
+  sku: string;
+  on_hand: number;
+  reserved: ColumnType<number, number | undefined, number>;
+  version: number;
+  updated_at: UpdatedAt;
+}
+
+export const journalKinds = ['create', 'set', 'adjust', 'product', 'hold', 'commit', 'release', 'expire'] as const;
+export type JournalKind = (typeof journalKinds)[number];
+
+export interface StockJournalTable {
+  id: Generated<string>;
+  merchant_id: string;
+  sku: string;
+  version: number;
+  kind: JournalKind;
+  on_hand_delta: number;
+  reserved_delta: number;
+  reason: string | null;
+  idempotency_key: string | null;
+  reservation_id: string | null;
+  at: CreatedAt;
+}
+
+export const reservationStates = ['held', 'committed', 'released', 'expired'] as const;
+export type ReservationState = (typeof reservationStates)[number];
+
+export interface ReservationsTable {
+  id: string;
+  merchant_id: string;
+  sku: string;
+  quantity: number;
+  state: ReservationState;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface IdempotencyKeysTable {
+  merchant_id: string;
+  key: string;
+  /** sha256 of method, route and body: the same key with another request is a conflict. */
+  fingerprint: string;
+  /** null while the first request is still running inside its transaction. */
+  status: number | null;
+  body: ColumnType<unknown, string | null, string | null>;
+  created_at: UpdatedAt;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+}

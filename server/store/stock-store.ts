@@ -1,0 +1,597 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { StockwireError } from '../errors.js';
+import type { PublicStock, StockRecord } from '../stock/types.js';
+import { publicView, unknownView } from '../stock/views.js';
+import { hashSecretKey, newMerchantId, newPublishableKey, newSecretKey } from './keys.js';
+import { openDatabase, type DatabaseBackendName, type DatabaseOptions } from './open-database.js';
+import type {
+  AdjustStockInput,
+  BatchItem,
+  BatchItemResult,
+  CreatedMerchant,
+  HoldInput,
+  IdempotencyInput,
+  JournalEntry,
+  ProductPage,
+  ProductPatch,
+  ProductRecord,
+  Reservation,
+  SetStockInput,
+  StoredAnswer,
+} from './records.js';
+import type { Database } from './schema.js';
+import { isRetryableConflict, toStoreError } from './storage-errors.js';
+import { StockTransaction, toStockRecord } from './stock-transaction.js';
+
+export interface StockStoreOptions {
+  /** How long an Idempotency-Key keeps its first answer. */
+  readonly idempotencyTtlHours: number;
+  /** How often expired reservations are swept back into stock; 0 leaves sweeping to the caller. */
+  readonly reservationSweepIntervalMs: number;
+  /** Told about failures nobody else hears of: a sweep that failed, a listener that threw. */
+  readonly onBackgroundError?: (error: unknown, context: string) => void;
+}
+
+export type OpenStockStoreOptions = DatabaseOptions & StockStoreOptions;
+
+export type CommitListener = (records: readonly StockRecord[]) => void;
+
+interface CachedKey<T> {
+  readonly value: T;
+  readonly until: number;
+}
+
+const KEY_CACHE_MS = 30_000;
+const KEY_CACHE_MAX = 10_000;
+const MAX_ATTEMPTS = 4;
+const SWEEP_BATCH = 500;
+
+/**
+ * The one way to the stock tables. Every change is one transaction (conditional update + journal
+ * row) and is announced to `onCommitted` listeners only after it committed. Reads and writes treat a
+ * hold whose time is up as expired even before the sweeper has released it.
+ */
+export class StockStore {
+  readonly #db: Kysely<Database>;
+  readonly #options: StockStoreOptions;
+  readonly #listeners = new Set<CommitListener>();
+  readonly #secretKeys = new Map<string, CachedKey<{ merchantId: string } | null>>();
+  readonly #publishableKeys = new Map<string, CachedKey<{ merchantId: string; allowedOrigins: readonly string[] } | null>>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #sweeping: Promise<unknown> | undefined;
+  #closed = false;
+
+  constructor(
+    db: Kysely<Database>,
+    readonly backend: DatabaseBackendName,
+    options: StockStoreOptions,
+  ) {
+    this.#db = db;
+    this.#options = Object.freeze({ ...options });
+  }
+
+  /** Opens (and migrates) the database the options select and starts the reservation sweeper. */
+  static async open(options: OpenStockStoreOptions): Promise<StockStore> {
+    const { db, backend } = await openDatabase(options);
+    const store = new StockStore(db, backend, options);
+    store.startSweeper();
+    return store;
+  }
+
+  // ---- merchants and keys -------------------------------------------------------------------
+
+  async createMerchant(input: { name: string; allowedOrigins?: readonly string[] }): Promise<CreatedMerchant> {
+    const secretKey = newSecretKey();
+    const publishableKey = newPublishableKey();
+    const row = await this.#run(() =>
+      this.#db
+        .insertInto('merchants')
+        .values({
+          id: newMerchantId(),
+          name: input.name,
+          publishable_key: publishableKey,
+          secret_key_hash: hashSecretKey(secretKey),
+          allowed_origins: [...(input.allowedOrigins ?? [])],
+        })
+        .returning(['id', 'name', 'allowed_origins', 'created_at'])
+        .executeTakeFirstOrThrow(),
+    );
+    return {
+      id: row.id,
+      name: row.name,
+      allowedOrigins: row.allowed_origins,
+      createdAt: new Date(row.created_at),
+      publishableKey,
+      secretKey,
+    };
+  }
+
+  async resolveSecretKey(key: string): Promise<{ merchantId: string } | null> {
+    const hash = hashSecretKey(key);
+    return this.#cached(this.#secretKeys, hash, async () => {
+      const row = await this.#db
+        .selectFrom('merchants')
+        .select('id')
+        .where('secret_key_hash', '=', hash)
+        .executeTakeFirst();
+      return row ? { merchantId: row.id } : null;
+    });
+  }
+
+  async resolvePublishableKey(key: string): Promise<{ merchantId: string; allowedOrigins: readonly string[] } | null> {
+    return this.#cached(this.#publishableKeys, key, async () => {
+      const row = await this.#db
+        .selectFrom('merchants')
+        .select(['id', 'allowed_origins'])
+        .where('publishable_key', '=', key)
+        .executeTakeFirst();
+      return row ? { merchantId: row.id, allowedOrigins: Object.freeze([...row.allowed_origins]) } : null;
+    });
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  async getStock(merchantId: string, sku: string): Promise<StockRecord | null> {
+    const [record] = await this.getStocks(merchantId, [sku]);
+    return record ?? null;
+  }
+
+  /** One entry per SKU, in order (null for unknown ones). */
+  async getStocks(merchantId: string, skus: readonly string[]): Promise<(StockRecord | null)[]> {
+    if (skus.length === 0) return [];
+    const unique = [...new Set(skus)];
+    let rows = await this.#readStock(merchantId, unique);
+    const stale = rows.filter((r) => r.stale).map((r) => r.sku);
+    if (stale.length > 0) {
+      // A hold ran out and the sweeper has not caught it yet: release it now, so no reader sees stale stock.
+      await this.#transact(merchantId, null, async (tx) => {
+        for (const sku of stale) await tx.expireStaleHolds(sku);
+      });
+      rows = await this.#readStock(merchantId, unique);
+    }
+    const bySku = new Map(rows.map((r) => [r.sku, toStockRecord(r)]));
+    return skus.map((sku) => bySku.get(sku) ?? null);
+  }
+
+  /** The public view of each SKU, in order; `unknownView(sku)` for products that do not exist. */
+  async publicViews(merchantId: string, skus: readonly string[]): Promise<PublicStock[]> {
+    const records = await this.getStocks(merchantId, skus);
+    return records.map((record, i) => (record ? publicView(record) : unknownView(skus[i]!)));
+  }
+
+  async getProduct(merchantId: string, sku: string): Promise<ProductRecord | null> {
+    const page = await this.listProducts(merchantId, { limit: 1, from: sku });
+    const first = page.items[0];
+    return first && first.sku === sku ? first : null;
+  }
+
+  /** Products ordered by SKU; `after` is the previous page's `nextCursor`. */
+  async listProducts(
+    merchantId: string,
+    options: { limit: number; after?: string; from?: string },
+  ): Promise<ProductPage> {
+    const rows = await this.#run(() => {
+      let query = this.#db
+        .selectFrom('products as p')
+        .innerJoin('stock as s', (j) => j.onRef('s.merchant_id', '=', 'p.merchant_id').onRef('s.sku', '=', 'p.sku'))
+        .select([
+          'p.sku',
+          'p.name',
+          'p.low_stock_threshold',
+          'p.display',
+          'p.created_at',
+          'p.updated_at',
+          's.merchant_id',
+          's.on_hand',
+          's.reserved',
+          's.version',
+          's.updated_at as stock_updated_at',
+        ])
+        .where('p.merchant_id', '=', merchantId)
+        .orderBy('p.sku')
+        .limit(options.limit + 1);
+      if (options.after !== undefined) query = query.where('p.sku', '>', options.after);
+      if (options.from !== undefined) query = query.where('p.sku', '>=', options.from);
+      return query.execute();
+    });
+    const items = rows.slice(0, options.limit).map(
+      (r): ProductRecord => ({
+        sku: r.sku,
+        name: r.name,
+        lowStockThreshold: Number(r.low_stock_threshold),
+        display: r.display,
+        createdAt: new Date(r.created_at),
+        updatedAt: new Date(r.updated_at),
+        stock: toStockRecord({ ...r, updated_at: r.stock_updated_at }),
+      }),
+    );
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > options.limit && last ? last.sku : null };
+  }
+
+  async getReservation(merchantId: string, id: string): Promise<Reservation | null> {
+    return this.#transact(merchantId, null, (tx) => tx.getReservation(id));
+  }
+
+  /** The journal of one product, oldest first (audits and tests). */
+  async journal(merchantId: string, sku: string): Promise<JournalEntry[]> {
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('stock_journal')
+        .select(['version', 'kind', 'on_hand_delta', 'reserved_delta', 'reason', 'idempotency_key', 'reservation_id', 'at'])
+        .where('merchant_id', '=', merchantId)
+        .where('sku', '=', sku)
+        .orderBy('version')
+        .execute(),
+    );
+    return rows.map((r) => ({
+      version: Number(r.version),
+      kind: r.kind,
+      onHandDelta: Number(r.on_hand_delta),
+      reservedDelta: Number(r.reserved_delta),
+      reason: r.reason,
+      idempotencyKey: r.idempotency_key,
+      reservationId: r.reservation_id,
+      at: new Date(r.at),
+    }));
+  }
+
+  // ---- writes: each one transaction ------------------------------------------------------------
+
+  async setStock(merchantId: string, sku: string, input: SetStockInput): Promise<StockRecord> {
+    return this.#transact(merchantId, null, (tx) => tx.set(sku, input));
+  }
+
+  async adjustStock(merchantId: string, sku: string, input: AdjustStockInput): Promise<StockRecord> {
+    return this.#transact(merchantId, null, (tx) => tx.adjust(sku, input));
+  }
+
+  async upsertProduct(merchantId: string, sku: string, patch: ProductPatch): Promise<ProductRecord> {
+    return this.#transact(merchantId, null, (tx) => tx.upsertProduct(sku, patch));
+  }
+
+  async applyBatch(merchantId: string, items: readonly BatchItem[]): Promise<BatchItemResult[]> {
+    return this.#transact(merchantId, null, (tx) => applyBatchIn(tx, items));
+  }
+
+  async holdReservation(merchantId: string, input: HoldInput): Promise<Reservation> {
+    return this.#transact(merchantId, null, (tx) => tx.hold(input));
+  }
+
+  async commitReservation(merchantId: string, id: string): Promise<Reservation> {
+    return this.#transact(merchantId, null, (tx) => tx.commitReservation(id));
+  }
+
+  async releaseReservation(merchantId: string, id: string): Promise<Reservation> {
+    return this.#transact(merchantId, null, (tx) => tx.releaseReservation(id));
+  }
+
+  /**
+   * Run a write for an HTTP request, at most once per Idempotency-Key. The key is claimed in the
+   * same transaction as the write and keeps its answer: a retry with the same request gets the first
+   * answer and changes nothing; another request under the same key is `idempotency_conflict`.
+   * A contract error thrown by `work` rolls the write back and becomes the (kept) answer.
+   */
+  async writeOnce(
+    merchantId: string,
+    idempotency: IdempotencyInput | undefined,
+    work: (tx: StockTransaction) => Promise<StoredAnswer>,
+  ): Promise<{ answer: StoredAnswer; replayed: boolean }> {
+    if (!idempotency) {
+      try {
+        return { answer: await this.#transact(merchantId, null, work), replayed: false };
+      } catch (error) {
+        return { answer: errorAnswer(error), replayed: false };
+      }
+    }
+    let failure: StockwireError | undefined;
+    const first = await this.#transact(merchantId, idempotency.key, async (tx, trx) => {
+      const claim = await claimKey(trx, merchantId, idempotency, this.#options.idempotencyTtlHours);
+      if (claim) return claim;
+      let answer: StoredAnswer;
+      try {
+        answer = await work(tx);
+      } catch (error) {
+        if (!(error instanceof StockwireError) || error.status >= 500) throw error;
+        failure = error;
+        throw new RollbackSignal();
+      }
+      await keepAnswer(trx, merchantId, idempotency.key, answer);
+      return { answer, replayed: false };
+    }).catch((error: unknown) => {
+      if (error instanceof RollbackSignal) return null;
+      throw error;
+    });
+    if (first) return first;
+    // The write failed with a contract error and was rolled back: keep that answer under the key.
+    const answer = errorAnswer(failure);
+    return this.#transact(merchantId, null, async (_tx, trx) => {
+      const claim = await claimKey(trx, merchantId, idempotency, this.#options.idempotencyTtlHours);
+      if (claim) return claim;
+      await keepAnswer(trx, merchantId, idempotency.key, answer);
+      return { answer, replayed: false };
+    });
+  }
+
+  // ---- reservations expiry -------------------------------------------------------------------
+
+  /** Expire up to `limit` due holds (any merchant) in one transaction; returns how many. Safe on many nodes. */
+  async expireDueReservations(limit = SWEEP_BATCH): Promise<number> {
+    const changed: StockRecord[] = [];
+    const count = await this.#run(() =>
+      this.#db.transaction().execute(async (trx) => {
+        changed.length = 0;
+        const due = await trx
+          .selectFrom('reservations')
+          .select(['id', 'merchant_id', 'sku', 'quantity'])
+          .where('state', '=', 'held')
+          .where('expires_at', '<=', sql<Date>`now()`)
+          .orderBy('expires_at')
+          .limit(limit)
+          .forUpdate()
+          .skipLocked()
+          .execute();
+        if (due.length === 0) return 0;
+        await trx
+          .updateTable('reservations')
+          .set({ state: 'expired', updated_at: sql<Date>`now()` })
+          .where('id', 'in', due.map((r) => r.id))
+          .execute();
+        const groups = new Map<string, { merchantId: string; sku: string; holds: { id: string; quantity: number }[] }>();
+        for (const r of due) {
+          const key = `${r.merchant_id}\u0000${r.sku}`;
+          const group = groups.get(key) ?? { merchantId: r.merchant_id, sku: r.sku, holds: [] };
+          group.holds.push({ id: r.id, quantity: r.quantity });
+          groups.set(key, group);
+        }
+        // Same order everywhere, so two sweepers never lock stock rows against each other.
+        const ordered = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        for (const [, group] of ordered) {
+          const tx = new StockTransaction(trx, group.merchantId);
+          await tx.releaseExpired(group.sku, group.holds);
+          changed.push(...tx.changed);
+        }
+        return due.length;
+      }),
+    );
+    if (changed.length > 0) this.#emit(changed);
+    return count;
+  }
+
+  /** Remove Idempotency-Keys past their time. */
+  async purgeIdempotencyKeys(limit = SWEEP_BATCH): Promise<number> {
+    const result = await this.#run(() =>
+      this.#db
+        .deleteFrom('idempotency_keys')
+        .where(({ eb, selectFrom }) =>
+          eb(
+            sql`(merchant_id, key)`,
+            'in',
+            selectFrom('idempotency_keys')
+              .select(['merchant_id', 'key'])
+              .where('expires_at', '<=', sql<Date>`now()`)
+              .limit(limit),
+          ),
+        )
+        .executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
+  }
+
+  startSweeper(): void {
+    const interval = this.#options.reservationSweepIntervalMs;
+    if (this.#sweeper || interval <= 0 || this.#closed) return;
+    let ticks = 0;
+    this.#sweeper = setInterval(() => {
+      if (this.#sweeping) return;
+      ticks += 1;
+      this.#sweeping = (async () => {
+        while ((await this.expireDueReservations()) === SWEEP_BATCH && !this.#closed);
+        if (ticks % 60 === 0) await this.purgeIdempotencyKeys();
+      })()
+        .catch((error: unknown) => this.#options.onBackgroundError?.(error, 'reservation sweep'))
+        .finally(() => {
+          this.#sweeping = undefined;
+        });
+    }, interval);
+    this.#sweeper.unref();
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------
+
+  /** Called once after every committed change to what a product shows. Returns an unsubscribe. */
+  onCommitted(listener: CommitListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Throws when the database is unreachable. */
+  async ping(): Promise<void> {
+    await this.#run(() => sql`select 1`.execute(this.#db));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    await this.#sweeping;
+    await this.#db.destroy();
+  }
+
+  /** The Kysely handle, for tools that need raw SQL (benchmarks, tests). Not for request paths. */
+  get db(): Kysely<Database> {
+    return this.#db;
+  }
+
+  async #transact<T>(
+    merchantId: string,
+    idempotencyKey: string | null,
+    work: (tx: StockTransaction, trx: Transaction<Database>) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let tx: StockTransaction | undefined;
+      try {
+        const result = await this.#db.transaction().execute(async (trx) => {
+          tx = new StockTransaction(trx, merchantId, idempotencyKey);
+          return work(tx, trx);
+        });
+        const changed = tx?.changed ?? [];
+        if (changed.length > 0) this.#emit(changed);
+        return result;
+      } catch (error) {
+        if (attempt < MAX_ATTEMPTS && isRetryableConflict(error)) continue;
+        throw toStoreError(error);
+      }
+    }
+  }
+
+  async #run<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (error) {
+      throw toStoreError(error);
+    }
+  }
+
+  async #cached<T>(cache: Map<string, CachedKey<T>>, key: string, load: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const hit = cache.get(key);
+    if (hit && hit.until > now) return hit.value;
+    const value = await this.#run(load);
+    // Misses are not cached: a merchant created a moment ago must work at once.
+    if (value !== null) {
+      if (cache.size >= KEY_CACHE_MAX) cache.clear();
+      cache.set(key, { value, until: now + KEY_CACHE_MS });
+    }
+    return value;
+  }
+
+  #emit(records: readonly StockRecord[]): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(records);
+      } catch (error) {
+        this.#options.onBackgroundError?.(error, 'onCommitted listener');
+      }
+    }
+  }
+
+  async #readStock(merchantId: string, skus: readonly string[]) {
+    return this.#run(() =>
+      this.#db
+        .selectFrom('stock as s')
+        .innerJoin('products as p', (j) => j.onRef('p.merchant_id', '=', 's.merchant_id').onRef('p.sku', '=', 's.sku'))
+        .select([
+          's.merchant_id',
+          's.sku',
+          's.on_hand',
+          's.reserved',
+          's.version',
+          's.updated_at',
+          'p.low_stock_threshold',
+          'p.display',
+        ])
+        .select((eb) =>
+          eb
+            .exists(
+              eb
+                .selectFrom('reservations as r')
+                .select(sql.lit(1).as('one'))
+                .whereRef('r.merchant_id', '=', 's.merchant_id')
+                .whereRef('r.sku', '=', 's.sku')
+                .where('r.state', '=', 'held')
+                .where('r.expires_at', '<=', sql<Date>`now()`),
+            )
+            .as('stale'),
+        )
+        .where('s.merchant_id', '=', merchantId)
+        .where('s.sku', 'in', skus)
+        .execute(),
+    );
+  }
+}
+
+/** Batch items are independent: each succeeds or fails on its own, in the one transaction. */
+export async function applyBatchIn(tx: StockTransaction, items: readonly BatchItem[]): Promise<BatchItemResult[]> {
+  // Lock rows in SKU order (stable for repeats), so concurrent batches cannot deadlock each other.
+  const order = items.map((_, i) => i).sort((a, b) => compare(items[a]!.sku, items[b]!.sku) || a - b);
+  const results: BatchItemResult[] = new Array<BatchItemResult>(items.length);
+  for (const i of order) {
+    const item = items[i]!;
+    try {
+      const stock =
+        item.delta !== undefined
+          ? await tx.adjust(item.sku, { delta: item.delta, reason: item.reason })
+          : await tx.set(item.sku, { onHand: item.onHand, reason: item.reason });
+      results[i] = { sku: item.sku, ok: true, stock };
+    } catch (error) {
+      if (!(error instanceof StockwireError) || error.status >= 500) throw error;
+      results[i] = { sku: item.sku, ok: false, error: { code: error.code, message: error.message } };
+    }
+  }
+  return results;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+class RollbackSignal extends Error {}
+
+function errorAnswer(error: unknown): StoredAnswer {
+  if (error instanceof StockwireError && error.status < 500) return { status: error.status, body: error.toBody() };
+  throw error;
+}
+
+/**
+ * Claim an Idempotency-Key inside the write's transaction. Returns null when the key is ours to use,
+ * else the answer to give instead. A concurrent holder of the same key makes this wait for its COMMIT.
+ */
+async function claimKey(
+  trx: Transaction<Database>,
+  merchantId: string,
+  idempotency: IdempotencyInput,
+  ttlHours: number,
+): Promise<{ answer: StoredAnswer; replayed: boolean } | null> {
+  const expiresAt = sql<Date>`now() + make_interval(hours => ${ttlHours})`;
+  const claimed = await trx
+    .insertInto('idempotency_keys')
+    .values({ merchant_id: merchantId, key: idempotency.key, fingerprint: idempotency.fingerprint, status: null, body: null, expires_at: expiresAt })
+    .onConflict((c) =>
+      c
+        .columns(['merchant_id', 'key'])
+        .doUpdateSet({
+          fingerprint: idempotency.fingerprint,
+          status: null,
+          body: null,
+          created_at: sql<Date>`now()`,
+          expires_at: expiresAt,
+        })
+        .where('idempotency_keys.expires_at', '<=', sql<Date>`now()`),
+    )
+    .returning('key')
+    .executeTakeFirst();
+  if (claimed) return null;
+  const existing = await trx
+    .selectFrom('idempotency_keys')
+    .select(['fingerprint', 'status', 'body'])
+    .where('merchant_id', '=', merchantId)
+    .where('key', '=', idempotency.key)
+    .executeTakeFirst();
+  if (!existing || existing.fingerprint !== idempotency.fingerprint || existing.status === null) {
+    const error = new StockwireError('idempotency_conflict');
+    return { answer: { status: error.status, body: error.toBody() }, replayed: false };
+  }
+  return { answer: { status: existing.status, body: existing.body }, replayed: true };
+}
+
+async function keepAnswer(trx: Transaction<Database>, merchantId: string, key: string, answer: StoredAnswer): Promise<void> {
+  await trx
+    .updateTable('idempotency_keys')
+    .set({ status: answer.status, body: JSON.stringify(answer.body) })
+    .where('merchant_id', '=', merchantId)
+    .where('key', '=', key)
+    .execute();
+}

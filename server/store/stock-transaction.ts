@@ -1,0 +1,431 @@
+import { sql, type ExpressionBuilder, type Transaction } from 'kysely';
+import { StockwireError } from '../errors.js';
+import type { DisplayPolicy, StockRecord } from '../stock/types.js';
+import { topicOf } from '../stock/views.js';
+import { newReservationId } from './keys.js';
+import {
+  MAX_QUANTITY,
+  type AdjustStockInput,
+  type HoldInput,
+  type ProductPatch,
+  type ProductRecord,
+  type Reservation,
+  type SetStockInput,
+} from './records.js';
+import type { Database, JournalKind, ReservationState } from './schema.js';
+
+type StockJoin = ExpressionBuilder<Database & { s: Database['stock']; p: Database['products'] }, 's' | 'p'>;
+
+export interface StockRow {
+  merchant_id: string;
+  sku: string;
+  on_hand: number;
+  reserved: number;
+  version: number;
+  updated_at: Date;
+  low_stock_threshold: number;
+  display: DisplayPolicy;
+}
+
+export function toStockRecord(row: StockRow): StockRecord {
+  return {
+    merchantId: row.merchant_id,
+    sku: row.sku,
+    onHand: Number(row.on_hand),
+    reserved: Number(row.reserved),
+    version: Number(row.version),
+    lowStockThreshold: Number(row.low_stock_threshold),
+    display: row.display,
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+const stockColumns = [
+  's.merchant_id',
+  's.sku',
+  's.on_hand',
+  's.reserved',
+  's.version',
+  's.updated_at',
+  'p.low_stock_threshold',
+  'p.display',
+] as const;
+
+interface ReservationRow {
+  id: string;
+  merchant_id: string;
+  sku: string;
+  quantity: number;
+  state: ReservationState;
+  expires_at: Date;
+  created_at: Date;
+}
+
+function toReservation(row: ReservationRow, state: ReservationState = row.state): Reservation {
+  return {
+    id: row.id,
+    merchantId: row.merchant_id,
+    sku: row.sku,
+    quantity: Number(row.quantity),
+    state,
+    expiresAt: new Date(row.expires_at),
+    createdAt: new Date(row.created_at),
+  };
+}
+
+/**
+ * The stock operations of one merchant inside one database transaction. Each operation either
+ * changes the stock row and writes its journal row, or throws a contract error having changed
+ * nothing, so a batch can carry on with its next item in the same transaction.
+ * Records it changed are collected for `onCommitted`, which the store calls after COMMIT.
+ */
+export class StockTransaction {
+  readonly #changed = new Map<string, StockRecord>();
+
+  constructor(
+    private readonly trx: Transaction<Database>,
+    readonly merchantId: string,
+    private readonly idempotencyKey: string | null = null,
+  ) {}
+
+  /** Changed records, the newest per product, in the order first changed. */
+  get changed(): StockRecord[] {
+    return [...this.#changed.values()];
+  }
+
+  async get(sku: string, lock = false): Promise<StockRecord | null> {
+    let query = this.trx
+      .selectFrom('stock as s')
+      .innerJoin('products as p', (j) => j.onRef('p.merchant_id', '=', 's.merchant_id').onRef('p.sku', '=', 's.sku'))
+      .select(stockColumns)
+      .where('s.merchant_id', '=', this.merchantId)
+      .where('s.sku', '=', sku);
+    if (lock) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
+    return row ? toStockRecord(row) : null;
+  }
+
+  /** Set the absolute on-hand count. Unchanged counts write nothing and keep the version. */
+  async set(sku: string, input: SetStockInput): Promise<StockRecord> {
+    const { onHand, ifVersion, reason } = input;
+    let current = await this.get(sku, true);
+    if (!current) {
+      if (ifVersion !== undefined && ifVersion !== 0) throw versionConflict(sku, ifVersion, 0);
+      const created = await this.#create(sku, onHand, {}, reason);
+      if (created) return created.stock;
+      current = await this.get(sku, true);
+      if (!current) throw new Error(`stock row for ${sku} vanished during creation`);
+    }
+    if (ifVersion !== undefined && ifVersion !== current.version) throw versionConflict(sku, ifVersion, current.version);
+    if (onHand === current.onHand) return current;
+    if (onHand < current.reserved) {
+      if (await this.expireStaleHolds(sku)) return this.set(sku, { onHand, reason });
+      throw new StockwireError(
+        'insufficient_stock',
+        `Cannot set ${sku} to ${onHand}: ${current.reserved} are held by reservations.`,
+      );
+    }
+    const row = await this.trx
+      .updateTable('stock as s')
+      .from('products as p')
+      .set({ on_hand: onHand, version: sql<number>`s.version + 1`, updated_at: sql<Date>`now()` })
+      .whereRef('p.merchant_id', '=', 's.merchant_id')
+      .whereRef('p.sku', '=', 's.sku')
+      .where('s.merchant_id', '=', this.merchantId)
+      .where('s.sku', '=', sku)
+      .returning(stockColumns)
+      .executeTakeFirstOrThrow();
+    return this.#record(toStockRecord(row), 'set', onHand - current.onHand, 0, reason);
+  }
+
+  /** Add `delta` to on-hand with one conditional update: the row refuses to go below what is held. */
+  async adjust(sku: string, input: AdjustStockInput, retried = false): Promise<StockRecord> {
+    const { delta, reason } = input;
+    const row = await this.trx
+      .updateTable('stock as s')
+      .from('products as p')
+      .set({ on_hand: sql<number>`s.on_hand + ${delta}`, version: sql<number>`s.version + 1`, updated_at: sql<Date>`now()` })
+      .whereRef('p.merchant_id', '=', 's.merchant_id')
+      .whereRef('p.sku', '=', 's.sku')
+      .where('s.merchant_id', '=', this.merchantId)
+      .where('s.sku', '=', sku)
+      .where((eb: StockJoin) => eb(sql`s.on_hand + ${delta}`, '>=', eb.ref('s.reserved')))
+      .where(sql<boolean>`s.on_hand + ${delta} <= ${MAX_QUANTITY}`)
+      .returning(stockColumns)
+      .executeTakeFirst();
+    if (row) return this.#record(toStockRecord(row), 'adjust', delta, 0, reason);
+
+    const current = await this.get(sku);
+    if (!current) throw notFound(sku);
+    if (current.onHand + delta > MAX_QUANTITY) {
+      throw new StockwireError('validation_failed', `On-hand for ${sku} would exceed ${MAX_QUANTITY}.`);
+    }
+    if (!retried && (await this.expireStaleHolds(sku))) return this.adjust(sku, input, true);
+    throw new StockwireError(
+      'insufficient_stock',
+      `Not enough stock for ${sku}: ${Math.max(0, current.onHand - current.reserved)} available, change ${delta}.`,
+    );
+  }
+
+  /** Create or update a product's settings; a change to threshold or display bumps the version. */
+  async upsertProduct(sku: string, patch: ProductPatch): Promise<ProductRecord> {
+    const created = await this.#create(sku, 0, patch, undefined);
+    if (created) return created;
+    const current = await this.trx
+      .selectFrom('products')
+      .selectAll()
+      .where('merchant_id', '=', this.merchantId)
+      .where('sku', '=', sku)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    const next = {
+      name: patch.name === undefined ? current.name : patch.name,
+      low_stock_threshold: patch.lowStockThreshold ?? Number(current.low_stock_threshold),
+      display: patch.display ?? current.display,
+    };
+    const shows = next.low_stock_threshold !== Number(current.low_stock_threshold) || next.display !== current.display;
+    if (!shows && next.name === current.name) return this.#product(sku);
+    await this.trx
+      .updateTable('products')
+      .set({ ...next, updated_at: sql<Date>`now()` })
+      .where('merchant_id', '=', this.merchantId)
+      .where('sku', '=', sku)
+      .execute();
+    if (shows) {
+      const row = await this.#bump(sku, 0, 0);
+      await this.#record(toStockRecord(row), 'product', 0, 0, 'product settings changed');
+    }
+    return this.#product(sku);
+  }
+
+  async hold(input: HoldInput, retried = false): Promise<Reservation> {
+    const { sku, quantity, ttlSeconds } = input;
+    const row = await this.trx
+      .updateTable('stock as s')
+      .from('products as p')
+      .set({ reserved: sql<number>`s.reserved + ${quantity}`, version: sql<number>`s.version + 1`, updated_at: sql<Date>`now()` })
+      .whereRef('p.merchant_id', '=', 's.merchant_id')
+      .whereRef('p.sku', '=', 's.sku')
+      .where('s.merchant_id', '=', this.merchantId)
+      .where('s.sku', '=', sku)
+      .where(sql<boolean>`s.on_hand - s.reserved >= ${quantity}`)
+      .returning(stockColumns)
+      .executeTakeFirst();
+    if (!row) {
+      const current = await this.get(sku);
+      if (!current) throw notFound(sku);
+      if (!retried && (await this.expireStaleHolds(sku))) return this.hold(input, true);
+      throw new StockwireError(
+        'insufficient_stock',
+        `Cannot hold ${quantity} of ${sku}: ${Math.max(0, current.onHand - current.reserved)} available.`,
+      );
+    }
+    const reservation = await this.trx
+      .insertInto('reservations')
+      .values({
+        id: newReservationId(),
+        merchant_id: this.merchantId,
+        sku,
+        quantity,
+        state: 'held',
+        expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
+      })
+      .returning(['id', 'merchant_id', 'sku', 'quantity', 'state', 'expires_at', 'created_at'])
+      .executeTakeFirstOrThrow();
+    await this.#record(toStockRecord(row), 'hold', 0, quantity, null, reservation.id);
+    return toReservation(reservation);
+  }
+
+  /** Turn a live hold into a sale: on-hand and reserved both drop by its quantity. */
+  async commitReservation(id: string): Promise<Reservation> {
+    const held = await this.#lockReservation(id);
+    if (held.state !== 'held' || held.expired) {
+      throw new StockwireError(
+        'reservation_not_held',
+        `Reservation ${id} is ${held.state === 'held' ? 'expired' : held.state}, not held.`,
+      );
+    }
+    await this.#setReservationState(id, 'committed');
+    const row = await this.#bump(held.sku, -held.quantity, -held.quantity);
+    await this.#record(toStockRecord(row), 'commit', -held.quantity, -held.quantity, null, id);
+    return toReservation(held, 'committed');
+  }
+
+  /** Give a hold back. Releasing a released or expired hold changes nothing; a committed one is a conflict. */
+  async releaseReservation(id: string): Promise<Reservation> {
+    const held = await this.#lockReservation(id);
+    if (held.state === 'committed') {
+      throw new StockwireError('reservation_not_held', `Reservation ${id} is committed, not held.`);
+    }
+    if (held.state !== 'held') return toReservation(held);
+    const state: ReservationState = held.expired ? 'expired' : 'released';
+    await this.#setReservationState(id, state);
+    const row = await this.#bump(held.sku, 0, -held.quantity);
+    await this.#record(toStockRecord(row), state === 'expired' ? 'expire' : 'release', 0, -held.quantity, null, id);
+    return toReservation(held, state);
+  }
+
+  async getReservation(id: string): Promise<Reservation | null> {
+    const row = await this.trx
+      .selectFrom('reservations')
+      .select(['id', 'merchant_id', 'sku', 'quantity', 'state', 'expires_at', 'created_at'])
+      .where('merchant_id', '=', this.merchantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? toReservation(row) : null;
+  }
+
+  /** Expire this product's holds whose time is up (before the sweeper gets there). True if any were. */
+  async expireStaleHolds(sku: string): Promise<boolean> {
+    const expired = await this.trx
+      .updateTable('reservations')
+      .set({ state: 'expired', updated_at: sql<Date>`now()` })
+      .where('merchant_id', '=', this.merchantId)
+      .where('sku', '=', sku)
+      .where('state', '=', 'held')
+      .where('expires_at', '<=', sql<Date>`now()`)
+      .returning(['id', 'quantity'])
+      .execute();
+    if (expired.length === 0) return false;
+    await this.releaseExpired(sku, expired);
+    return true;
+  }
+
+  /** Give back the quantity of holds already marked expired: one version, one journal row. */
+  async releaseExpired(sku: string, holds: ReadonlyArray<{ id: string; quantity: number }>): Promise<void> {
+    const total = holds.reduce((sum, h) => sum + Number(h.quantity), 0);
+    const row = await this.#bump(sku, 0, -total);
+    const reason = holds.length === 1 ? 'hold expired' : `${holds.length} holds expired`;
+    await this.#record(toStockRecord(row), 'expire', 0, -total, reason, holds.length === 1 ? holds[0]!.id : null);
+  }
+
+  async #lockReservation(id: string): Promise<ReservationRow & { expired: boolean }> {
+    const row = await this.trx
+      .selectFrom('reservations')
+      .select(['id', 'merchant_id', 'sku', 'quantity', 'state', 'expires_at', 'created_at'])
+      .select(sql<boolean>`expires_at <= now()`.as('expired'))
+      .where('merchant_id', '=', this.merchantId)
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!row) throw new StockwireError('not_found', `No reservation ${id}.`);
+    return row;
+  }
+
+  async #setReservationState(id: string, state: ReservationState): Promise<void> {
+    await this.trx
+      .updateTable('reservations')
+      .set({ state, updated_at: sql<Date>`now()` })
+      .where('merchant_id', '=', this.merchantId)
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async #bump(sku: string, onHandDelta: number, reservedDelta: number): Promise<StockRow> {
+    return this.trx
+      .updateTable('stock as s')
+      .from('products as p')
+      .set({
+        on_hand: sql<number>`s.on_hand + ${onHandDelta}`,
+        reserved: sql<number>`s.reserved + ${reservedDelta}`,
+        version: sql<number>`s.version + 1`,
+        updated_at: sql<Date>`now()`,
+      })
+      .whereRef('p.merchant_id', '=', 's.merchant_id')
+      .whereRef('p.sku', '=', 's.sku')
+      .where('s.merchant_id', '=', this.merchantId)
+      .where('s.sku', '=', sku)
+      .returning(stockColumns)
+      .executeTakeFirstOrThrow();
+  }
+
+  /** Insert product and stock row at version 1; null when another writer created it first. */
+  async #create(sku: string, onHand: number, patch: ProductPatch, reason: string | undefined): Promise<ProductRecord | null> {
+    const product = await this.trx
+      .insertInto('products')
+      .values({
+        merchant_id: this.merchantId,
+        sku,
+        name: patch.name ?? null,
+        low_stock_threshold: patch.lowStockThreshold,
+        display: patch.display,
+      })
+      .onConflict((c) => c.columns(['merchant_id', 'sku']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!product) return null;
+    const stock = await this.trx
+      .insertInto('stock')
+      .values({ merchant_id: this.merchantId, sku, on_hand: onHand, reserved: 0, version: 1 })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const record = toStockRecord({ ...stock, low_stock_threshold: product.low_stock_threshold, display: product.display });
+    await this.#record(record, 'create', onHand, 0, reason ?? null);
+    return {
+      sku,
+      name: product.name,
+      lowStockThreshold: Number(product.low_stock_threshold),
+      display: product.display,
+      createdAt: new Date(product.created_at),
+      updatedAt: new Date(product.updated_at),
+      stock: record,
+    };
+  }
+
+  async #product(sku: string): Promise<ProductRecord> {
+    const product = await this.trx
+      .selectFrom('products')
+      .selectAll()
+      .where('merchant_id', '=', this.merchantId)
+      .where('sku', '=', sku)
+      .executeTakeFirstOrThrow();
+    const stock = await this.get(sku);
+    if (!stock) throw new Error(`product ${sku} has no stock row`);
+    return {
+      sku,
+      name: product.name,
+      lowStockThreshold: Number(product.low_stock_threshold),
+      display: product.display,
+      createdAt: new Date(product.created_at),
+      updatedAt: new Date(product.updated_at),
+      stock,
+    };
+  }
+
+  /** The journal row for a change, written in the same transaction as the change itself. */
+  async #record(
+    record: StockRecord,
+    kind: JournalKind,
+    onHandDelta: number,
+    reservedDelta: number,
+    reason: string | null | undefined,
+    reservationId: string | null = null,
+  ): Promise<StockRecord> {
+    await this.trx
+      .insertInto('stock_journal')
+      .values({
+        merchant_id: record.merchantId,
+        sku: record.sku,
+        version: record.version,
+        kind,
+        on_hand_delta: onHandDelta,
+        reserved_delta: reservedDelta,
+        reason: reason ?? null,
+        idempotency_key: this.idempotencyKey,
+        reservation_id: reservationId,
+      })
+      .execute();
+    const topic = topicOf(record.merchantId, record.sku);
+    this.#changed.delete(topic);
+    this.#changed.set(topic, record);
+    return record;
+  }
+}
+
+function notFound(sku: string): StockwireError {
+  return new StockwireError('not_found', `No product ${sku}.`);
+}
+
+function versionConflict(sku: string, expected: number, actual: number): StockwireError {
+  return new StockwireError('version_conflict', `${sku} is at version ${actual}, not ${expected}.`);
+}
