@@ -1,0 +1,224 @@
+/**
+ * Turns a scenario result into what people read: a Markdown table, an SVG chart (latency percentiles
+ * and throughput per system, hand-written), and the ratios against each baseline, printed last.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Metrics, ScenarioResult, SystemResult } from './scenarios.js';
+import { baselineNames, type SystemName } from './systems.js';
+
+const fmt = (value: number | null | undefined, digits = 1): string =>
+  value === null || value === undefined || Number.isNaN(value) ? '—' : value.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+interface Column {
+  readonly title: string;
+  readonly value: (m: Metrics) => string;
+}
+
+const columnsByScenario: Record<ScenarioResult['scenario'], Column[]> = {
+  fanout: [
+    { title: 'frames/s', value: (m) => fmt(m.framesPerSec, 0) },
+    { title: 'p50 ms', value: (m) => fmt(m.latency?.p50Ms, 2) },
+    { title: 'p99 ms', value: (m) => fmt(m.latency?.p99Ms, 2) },
+    { title: 'p99.9 ms', value: (m) => fmt(m.latency?.p999Ms, 2) },
+    { title: 'lost', value: (m) => fmt(m.lost, 0) },
+    { title: 'writes/s', value: (m) => fmt(m.writes?.perSec, 0) },
+    { title: 'frames', value: (m) => `${fmt(m.framesDelivered, 0)} / ${fmt(m.framesExpectedUnfolded, 0)}` },
+    { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+    { title: 'peak RSS MB', value: (m) => fmt(m.server?.peakRssMb, 0) },
+    { title: 'Redis CPU s', value: (m) => fmt(m.redisCpuSeconds, 1) },
+    { title: 'generator CPU', value: (m) => (m.generator ? `${fmt(m.generator.cpuSeconds, 1)} s (${fmt(m.generator.shareOfMachine * 100, 0)} %)` : '—') },
+  ],
+  'hot-product': [
+    { title: 'frames/s', value: (m) => fmt(m.framesPerSec, 0) },
+    { title: 'converge ms', value: (m) => fmt(m.convergeMs, 0) },
+    { title: 'lost', value: (m) => fmt(m.lost, 0) },
+    { title: 'writes/s', value: (m) => fmt(m.writes?.perSec, 0) },
+    { title: 'frames', value: (m) => `${fmt(m.framesDelivered, 0)} / ${fmt(m.framesExpectedUnfolded, 0)}` },
+    { title: 'dropped', value: (m) => fmt(m.connections?.dropped, 0) },
+    { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+    { title: 'peak RSS MB', value: (m) => fmt(m.server?.peakRssMb, 0) },
+    { title: 'generator CPU', value: (m) => (m.generator ? `${fmt(m.generator.cpuSeconds, 1)} s (${fmt(m.generator.shareOfMachine * 100, 0)} %)` : '—') },
+  ],
+  'connect-storm': [
+    { title: 'all hold a snapshot ms', value: (m) => fmt(m.connectAllMs, 0) },
+    { title: 'open', value: (m) => fmt(m.connections?.open, 0) },
+    { title: 'refused', value: (m) => fmt(m.connections?.failed, 0) },
+    { title: 'dropped', value: (m) => fmt(m.connections?.dropped, 0) },
+    { title: 'no snapshot', value: (m) => fmt(m.lost, 0) },
+    { title: 'errors', value: (m) => Object.entries(m.connections?.errors ?? {}).map(([k, v]) => `${k}×${v}`).join(' ') || '—' },
+    { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+    { title: 'peak RSS MB', value: (m) => fmt(m.server?.peakRssMb, 0) },
+  ],
+  capacity: [
+    { title: 'idle subscribed', value: (m) => fmt(m.idleConnections, 0) },
+    { title: 'RSS before MB', value: (m) => fmt(m.rssBeforeMb, 1) },
+    { title: 'RSS after MB', value: (m) => fmt(m.rssAfterMb, 1) },
+    { title: 'bytes/conn', value: (m) => fmt(m.bytesPerConnection, 0) },
+    { title: 'KiB/conn', value: (m) => fmt(m.bytesPerConnection === null || m.bytesPerConnection === undefined ? null : m.bytesPerConnection / 1024, 2) },
+    { title: 'refused', value: (m) => fmt(m.connections?.failed, 0) },
+  ],
+  writes: [
+    { title: 'hot SKU adjusts/s', value: (m) => fmt(m.writes?.perSec, 0) },
+    { title: 'hot p50 / p99 ms', value: (m) => `${fmt(m.writes?.latency?.p50Ms, 2)} / ${fmt(m.writes?.latency?.p99Ms, 2)}` },
+    { title: 'spread adjusts/s', value: (m) => fmt(m.writesSpread?.perSec, 0) },
+    { title: 'spread p50 / p99 ms', value: (m) => `${fmt(m.writesSpread?.latency?.p50Ms, 2)} / ${fmt(m.writesSpread?.latency?.p99Ms, 2)}` },
+    { title: 'failed', value: (m) => fmt((m.writes?.failed ?? 0) + (m.writesSpread?.failed ?? 0), 0) },
+    { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+  ],
+};
+
+export function markdownTable(result: ScenarioResult): string {
+  const columns = columnsByScenario[result.scenario];
+  const lines = [
+    `### ${result.scenario} — ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `| system | ${columns.map((c) => c.title).join(' | ')} |`,
+    `|---|${columns.map(() => '---:').join('|')}|`,
+  ];
+  for (const r of result.results) {
+    if (!r.ok) {
+      lines.push(`| ${r.label} | failed: ${r.error?.replace(/\|/g, '/').slice(0, 200)} ${columns.slice(1).map(() => '|').join(' ')}|`);
+      continue;
+    }
+    lines.push(`| ${r.label} | ${columns.map((c) => c.value(r.metrics)).join(' | ')} |`);
+  }
+  const o = result.options;
+  lines.push(
+    '',
+    `Sizes: ${o.connections} connections, ${o.products} products × ${o.perConn} per connection, ${o.rate} writes/s for ${o.durationS} s ` +
+      `(settle ${o.settleS} s), fold window ${o.publishIntervalMs} ms, ${o.workers} load workers over ${o.sourceAddresses} source addresses. ` +
+      `Machine: ${result.machine.cpus} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}, open files ${result.machine.openFilesLimit.soft}.`,
+  );
+  for (const note of result.notes) lines.push(`- ${note}`);
+  return lines.join('\n');
+}
+
+/** Ratios of each Stockwire variant against each baseline, on the scenario's headline metrics. */
+export function ratios(result: ScenarioResult): string[] {
+  const by = new Map<SystemName, SystemResult>(result.results.filter((r) => r.ok).map((r) => [r.system, r]));
+  const lines: string[] = [];
+  const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+    a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
+  for (const ours of ['stockwire', 'stockwire-delivery'] as const) {
+    const mine = by.get(ours);
+    if (!mine) continue;
+    for (const base of baselineNames) {
+      const theirs = by.get(base);
+      if (!theirs) continue;
+      const m = mine.metrics;
+      const t = theirs.metrics;
+      const parts: string[] = [];
+      if (result.scenario === 'fanout' || result.scenario === 'hot-product') {
+        parts.push(`frames/s ×${fmt(ratio(m.framesPerSec, t.framesPerSec), 2)}`);
+        if (m.latency && t.latency) parts.push(`p99 ×${fmt(ratio(m.latency.p99Ms, t.latency.p99Ms), 2)}`);
+        parts.push(`server CPU ×${fmt(ratio(m.server?.cpuSeconds, t.server?.cpuSeconds), 2)}`);
+      } else if (result.scenario === 'connect-storm') {
+        parts.push(`time to all snapshots ×${fmt(ratio(m.connectAllMs, t.connectAllMs), 2)}`);
+      } else if (result.scenario === 'capacity') {
+        parts.push(`bytes/conn ×${fmt(ratio(m.bytesPerConnection, t.bytesPerConnection), 2)}`);
+      }
+      if (parts.length > 0) lines.push(`${mine.label} vs ${theirs.label}: ${parts.join(', ')}`);
+    }
+  }
+  return lines;
+}
+
+const palette = ['#1f77b4', '#2ca02c', '#ff7f0e', '#d62728', '#9467bd'];
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/** Two panels: grouped bars of p50/p99/p99.9 latency (log scale) and bars of the throughput metric. */
+export function svgChart(result: ScenarioResult): string {
+  const ok = result.results.filter((r) => r.ok);
+  const width = 960;
+  const height = 420;
+  const panelW = 440;
+  const top = 60;
+  const plotH = 260;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="20" y="28" font-size="16" font-weight="bold">${esc(`Stockwire bench: ${result.scenario} (${result.startedAt.slice(0, 10)})`)}</text>`,
+  ];
+  const throughput = (m: Metrics): { label: string; value: number | null } => {
+    switch (result.scenario) {
+      case 'fanout':
+      case 'hot-product':
+        return { label: 'frames delivered per second', value: m.framesPerSec ?? null };
+      case 'connect-storm':
+        return { label: 'ms until all hold a snapshot (lower is better)', value: m.connectAllMs ?? null };
+      case 'capacity':
+        return { label: 'bytes per idle subscribed connection (lower is better)', value: m.bytesPerConnection ?? null };
+      case 'writes':
+        return { label: 'adjusts per second (hot SKU, 1,000 SKUs)', value: m.writes?.perSec ?? null };
+    }
+  };
+  // Left panel: latency percentiles, log scale.
+  const withLatency = ok.filter((r) => r.metrics.latency || r.metrics.writes?.latency);
+  const latencyOf = (r: SystemResult) => r.metrics.latency ?? r.metrics.writes?.latency ?? null;
+  const left = 60;
+  parts.push(`<text x="${left}" y="${top - 12}" font-weight="bold">${result.scenario === 'writes' ? 'write latency' : 'write-to-frame latency'} (ms, log scale)</text>`);
+  const maxLatency = Math.max(1, ...withLatency.map((r) => latencyOf(r)?.p999Ms ?? 1));
+  const minLatency = 0.1;
+  const logY = (v: number) => top + plotH - (Math.log10(Math.max(v, minLatency) / minLatency) / Math.log10(maxLatency / minLatency)) * plotH;
+  parts.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333"/><line x1="${left}" y1="${top + plotH}" x2="${left + panelW - 40}" y2="${top + plotH}" stroke="#333"/>`);
+  for (let tick = minLatency; tick <= maxLatency * 1.001; tick *= 10) {
+    const y = logY(tick);
+    parts.push(`<line x1="${left - 4}" y1="${y}" x2="${left + panelW - 40}" y2="${y}" stroke="#eee"/><text x="${left - 8}" y="${y + 4}" text-anchor="end">${fmt(tick, 1)}</text>`);
+  }
+  const percentiles = ['p50Ms', 'p99Ms', 'p999Ms'] as const;
+  const groupW = (panelW - 60) / 3;
+  percentiles.forEach((p, gi) => {
+    const gx = left + 10 + gi * groupW;
+    parts.push(`<text x="${gx + groupW / 2 - 10}" y="${top + plotH + 18}" text-anchor="middle">${p.replace('Ms', '').replace('p999', 'p99.9')}</text>`);
+    const barW = Math.max(6, (groupW - 20) / Math.max(1, withLatency.length));
+    withLatency.forEach((r, i) => {
+      const v = latencyOf(r)?.[p] ?? 0;
+      const y = logY(v);
+      const color = palette[ok.indexOf(r) % palette.length];
+      parts.push(`<rect x="${gx + i * barW}" y="${y}" width="${barW - 2}" height="${top + plotH - y}" fill="${color}"><title>${esc(r.label)} ${p}: ${v} ms</title></rect>`);
+    });
+  });
+  if (withLatency.length === 0) parts.push(`<text x="${left + 20}" y="${top + plotH / 2}">no latency samples in this scenario</text>`);
+  // Right panel: throughput metric, linear.
+  const right = 540;
+  const { label } = throughput(ok[0]?.metrics ?? {});
+  parts.push(`<text x="${right}" y="${top - 12}" font-weight="bold">${esc(label)}</text>`);
+  const values = ok.map((r) => throughput(r.metrics).value ?? 0);
+  const maxValue = Math.max(1, ...values);
+  const barW = Math.min(60, (panelW - 60) / Math.max(1, ok.length));
+  parts.push(`<line x1="${right}" y1="${top}" x2="${right}" y2="${top + plotH}" stroke="#333"/><line x1="${right}" y1="${top + plotH}" x2="${right + panelW - 40}" y2="${top + plotH}" stroke="#333"/>`);
+  ok.forEach((r, i) => {
+    const v = values[i]!;
+    const h = (v / maxValue) * plotH;
+    const x = right + 10 + i * barW;
+    parts.push(`<rect x="${x}" y="${top + plotH - h}" width="${barW - 6}" height="${h}" fill="${palette[i % palette.length]}"><title>${esc(r.label)}: ${v}</title></rect>`);
+    parts.push(`<text x="${x + (barW - 6) / 2}" y="${top + plotH - h - 4}" text-anchor="middle" font-size="10">${fmt(v, 0)}</text>`);
+  });
+  // Legend.
+  ok.forEach((r, i) => {
+    const x = 20 + (i % 3) * 310;
+    const y = top + plotH + 44 + Math.floor(i / 3) * 18;
+    parts.push(`<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${palette[i % palette.length]}"/><text x="${x + 18}" y="${y}">${esc(r.label)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+export interface WrittenReport {
+  readonly json: string;
+  readonly markdown: string;
+  readonly svg: string;
+}
+
+/** Writes `<scenario>-<date>.json|.md|.svg` into `dir` and answers the paths. */
+export function writeReport(result: ScenarioResult, dir: string): WrittenReport {
+  mkdirSync(dir, { recursive: true });
+  const stamp = result.startedAt.slice(0, 19).replace(/:/g, '-');
+  const base = path.join(dir, `${result.scenario}-${stamp}`);
+  const markdown = `${markdownTable(result)}\n\n${ratios(result).map((l) => `- ${l}`).join('\n')}\n`;
+  writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(`${base}.md`, markdown);
+  writeFileSync(`${base}.svg`, `${svgChart(result)}\n`);
+  return { json: `${base}.json`, markdown: `${base}.md`, svg: `${base}.svg` };
+}

@@ -1,0 +1,503 @@
+/**
+ * The five scenarios. Each starts every requested system in turn as a child process, drives it with
+ * the same generator and writer, and answers one result per system. Every phase is bounded in time.
+ */
+import cliProgress from 'cli-progress';
+import { type Worker } from 'node:worker_threads';
+import { openBackends, type BenchBackends } from './backends.js';
+import { readProc, type ProcSample } from './child.js';
+import { nowMs, sleep, waitFor } from './clock.js';
+import { skuName } from './frames.js';
+import { LoadGenerator, createWriteClock, type WriteClock } from './generator.js';
+import { Histogram, type LatencySummary } from './histogram.js';
+import { machineInfo, raiseFileLimit, type MachineInfo } from './machine.js';
+import { nextMessage, spawnTsWorker } from './spawn-worker.js';
+import { startSystem, type RunningSystem, type SystemName } from './systems.js';
+import type { WriterInit, WriterResult } from './write-protocol.js';
+
+export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes'] as const;
+export type ScenarioName = (typeof scenarioNames)[number];
+
+export interface ScenarioOptions {
+  readonly systems: readonly SystemName[];
+  readonly connections: number;
+  readonly products: number;
+  readonly perConn: number;
+  /** Writes per second (open loop) for fanout and hot-product. */
+  readonly rate: number;
+  readonly durationS: number;
+  /** How long after the last write clients may take to converge before they count as lost. */
+  readonly settleS: number;
+  readonly workers: number;
+  readonly sourceAddresses: number;
+  readonly connectConcurrency: number;
+  readonly publishIntervalMs: number;
+  /** writes: closed-loop lanes, and the number of SKUs of the spread phase. */
+  readonly concurrency: number;
+  readonly skus: number;
+  /** A server above this RSS is killed and its run marked failed (bounds a baseline that buffers without limit). */
+  readonly rssCapMb: number;
+  readonly progress: boolean;
+  readonly redisUrl: string;
+  readonly postgresAdminUrl: string;
+  /** Use this database instead of creating one (tests). */
+  readonly databaseUrl?: string;
+  /** Redis key prefix of the run (tests pass theirs). */
+  readonly prefix?: string;
+}
+
+export interface SystemResult {
+  readonly system: SystemName;
+  readonly label: string;
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly metrics: Metrics;
+}
+
+export interface Metrics {
+  connections?: { requested: number; open: number; failed: number; dropped: number; errors: Record<string, number> };
+  framesDelivered?: number;
+  framesExpectedUnfolded?: number;
+  framesPerSec?: number;
+  latency?: LatencySummary | null;
+  untimedFrames?: number;
+  lost?: number;
+  regressions?: number;
+  convergeMs?: number | null;
+  writes?: {
+    issued: number;
+    ok: number;
+    failed: number;
+    behind: number;
+    perSec: number;
+    latency: LatencySummary | null;
+    errors: Record<string, number>;
+  };
+  writesSpread?: Metrics['writes'];
+  connectAllMs?: number | null;
+  idleConnections?: number;
+  rssBeforeMb?: number;
+  rssAfterMb?: number;
+  bytesPerConnection?: number | null;
+  server?: { cpuSeconds: number; cpuPercent: number; peakRssMb: number; killedOverRssCap: boolean };
+  generator?: { cpuSeconds: number; shareOfMachine: number };
+  redisCpuSeconds?: number | null;
+  wallSeconds?: number;
+}
+
+export interface ScenarioResult {
+  readonly scenario: ScenarioName;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly machine: MachineInfo;
+  readonly options: Omit<ScenarioOptions, 'redisUrl' | 'postgresAdminUrl' | 'databaseUrl' | 'prefix' | 'progress'>;
+  readonly notes: string[];
+  readonly results: SystemResult[];
+}
+
+const MB = 1024 * 1024;
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+export async function runScenario(scenario: ScenarioName, requested: ScenarioOptions): Promise<ScenarioResult> {
+  const startedAt = new Date().toISOString();
+  const limit = raiseFileLimit();
+  const notes: string[] = [];
+  // Each connection costs one descriptor in the generator and one in the server; both processes live
+  // under the same per-process limit, so the run is capped below it (listen sockets, Redis, PostgreSQL, workers).
+  const maxConnections = Math.max(1, Math.min(limit.soft, limit.hard) - 400);
+  let connections = requested.connections;
+  if (connections > maxConnections) {
+    notes.push(
+      `connections capped at ${maxConnections} (asked ${requested.connections}): the open-files limit is ${limit.soft} per process and cannot be raised here`,
+    );
+    connections = maxConnections;
+  }
+  const options = { ...requested, connections };
+  const needDatabase = options.systems.some((s) => s === 'stockwire' || s === 'stockwire-delivery');
+  const backends = await openBackends({
+    redisUrl: options.redisUrl,
+    postgresAdminUrl: options.postgresAdminUrl,
+    needDatabase,
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.prefix ? { prefix: options.prefix } : {}),
+  });
+  const results: SystemResult[] = [];
+  try {
+    for (const system of options.systems) {
+      if (scenario === 'writes' && system !== 'stockwire') {
+        notes.push(`writes measures Stockwire's REST → PostgreSQL path only; ${system} skipped`);
+        continue;
+      }
+      if ((scenario === 'connect-storm' || scenario === 'capacity') && system === 'stockwire-delivery') {
+        notes.push(`${scenario} has no writes: stockwire-delivery is the same server as stockwire, skipped`);
+        continue;
+      }
+      results.push(await runOne(scenario, system, options, backends));
+      await sleep(1000); // let sockets in TIME_WAIT and the last child's memory go before the next system
+    }
+  } finally {
+    await backends.dispose();
+  }
+  const { redisUrl: _r, postgresAdminUrl: _p, databaseUrl: _d, prefix: _x, progress: _g, ...shown } = options;
+  return { scenario, startedAt, finishedAt: new Date().toISOString(), machine: machineInfo(), options: shown, notes, results };
+}
+
+async function runOne(scenario: ScenarioName, name: SystemName, options: ScenarioOptions, backends: BenchBackends): Promise<SystemResult> {
+  const products = scenario === 'hot-product' ? 1 : scenario === 'writes' ? options.skus : options.products;
+  const skus = Array.from({ length: products }, (_, i) => skuName(i));
+  let system: RunningSystem | undefined;
+  const metrics: Metrics = {};
+  try {
+    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus });
+    const watchdog = watchRss(system, options.rssCapMb);
+    try {
+      switch (scenario) {
+        case 'fanout':
+        case 'hot-product':
+          await deliveryRun(scenario, system, options, backends, products, metrics, watchdog);
+          break;
+        case 'connect-storm':
+          await connectStormRun(system, options, metrics, watchdog);
+          break;
+        case 'capacity':
+          await capacityRun(system, options, metrics, watchdog);
+          break;
+        case 'writes':
+          await writesRun(system, options, backends, metrics, watchdog);
+          break;
+      }
+    } finally {
+      watchdog.stop();
+      if (metrics.server) metrics.server.killedOverRssCap = watchdog.killed;
+    }
+    if (watchdog.killed) throw new Error(`server killed: RSS above the ${options.rssCapMb} MB cap`);
+    return { system: name, label: system.label, ok: true, metrics };
+  } catch (error) {
+    const tail = system?.child.stderrTail().trim().split('\n').slice(-3).join(' | ');
+    const message = (error as Error).message + (tail ? ` (server stderr: ${tail})` : '');
+    if (options.progress) console.error(`\n${name}: ${message}`);
+    return { system: name, label: system?.label ?? name, ok: false, error: message, metrics };
+  } finally {
+    await system?.stop();
+  }
+}
+
+interface Watchdog {
+  readonly killed: boolean;
+  peakRssBytes: number;
+  stop(): void;
+}
+
+function watchRss(system: RunningSystem, capMb: number): Watchdog {
+  const state = { killed: false, peakRssBytes: 0 };
+  const timer = setInterval(() => {
+    const sample = readProc(system.child.pid);
+    if (!sample) return;
+    state.peakRssBytes = Math.max(state.peakRssBytes, sample.rssBytes);
+    if (sample.rssBytes > capMb * MB && !state.killed) {
+      state.killed = true;
+      system.child.process.kill('SIGKILL');
+    }
+  }, 200);
+  return {
+    get killed() {
+      return state.killed;
+    },
+    get peakRssBytes() {
+      return state.peakRssBytes;
+    },
+    set peakRssBytes(v: number) {
+      state.peakRssBytes = v;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** CPU of the server, this process (the generator and writer threads) and Redis over one window. */
+class Window {
+  private readonly startedAt = nowMs();
+  private readonly server: ProcSample | null;
+  private readonly redis: ProcSample | null;
+  private readonly self = process.cpuUsage();
+
+  constructor(
+    private readonly serverPid: number,
+    private readonly redisPid: number | null,
+  ) {
+    this.server = readProc(serverPid);
+    this.redis = redisPid === null ? null : readProc(redisPid);
+  }
+
+  finish(metrics: Metrics, watchdog: Watchdog): void {
+    const wall = (nowMs() - this.startedAt) / 1000;
+    const server = readProc(this.serverPid);
+    const redis = this.redisPid === null ? null : readProc(this.redisPid);
+    const self = process.cpuUsage(this.self);
+    const serverCpu = server && this.server ? server.cpuSeconds - this.server.cpuSeconds : 0;
+    const generatorCpu = (self.user + self.system) / 1e6;
+    metrics.wallSeconds = round(wall, 2);
+    metrics.server = {
+      cpuSeconds: round(serverCpu, 2),
+      cpuPercent: round((serverCpu / wall) * 100),
+      peakRssMb: round(Math.max(server?.peakRssBytes ?? 0, watchdog.peakRssBytes) / MB),
+      killedOverRssCap: watchdog.killed,
+    };
+    metrics.generator = {
+      cpuSeconds: round(generatorCpu, 2),
+      shareOfMachine: round(generatorCpu / (wall * machineInfo().cpus), 3),
+    };
+    metrics.redisCpuSeconds = redis && this.redis ? round(redis.cpuSeconds - this.redis.cpuSeconds, 2) : null;
+  }
+}
+
+function progressBar(options: ScenarioOptions, system: RunningSystem, total: number) {
+  if (!options.progress) return { update: (_v: number, _p?: object) => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${system.name.padEnd(18)} |{bar}| {phase} {value}/{total} · open {open} · frames {frames}`,
+      hideCursor: true,
+      clearOnComplete: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { phase: 'start', open: 0, frames: 0 });
+  return { update: (value: number, payload?: object) => bar.update(value, payload), stop: () => bar.stop() };
+}
+
+async function openClients(
+  system: RunningSystem,
+  options: ScenarioOptions,
+  clock: WriteClock,
+  products: number,
+  perConn: number,
+  recordLatency: boolean,
+  concurrency: number,
+): Promise<{ generator: LoadGenerator; connectMs: number }> {
+  const generator = await LoadGenerator.start(
+    {
+      url: system.wsUrl,
+      ...(system.origin ? { origin: system.origin } : {}),
+      protocol: system.protocol,
+      connections: options.connections,
+      perConn,
+      products,
+      workers: options.workers,
+      sourceAddresses: options.sourceAddresses,
+      connectTimeoutMs: 30_000,
+      connectBudgetMs: 180_000,
+      recordLatency,
+    },
+    clock,
+  );
+  const bar = progressBar(options, system, options.connections);
+  const timer = setInterval(() => {
+    const c = generator.counters();
+    bar.update(c.snapshots, { phase: 'subscribed', open: c.open, frames: c.frames });
+  }, 250);
+  const started = nowMs();
+  try {
+    await generator.connect(concurrency);
+    await waitFor(() => {
+      const c = generator.counters();
+      return c.snapshots >= c.open;
+    }, 30_000);
+    const c = generator.counters();
+    bar.update(c.snapshots, { phase: 'subscribed', open: c.open, frames: c.frames });
+  } finally {
+    clearInterval(timer);
+    bar.stop();
+  }
+  return { generator, connectMs: nowMs() - started };
+}
+
+function startWriter(init: WriterInit): { worker: Worker; done: Promise<WriterResult> } {
+  const worker = spawnTsWorker(new URL('./write-worker.ts', import.meta.url), init);
+  const done = (async () => {
+    await nextMessage<unknown>(worker, (m) => m === 'ready', 60_000);
+    const result = nextMessage<WriterResult | string>(worker, (m) => typeof m === 'object', init.durationMs + 120_000);
+    worker.postMessage('start');
+    const answer = (await result) as WriterResult;
+    await worker.terminate();
+    return answer;
+  })();
+  return { worker, done };
+}
+
+function writeMetrics(result: WriterResult): NonNullable<Metrics['writes']> {
+  const span = Math.max(1e-3, (result.lastDoneAt - result.firstIssueAt) / 1000);
+  return {
+    issued: result.issued,
+    ok: result.ok,
+    failed: result.failed,
+    behind: result.behind,
+    perSec: round(result.ok / span),
+    latency: mergeSummary(result.latency),
+    errors: result.errors,
+  };
+}
+
+function mergeSummary(latency: WriterResult['latency']): LatencySummary | null {
+  const h = new Histogram();
+  h.merge(latency);
+  return h.summary();
+}
+
+/** fanout and hot-product: connect, write at a fixed rate, wait for convergence, count what arrived. */
+async function deliveryRun(
+  scenario: 'fanout' | 'hot-product',
+  system: RunningSystem,
+  options: ScenarioOptions,
+  _backends: BenchBackends,
+  products: number,
+  metrics: Metrics,
+  watchdog: Watchdog,
+): Promise<void> {
+  const perConn = scenario === 'hot-product' ? 1 : Math.min(options.perConn, products);
+  const timed = scenario === 'fanout';
+  const clock = createWriteClock(products);
+  const finals = new Int32Array(clock.finalVersions);
+  system.startVersions.forEach((v, p) => (finals[p] = v));
+  const { generator } = await openClients(system, options, clock, products, perConn, timed, options.connectConcurrency);
+  try {
+    const before = generator.counters();
+    metrics.connections = { requested: options.connections, open: before.open, failed: before.failed, dropped: before.dropped, errors: {} };
+    await generator.resetMeasurements();
+    const window = new Window(system.child.pid, _backends.redisPid);
+    const durationMs = options.durationS * 1000;
+    const writer = startWriter({
+      target: system.writeTarget,
+      skus: Array.from({ length: products }, (_, i) => skuName(i)),
+      startVersions: system.startVersions,
+      mode: 'open',
+      rate: options.rate,
+      durationMs,
+      maxInFlight: timed ? products : 256,
+      timed,
+      concurrency: 1,
+      writeTimes: clock.writeTimes,
+      writeVersions: clock.writeVersions,
+      finalVersions: clock.finalVersions,
+      ring: clock.ring,
+    });
+    const bar = progressBar(options, system, options.durationS);
+    const started = nowMs();
+    const timer = setInterval(() => {
+      const c = generator.counters();
+      bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: 'writing', open: c.open, frames: c.frames });
+    }, 250);
+    let written: WriterResult;
+    try {
+      written = await writer.done;
+    } finally {
+      clearInterval(timer);
+      bar.update(options.durationS, { phase: 'converging', open: generator.counters().open, frames: generator.counters().frames });
+      bar.stop();
+    }
+    const converged = await generator.converge(nowMs() + options.settleS * 1000);
+    const counters = generator.counters();
+    window.finish(metrics, watchdog);
+    const { latency, errors } = await generator.collect();
+    // Subscribers per product follow the assignment rule in load-worker.ts.
+    const subscribers = new Float64Array(products);
+    for (let i = 0; i < options.connections; i++) for (let k = 0; k < perConn; k++) subscribers[(i * perConn + k) % products]! += 1;
+    const meanSubscribers = subscribers.reduce((a, b) => a + b, 0) / products;
+    metrics.connections = { ...metrics.connections, open: counters.open, dropped: counters.dropped, failed: counters.failed, errors };
+    metrics.writes = writeMetrics(written);
+    metrics.framesDelivered = counters.frames;
+    metrics.framesExpectedUnfolded = Math.round(written.ok * meanSubscribers);
+    const span = (counters.lastFrameAt - written.firstIssueAt) / 1000;
+    metrics.framesPerSec = span > 0 ? Math.round(counters.frames / span) : 0;
+    metrics.latency = timed ? latency.summary() : null;
+    metrics.untimedFrames = counters.untimed;
+    metrics.lost = converged.lagging;
+    metrics.regressions = counters.regressions;
+    metrics.convergeMs = converged.lagging === 0 ? round(Math.max(0, counters.lastFrameAt - written.lastIssueAt)) : null;
+  } finally {
+    await generator.close();
+  }
+}
+
+/** connect-storm: every client connects and subscribes at once; time until all hold a snapshot. */
+async function connectStormRun(system: RunningSystem, options: ScenarioOptions, metrics: Metrics, watchdog: Watchdog): Promise<void> {
+  const clock = createWriteClock(options.products);
+  const window = new Window(system.child.pid, null);
+  const { generator, connectMs } = await openClients(system, options, clock, options.products, Math.min(options.perConn, options.products), false, options.connections);
+  try {
+    const c = generator.counters();
+    window.finish(metrics, watchdog);
+    const { errors } = await generator.collect();
+    metrics.connections = { requested: options.connections, open: c.open, failed: c.failed, dropped: c.dropped, errors };
+    const startedAt = nowMs() - connectMs;
+    metrics.connectAllMs = c.snapshots >= options.connections ? round(c.lastSnapshotAt - startedAt) : null;
+    metrics.lost = options.connections - c.snapshots;
+  } finally {
+    await generator.close();
+  }
+}
+
+/** capacity: idle subscribed connections; server memory per connection from RSS before and after. */
+async function capacityRun(system: RunningSystem, options: ScenarioOptions, metrics: Metrics, watchdog: Watchdog): Promise<void> {
+  await sleep(1500);
+  const before = readProc(system.child.pid);
+  const window = new Window(system.child.pid, null);
+  const clock = createWriteClock(options.products);
+  const { generator } = await openClients(system, options, clock, options.products, Math.min(options.perConn, options.products), false, options.connectConcurrency);
+  try {
+    await sleep(3000); // idle: let allocations settle (and a GC run) before reading RSS
+    const after = readProc(system.child.pid);
+    const c = generator.counters();
+    window.finish(metrics, watchdog);
+    const { errors } = await generator.collect();
+    metrics.connections = { requested: options.connections, open: c.open, failed: c.failed, dropped: c.dropped, errors };
+    metrics.idleConnections = c.snapshots;
+    metrics.rssBeforeMb = round((before?.rssBytes ?? 0) / MB);
+    metrics.rssAfterMb = round((after?.rssBytes ?? 0) / MB);
+    metrics.bytesPerConnection =
+      before && after && c.snapshots > 0 ? Math.round((after.rssBytes - before.rssBytes) / c.snapshots) : null;
+  } finally {
+    await generator.close();
+  }
+}
+
+/** writes: closed-loop REST adjusts on one hot SKU, then spread over `skus` SKUs. */
+async function writesRun(
+  system: RunningSystem,
+  options: ScenarioOptions,
+  backends: BenchBackends,
+  metrics: Metrics,
+  watchdog: Watchdog,
+): Promise<void> {
+  const window = new Window(system.child.pid, backends.redisPid);
+  const phase = async (skuCount: number) => {
+    const clock = createWriteClock(skuCount);
+    const writer = startWriter({
+      target: system.writeTarget,
+      skus: Array.from({ length: skuCount }, (_, i) => skuName(i)),
+      startVersions: system.startVersions.slice(0, skuCount),
+      mode: 'closed',
+      rate: 0,
+      durationMs: options.durationS * 1000,
+      maxInFlight: options.concurrency,
+      timed: false,
+      concurrency: options.concurrency,
+      writeTimes: clock.writeTimes,
+      writeVersions: clock.writeVersions,
+      finalVersions: clock.finalVersions,
+      ring: clock.ring,
+    });
+    const bar = progressBar(options, system, options.durationS);
+    const started = nowMs();
+    const timer = setInterval(() => {
+      bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: `adjusts on ${skuCount} sku`, open: 0, frames: 0 });
+    }, 250);
+    try {
+      return writeMetrics(await writer.done);
+    } finally {
+      clearInterval(timer);
+      bar.stop();
+    }
+  };
+  metrics.writes = await phase(1);
+  metrics.writesSpread = await phase(options.skus);
+  window.finish(metrics, watchdog);
+}

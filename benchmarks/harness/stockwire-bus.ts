@@ -1,0 +1,25 @@
+/**
+ * Delivery-only writes for Stockwire: changes go straight onto the Stockwire bus through the bus's
+ * own Redis adapter (version-guarded cache + SPUBLISH on the product's sharded channel, exactly
+ * what an API node does after a commit), so the gateway delivers them with no database in front.
+ */
+import { RedisBus } from '../../server/bus/redis-bus.js';
+import { benchStatus } from './frames.js';
+import type { WriteTarget } from './write-protocol.js';
+
+export interface BusPublisher {
+  publish(sku: string, available: number, version: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createBusPublisher(target: Extract<WriteTarget, { kind: 'bus' }>): Promise<BusPublisher> {
+  const bus = new RedisBus({ url: target.redisUrl, keyPrefix: target.keyPrefix });
+  if (!(await bus.ready(10_000))) throw new Error('Stockwire bus did not connect to Redis');
+  return {
+    async publish(sku, available, version) {
+      // The same public view the API publishes for an `exact` product.
+      bus.publish({ merchantId: target.merchantId, view: { sku, status: benchStatus(available), available, version } });
+    },
+    close: () => bus.close(),
+  };
+}

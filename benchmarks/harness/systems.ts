@@ -1,0 +1,156 @@
+/**
+ * The systems under test and how each is started, prepared and written to. Stockwire is measured two
+ * ways: `stockwire` end to end (REST → PostgreSQL → Redis → socket) and `stockwire-delivery`
+ * (changes put straight onto its bus). The three baselines take a Redis publish as their write path.
+ */
+import { randomBytes } from 'node:crypto';
+import type { BenchBackends } from './backends.js';
+import { startChild, type ChildServer } from './child.js';
+import { JsonClient, versionOf } from './http-client.js';
+import type { ClientProtocol } from './load-protocol.js';
+import type { WriteTarget } from './write-protocol.js';
+
+export const systemNames = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'] as const;
+export type SystemName = (typeof systemNames)[number];
+
+export const systemLabels: Record<SystemName, string> = {
+  stockwire: 'Stockwire (end to end)',
+  'stockwire-delivery': 'Stockwire (delivery only)',
+  seed: 'Seed design (ws + ioredis)',
+  socketio: 'Socket.IO + redis-adapter',
+  uws: 'Bare uWebSockets.js',
+};
+
+export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
+
+export interface RunningSystem {
+  readonly name: SystemName;
+  readonly label: string;
+  readonly protocol: ClientProtocol;
+  readonly wsUrl: string;
+  readonly origin: string | undefined;
+  readonly child: ChildServer;
+  readonly writeTarget: WriteTarget;
+  /** Version of each product before the run, in the order of `skus`. */
+  readonly startVersions: number[];
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  readonly publishIntervalMs: number;
+  /** Product setup (Stockwire): every sku gets stock 1000, display `exact`. Baselines need none. */
+  readonly skus: readonly string[];
+  readonly extraEnv?: Record<string, string>;
+}
+
+const serverFile = (name: string) => new URL(`../servers/${name}`, import.meta.url);
+
+export async function startSystem(name: SystemName, backends: BenchBackends, options: SystemOptions): Promise<RunningSystem> {
+  const label = systemLabels[name];
+  if (name === 'stockwire' || name === 'stockwire-delivery') return startStockwire(name, backends, options);
+  const channelPrefix = `${backends.prefix}stock:`;
+  const file = name === 'seed' ? 'seed-server.ts' : name === 'socketio' ? 'socketio-server.ts' : 'uws-server.ts';
+  const child = await startChild(serverFile(file), {
+    BENCH_REDIS_URL: backends.redisUrl,
+    BENCH_PREFIX: backends.prefix,
+    ...options.extraEnv,
+  });
+  const writeTarget: WriteTarget =
+    name === 'socketio'
+      ? { kind: 'socketio', redisUrl: backends.redisUrl, key: `${backends.prefix}sio` }
+      : { kind: 'redis', redisUrl: backends.redisUrl, channelPrefix };
+  return {
+    name,
+    label,
+    protocol: name === 'socketio' ? 'socketio' : 'stockwire',
+    wsUrl: child.ready.wsUrl,
+    origin: undefined,
+    child,
+    writeTarget,
+    startVersions: options.skus.map(() => 0),
+    stop: () => child.stop(),
+  };
+}
+
+async function startStockwire(name: SystemName, backends: BenchBackends, options: SystemOptions): Promise<RunningSystem> {
+  if (!backends.databaseUrl) throw new Error('Stockwire needs PostgreSQL');
+  const adminToken = randomBytes(16).toString('hex');
+  const keyPrefix = `${backends.prefix}sw:`;
+  const child = await startChild(serverFile('stockwire-server.ts'), {
+    PORT: '0',
+    WS_PORT: '0',
+    HOST: '127.0.0.1',
+    ROLE: 'all',
+    DATABASE_URL: backends.databaseUrl,
+    REDIS_URL: backends.redisUrl,
+    REDIS_KEY_PREFIX: keyPrefix,
+    ADMIN_TOKEN: adminToken,
+    LOG_LEVEL: 'silent',
+    PUBLISH_INTERVAL_MS: String(options.publishIntervalMs),
+    RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
+    RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+    WS_MAX_MESSAGES_PER_SECOND: '1000',
+    WS_MAX_CONNECTIONS_PER_IP: '0',
+    ...options.extraEnv,
+  });
+  try {
+    const apiUrl = child.ready.apiUrl!;
+    const admin = new JsonClient(apiUrl, `Bearer ${adminToken}`);
+    const created = await admin.request('POST', '/v1/merchants', { name: `bench ${name}` });
+    admin.close();
+    if (created.status !== 201) throw new Error(`creating the bench merchant answered ${created.status}: ${JSON.stringify(created.body)}`);
+    const merchant = created.body as { id: string; publishableKey: string; secretKey: string };
+    const startVersions = await prepareProducts(apiUrl, merchant.secretKey, options.skus);
+    const wsUrl = `${child.ready.wsUrl}?key=${encodeURIComponent(merchant.publishableKey)}`;
+    const writeTarget: WriteTarget =
+      name === 'stockwire'
+        ? { kind: 'rest', apiUrl, secretKey: merchant.secretKey }
+        : { kind: 'bus', redisUrl: backends.redisUrl, keyPrefix, merchantId: merchant.id };
+    return {
+      name,
+      label: systemLabels[name],
+      protocol: 'stockwire',
+      wsUrl,
+      origin: undefined,
+      child,
+      writeTarget,
+      startVersions,
+      stop: () => child.stop(),
+    };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/** Every product `exact` with 1000 in stock (so frames carry the same fields as the baselines'). */
+async function prepareProducts(apiUrl: string, secretKey: string, skus: readonly string[]): Promise<number[]> {
+  const client = new JsonClient(apiUrl, `Bearer ${secretKey}`, 16);
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < skus.length) {
+          const sku = skus[next++]!;
+          const answer = await client.request('PUT', `/v1/products/${encodeURIComponent(sku)}`, { name: sku, display: 'exact' });
+          if (answer.status >= 300) throw new Error(`PUT /v1/products/${sku} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+        }
+      }),
+    );
+    const versions: number[] = [];
+    for (let i = 0; i < skus.length; i += 1000) {
+      const chunk = skus.slice(i, i + 1000);
+      const answer = await client.request('POST', '/v1/stock/batch', { items: chunk.map((sku) => ({ sku, onHand: 1000 })) });
+      if (answer.status !== 200) throw new Error(`POST /v1/stock/batch answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      const results = (answer.body as { results: { ok: boolean; stock?: unknown; error?: unknown }[] }).results;
+      for (const [j, result] of results.entries()) {
+        const version = versionOf(result.stock);
+        if (!result.ok || version === undefined) throw new Error(`setting stock of ${chunk[j]} failed: ${JSON.stringify(result)}`);
+        versions.push(version);
+      }
+    }
+    return versions;
+  } finally {
+    client.close();
+  }
+}

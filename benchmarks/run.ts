@@ -1,0 +1,123 @@
+/**
+ * `npm run bench -- <scenario> [flags]`: runs one scenario against Stockwire and the baselines,
+ * writes benchmarks/results/<scenario>-<date>.{json,md,svg}, prints the table and, last, the ratios.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { markdownTable, ratios, writeReport } from './harness/report.js';
+import { runScenario, scenarioNames, type ScenarioName, type ScenarioOptions } from './harness/scenarios.js';
+import { systemNames, type SystemName } from './harness/systems.js';
+
+/** Defaults sized for a 2-core machine; every one can be changed by a flag. */
+export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = {
+  fanout: { connections: 10_000, products: 200, perConn: 5, rate: 500, durationS: 30, settleS: 10 },
+  'hot-product': { connections: 20_000, products: 1, perConn: 1, rate: 2_000, durationS: 10, settleS: 15 },
+  'connect-storm': { connections: 20_000, products: 200, perConn: 5, rate: 0, durationS: 0, settleS: 0 },
+  capacity: { connections: 100_000, products: 200, perConn: 1, rate: 0, durationS: 0, settleS: 0 },
+  writes: { connections: 0, products: 1, perConn: 1, rate: 0, durationS: 10, settleS: 0, systems: ['stockwire'] },
+};
+
+const int = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number`);
+  return n;
+};
+
+export function buildCli(): Command {
+  return new Command('bench')
+    .description('Stockwire benchmarks: load generator, baselines and reports')
+    .addArgument(new Command().createArgument('<scenario>', 'scenario to run').choices(scenarioNames))
+    .option('--systems <list>', `comma-separated, from: ${systemNames.join(', ')}`)
+    .option('-c, --connections <n>', 'client connections', int('connections'))
+    .option('--products <n>', 'products', int('products'))
+    .option('--per-conn <n>', 'products each connection subscribes to', int('per-conn'))
+    .option('-r, --rate <n>', 'writes per second (open loop)', int('rate'))
+    .option('-d, --duration <s>', 'seconds of writing', int('duration'))
+    .option('--settle <s>', 'seconds clients may take to converge after the last write', int('settle'))
+    .option('-w, --workers <n>', 'load-generator worker threads', int('workers'), 2)
+    .option('--source-addresses <n>', 'loopback source addresses 127.0.0.2 … to spread connections over', int('source-addresses'), 16)
+    .option('--connect-concurrency <n>', 'connections opening at once per worker (connect-storm: all)', int('connect-concurrency'), 200)
+    .option('--publish-interval <ms>', 'Stockwire PUBLISH_INTERVAL_MS (fold window)', int('publish-interval'), 100)
+    .option('--concurrency <n>', 'writes: closed-loop lanes', int('concurrency'), 16)
+    .option('--skus <n>', 'writes: SKUs of the spread phase', int('skus'), 1000)
+    .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
+    .addOption(new Option('--redis-url <url>').default(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'))
+    .addOption(new Option('--postgres-url <url>', 'admin URL; a fresh database is created and dropped').default(process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'))
+    .option('--out <dir>', 'where results go', fileURLToPath(new URL('./results', import.meta.url)))
+    .option('--no-progress', 'no progress bars');
+}
+
+interface CliFlags {
+  systems?: string;
+  connections?: number;
+  products?: number;
+  perConn?: number;
+  rate?: number;
+  duration?: number;
+  settle?: number;
+  workers: number;
+  sourceAddresses: number;
+  connectConcurrency: number;
+  publishInterval: number;
+  concurrency: number;
+  skus: number;
+  rssCap: number;
+  redisUrl: string;
+  postgresUrl: string;
+  out: string;
+  progress: boolean;
+}
+
+function assertLoopback(url: string): void {
+  const host = new URL(url).hostname;
+  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) throw new Error(`benchmarks only talk to loopback, not ${host}`);
+}
+
+export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOptions {
+  const d = scenarioDefaults[scenario];
+  const systems = (flags.systems ? flags.systems.split(',').map((s) => s.trim()).filter(Boolean) : (d.systems ?? [...systemNames])) as SystemName[];
+  for (const s of systems) if (!systemNames.includes(s)) throw new Error(`unknown system ${s}; choose from ${systemNames.join(', ')}`);
+  assertLoopback(flags.redisUrl);
+  assertLoopback(flags.postgresUrl);
+  return {
+    systems,
+    connections: flags.connections ?? d.connections ?? 1000,
+    products: flags.products ?? d.products ?? 200,
+    perConn: flags.perConn ?? d.perConn ?? 1,
+    rate: flags.rate ?? d.rate ?? 0,
+    durationS: flags.duration ?? d.durationS ?? 10,
+    settleS: flags.settle ?? d.settleS ?? 10,
+    workers: Math.max(1, flags.workers),
+    sourceAddresses: Math.max(1, Math.min(250, flags.sourceAddresses)),
+    connectConcurrency: Math.max(1, flags.connectConcurrency),
+    publishIntervalMs: flags.publishInterval,
+    concurrency: Math.max(1, flags.concurrency),
+    skus: Math.max(1, flags.skus),
+    rssCapMb: flags.rssCap,
+    progress: flags.progress,
+    redisUrl: flags.redisUrl,
+    postgresAdminUrl: flags.postgresUrl,
+  };
+}
+
+async function main(): Promise<void> {
+  const cli = buildCli();
+  cli.parse();
+  const scenario = cli.args[0] as ScenarioName;
+  const flags = cli.opts<CliFlags>();
+  const options = optionsFrom(scenario, flags);
+  const result = await runScenario(scenario, options);
+  const written = writeReport(result, flags.out);
+  console.log(`\n${markdownTable(result)}\n`);
+  console.log(`results: ${written.json}\n         ${written.markdown}\n         ${written.svg}\n`);
+  const lines = ratios(result);
+  if (lines.length > 0) console.log(`Ratios\n${lines.map((l) => `  ${l}`).join('\n')}`);
+  if (result.results.some((r) => !r.ok)) process.exitCode = 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    console.error((error as Error).message);
+    process.exit(1);
+  });
+}
