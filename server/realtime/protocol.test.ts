@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock } from './protocol.js';
+
+const limits = { maxFrameBytes: 1024, skuMaxLength: 16 };
+const text = (value: string) => new TextEncoder().encode(value);
+const decode = (value: string, isBinary = false) => decodeClientMessage(text(value), isBinary, limits);
+
+describe('realtime protocol codec', () => {
+  it('decodes the three ops', () => {
+    expect(decode('{"op":"sub","skus":["A","B"],"since":{"A":12}}')).toEqual({ ok: true, message: { op: 'sub', skus: ['A', 'B'], since: { A: 12 } } });
+    expect(decode('{"op":"sub","skus":["A"]}')).toEqual({ ok: true, message: { op: 'sub', skus: ['A'], since: {} } });
+    expect(decode('{"op":"unsub","skus":["A"]}')).toEqual({ ok: true, message: { op: 'unsub', skus: ['A'] } });
+    expect(decode('{"op":"ping","id":1}')).toEqual({ ok: true, message: { op: 'ping', id: 1 } });
+    expect(decode('{"op":"ping"}')).toEqual({ ok: true, message: { op: 'ping', id: undefined } });
+  });
+
+  it('answers bad_request for malformed frames and unknown ops, never throwing', () => {
+    const bad = ['', 'nope', '[]', 'null', '42', '{}', '{"op":"subscribe"}', '{"op":1}', '{"op":"sub"}', '{"op":"sub","skus":[]}',
+      '{"op":"sub","skus":[""]}', '{"op":"sub","skus":["' + 'x'.repeat(17) + '"]}', '{"op":"sub","skus":[1]}',
+      '{"op":"sub","skus":["A"],"since":{"A":-1}}', '{"op":"sub","skus":["A"],"since":{"A":"1"}}', '{"op":"ping","id":{}}'];
+    for (const frame of bad) {
+      const result = decode(frame);
+      expect(result.ok, frame).toBe(false);
+      if (!result.ok) expect(result.code).toBe('bad_request');
+    }
+    expect(decode('{"op":"ping"}', true)).toMatchObject({ ok: false, code: 'bad_request' });
+    expect(decodeClientMessage(new Uint8Array([0xff, 0xfe, 0x7b]), false, limits)).toMatchObject({ ok: false, code: 'bad_request' });
+    expect(decode('{"op":"launch"}')).toMatchObject({ ok: false, message: expect.stringContaining('Unknown op') });
+  });
+
+  it('answers payload_too_large past the frame limit', () => {
+    expect(decode(JSON.stringify({ op: 'ping', id: 'x'.repeat(2000) }))).toMatchObject({ ok: false, code: 'payload_too_large' });
+  });
+
+  it('encodes frames from a whitelist of fields', () => {
+    const leaky = { sku: 'A', status: 'in_stock' as const, version: 3, onHand: 40 } as never;
+    expect(JSON.parse(encodeStock(leaky))).toEqual({ t: 'stock', sku: 'A', status: 'in_stock', version: 3 });
+    expect(JSON.parse(encodeSnapshot([leaky]))).toEqual({ t: 'snapshot', items: [{ sku: 'A', status: 'in_stock', version: 3 }] });
+    expect(JSON.parse(encodePong(1))).toEqual({ t: 'pong', id: 1 });
+    expect(JSON.parse(encodeError('rate_limited'))).toMatchObject({ t: 'error', code: 'rate_limited' });
+  });
+});

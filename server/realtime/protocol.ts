@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import type { ErrorCode } from '../errors.js';
+import { errorCodes } from '../errors.js';
+import type { PublicStock } from '../stock/types.js';
+
+/**
+ * The socket protocol codec: every client frame is decoded here (validated, never throwing) and
+ * every server frame is encoded here from a whitelist of fields, so no hidden count can ride along.
+ */
+
+export const clientOps = ['sub', 'unsub', 'ping'] as const;
+export type ClientOp = (typeof clientOps)[number];
+
+export type ClientMessage =
+  | { readonly op: 'sub'; readonly skus: readonly string[]; readonly since: Readonly<Record<string, number>> }
+  | { readonly op: 'unsub'; readonly skus: readonly string[] }
+  | { readonly op: 'ping'; readonly id: string | number | undefined };
+
+export type DecodeResult =
+  | { readonly ok: true; readonly message: ClientMessage }
+  | { readonly ok: false; readonly code: Extract<ErrorCode, 'bad_request' | 'payload_too_large'>; readonly message: string };
+
+/** Close codes the gateway uses; 1001 and 1009 are the standard's, 1013 is "try again later". */
+export const closeCodes = {
+  goingAway: 1001,
+  tooBig: 1009,
+  backpressure: 1013,
+} as const;
+
+export interface ProtocolLimits {
+  readonly maxFrameBytes: number;
+  readonly skuMaxLength: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function schemas(limits: ProtocolLimits) {
+  const sku = z.string().min(1).max(limits.skuMaxLength);
+  const skus = z.array(sku).min(1);
+  const sub = z.object({
+    op: z.literal('sub'),
+    skus,
+    since: z.record(z.string(), z.number().int().min(0)).optional(),
+  });
+  const unsub = z.object({ op: z.literal('unsub'), skus });
+  const ping = z.object({ op: z.literal('ping'), id: z.union([z.number().finite(), z.string().max(64)]).optional() });
+  return { sub, unsub, ping };
+}
+
+const schemaCache = new Map<string, ReturnType<typeof schemas>>();
+
+function schemasFor(limits: ProtocolLimits): ReturnType<typeof schemas> {
+  const key = String(limits.skuMaxLength);
+  let cached = schemaCache.get(key);
+  if (cached === undefined) {
+    cached = schemas(limits);
+    schemaCache.set(key, cached);
+  }
+  return cached;
+}
+
+export function decodeClientMessage(data: ArrayBuffer | Uint8Array, isBinary: boolean, limits: ProtocolLimits): DecodeResult {
+  if (data.byteLength > limits.maxFrameBytes) {
+    return { ok: false, code: 'payload_too_large', message: `Frames are limited to ${limits.maxFrameBytes} bytes.` };
+  }
+  if (isBinary) return { ok: false, code: 'bad_request', message: 'Frames must be JSON text.' };
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8.decode(data));
+  } catch {
+    return { ok: false, code: 'bad_request', message: 'Frames must be JSON text.' };
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    return { ok: false, code: 'bad_request', message: 'A frame is a JSON object with an "op".' };
+  }
+  const op = (json as { op?: unknown }).op;
+  if (typeof op !== 'string' || !(clientOps as readonly string[]).includes(op)) {
+    return { ok: false, code: 'bad_request', message: `Unknown op ${JSON.stringify(op ?? null).slice(0, 40)}; expected one of ${clientOps.join(', ')}.` };
+  }
+  const s = schemasFor(limits);
+  const parsed = op === 'sub' ? s.sub.safeParse(json) : op === 'unsub' ? s.unsub.safeParse(json) : s.ping.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined || issue.path.length === 0 ? op : issue.path.join('.');
+    return { ok: false, code: 'bad_request', message: `Invalid "${op}" frame at ${where}: ${issue?.message ?? 'invalid'}.` };
+  }
+  const value = parsed.data;
+  if (value.op === 'sub') return { ok: true, message: { op: 'sub', skus: value.skus, since: value.since ?? {} } };
+  if (value.op === 'unsub') return { ok: true, message: { op: 'unsub', skus: value.skus } };
+  return { ok: true, message: { op: 'ping', id: value.id } };
+}
+
+function item(view: PublicStock): PublicStock {
+  const { sku, status, available, version } = view;
+  return available === undefined ? { sku, status, version } : { sku, status, available, version };
+}
+
+export function encodeSnapshot(views: readonly PublicStock[]): string {
+  return JSON.stringify({ t: 'snapshot', items: views.map(item) });
+}
+
+export function encodeStock(view: PublicStock): string {
+  return JSON.stringify({ t: 'stock', ...item(view) });
+}
+
+export function encodePong(id: string | number | undefined): string {
+  return JSON.stringify(id === undefined ? { t: 'pong' } : { t: 'pong', id });
+}
+
+export function encodeError(code: ErrorCode, message: string = errorCodes[code].message): string {
+  return JSON.stringify({ t: 'error', code, message });
+}

@@ -1,0 +1,267 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busBackends, databaseBackends } from '../../test/backends.js';
+import type { ServerFrame } from './test-client.js';
+import { TestSocket, UpgradeRefused } from './test-client.js';
+import { startTestNode, type TestNode } from './test-node.js';
+
+const database = databaseBackends()[0]!;
+
+async function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  try {
+    const socket = await TestSocket.open(url, headers);
+    socket.close();
+    return 101;
+  } catch (error) {
+    if (error instanceof UpgradeRefused) return error.status;
+    throw error;
+  }
+}
+
+const stockFrames = (socket: TestSocket, sku: string, from = 0): ServerFrame[] =>
+  socket.frames.slice(from).filter((f) => f.t === 'stock' && f.sku === sku);
+
+describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPrefix }) => {
+  let node: TestNode;
+  let merchantId: string;
+  let key: string;
+  const sockets: TestSocket[] = [];
+  const open = async (headers: Record<string, string> = {}, apiKey = key) => {
+    const socket = await TestSocket.open(node.socketUrl(apiKey), headers);
+    sockets.push(socket);
+    return socket;
+  };
+
+  beforeAll(async () => {
+    node = await startTestNode({
+      DATABASE_URL: database.databaseUrl,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: keyPrefix,
+      PUBLISH_INTERVAL_MS: '100',
+      WS_MAX_MESSAGES_PER_SECOND: '1000',
+    });
+    const merchant = await node.store.createMerchant({ name: 'gateway test', allowedOrigins: ['https://shop.example'] });
+    merchantId = merchant.id;
+    key = merchant.publishableKey;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await node?.close();
+  });
+
+  it('refuses a missing or wrong key with 401 and a forbidden origin with 403, before the socket opens', async () => {
+    expect(await refusedStatus(`${node.gateway.url}/v1/ws`)).toBe(401);
+    expect(await refusedStatus(node.socketUrl('pk_nope'))).toBe(401);
+    expect(await refusedStatus(node.socketUrl('sk_whatever'))).toBe(401);
+    expect(await refusedStatus(node.socketUrl(key), { Origin: 'https://evil.example' })).toBe(403);
+    expect(await refusedStatus(node.socketUrl(key), { Origin: 'https://shop.example' })).toBe(101);
+    expect(await refusedStatus(node.socketUrl(key))).toBe(101);
+  });
+
+  it('answers a sub with one snapshot (each sku once, unknown ones included) and pushes changes', async () => {
+    await node.store.upsertProduct(merchantId, 'snap-a', { display: 'exact', lowStockThreshold: 5 });
+    const a = await node.store.setStock(merchantId, 'snap-a', { onHand: 10 });
+    const socket = await open();
+    socket.send({ op: 'sub', skus: ['snap-a', 'snap-a', 'snap-missing'] });
+    const snapshot = await socket.next((f) => f.t === 'snapshot');
+    expect(snapshot.items).toEqual([
+      { sku: 'snap-a', status: 'in_stock', available: 10, version: a.version },
+      { sku: 'snap-missing', status: 'unknown', version: 0 },
+    ]);
+    await node.store.setStock(merchantId, 'snap-a', { onHand: 3 });
+    expect(await socket.next((f) => f.t === 'stock' && f.sku === 'snap-a')).toEqual({
+      t: 'stock', sku: 'snap-a', status: 'low_stock', available: 3, version: a.version + 1,
+    });
+    // The unknown sku stays subscribed: creating it is pushed.
+    const created = await node.store.setStock(merchantId, 'snap-missing', { onHand: 7 });
+    const frame = await socket.next((f) => f.t === 'stock' && f.sku === 'snap-missing');
+    expect(frame).toMatchObject({ status: 'in_stock', version: created.version });
+  });
+
+  it('answers a resubscribe with since with only what changed', async () => {
+    const skus = ['since-a', 'since-b', 'since-c'];
+    const versions: Record<string, number> = {};
+    for (const sku of skus) versions[sku] = (await node.store.setStock(merchantId, sku, { onHand: 20 })).version;
+    const first = await open();
+    first.send({ op: 'sub', skus });
+    expect(((await first.next((f) => f.t === 'snapshot')).items as unknown[]).length).toBe(3);
+    first.close();
+    const changed = await node.store.setStock(merchantId, 'since-b', { onHand: 19 });
+    const again = await open();
+    again.send({ op: 'sub', skus, since: versions });
+    const snapshot = await again.next((f) => f.t === 'snapshot');
+    expect(snapshot.items).toEqual([{ sku: 'since-b', status: 'in_stock', available: 19, version: changed.version }]);
+    again.send({ op: 'sub', skus, since: { ...versions, 'since-b': changed.version } });
+    expect((await again.next((f) => f.t === 'snapshot', { from: 1 })).items).toEqual([]);
+  });
+
+  it('folds 100 changes in 50 ms into a handful of frames ending with the newest', async () => {
+    const start = await node.store.setStock(merchantId, 'fold', { onHand: 1000 });
+    const socket = await open();
+    socket.send({ op: 'sub', skus: ['fold'] });
+    await socket.next((f) => f.t === 'snapshot');
+    const from = socket.frames.length;
+    // Delivery-only: straight onto the bus, as fast as a flash sale could ever commit.
+    for (let i = 1; i <= 100; i++) {
+      node.bus.publish({ merchantId, view: { sku: 'fold', status: 'in_stock', available: 1000 - i, version: start.version + i } });
+      if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await socket.next((f) => f.t === 'stock' && f.version === start.version + 100);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const frames = stockFrames(socket, 'fold', from);
+    expect(frames.length).toBeGreaterThanOrEqual(1);
+    expect(frames.length).toBeLessThanOrEqual(5);
+    expect(frames.at(-1)).toMatchObject({ version: start.version + 100, available: 900 });
+    const versions = frames.map((f) => f.version as number);
+    expect([...versions].sort((x, y) => x - y)).toEqual(versions);
+  });
+
+  it('never shows a hidden count, and a status product in a flash sale sends one frame when it sells out', async () => {
+    await node.store.upsertProduct(merchantId, 'hid-status', { display: 'status', lowStockThreshold: 0 });
+    await node.store.upsertProduct(merchantId, 'hid-threshold', { display: 'threshold', lowStockThreshold: 3 });
+    await node.store.setStock(merchantId, 'hid-status', { onHand: 30 });
+    await node.store.setStock(merchantId, 'hid-threshold', { onHand: 8 });
+    const socket = await open();
+    socket.send({ op: 'sub', skus: ['hid-status', 'hid-threshold'] });
+    await socket.next((f) => f.t === 'snapshot');
+    const from = socket.frames.length;
+    for (let i = 0; i < 30; i++) await node.store.adjustStock(merchantId, 'hid-status', { delta: -1 });
+    for (let i = 0; i < 8; i++) await node.store.adjustStock(merchantId, 'hid-threshold', { delta: -1 });
+    await socket.next((f) => f.t === 'stock' && f.sku === 'hid-status' && f.status === 'sold_out');
+    await socket.next((f) => f.t === 'stock' && f.sku === 'hid-threshold' && f.status === 'sold_out');
+    await socket.roundTrip();
+    expect(stockFrames(socket, 'hid-status', from)).toEqual([expect.objectContaining({ status: 'sold_out' })]);
+    for (const frame of socket.frames) {
+      const items = frame.t === 'snapshot' ? (frame.items as ServerFrame[]) : [frame];
+      for (const item of items) {
+        if (item.sku === 'hid-status') expect(item).not.toHaveProperty('available');
+        if (item.sku === 'hid-threshold' && item.status === 'in_stock') expect(item).not.toHaveProperty('available');
+      }
+    }
+    expect(stockFrames(socket, 'hid-threshold', from).some((f) => f.available === 3)).toBe(true);
+  });
+
+  it('answers malformed frames, unknown ops and oversize frames with errors, and the socket survives', async () => {
+    const socket = await open();
+    const cases: Array<[string | Buffer, string]> = [
+      ['not json', 'bad_request'],
+      ['{"op":"launch"}', 'bad_request'],
+      ['{"op":"sub","skus":"A"}', 'bad_request'],
+      ['{"op":"sub","skus":["A"],"since":{"A":"x"}}', 'bad_request'],
+      [Buffer.from([1, 2, 3]), 'bad_request'],
+      [JSON.stringify({ op: 'ping', id: 'x'.repeat(20 * 1024) }), 'payload_too_large'],
+    ];
+    for (const [frame, code] of cases) {
+      const from = socket.frames.length;
+      socket.socket.send(frame);
+      expect(await socket.next((f) => f.t === 'error', { from })).toMatchObject({ code });
+    }
+    await socket.roundTrip(7);
+    expect(socket.closeCode).toBeUndefined();
+  });
+
+  it('closes the connection past the hard frame ceiling', async () => {
+    const socket = await open();
+    socket.send(JSON.stringify({ op: 'ping', id: 'x'.repeat(100 * 1024) }));
+    expect(await socket.closed()).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('refuses a sub past 500 subscriptions with too_many_subscriptions and changes nothing', async () => {
+    const socket = await open();
+    const skus = Array.from({ length: 601 }, (_, i) => `many-${i}`);
+    socket.send({ op: 'sub', skus });
+    expect(await socket.next((f) => f.t === 'error')).toMatchObject({ code: 'too_many_subscriptions' });
+    socket.send({ op: 'sub', skus: skus.slice(0, 500) });
+    expect(((await socket.next((f) => f.t === 'snapshot')).items as unknown[]).length).toBe(500);
+    const from = socket.frames.length;
+    socket.send({ op: 'sub', skus: ['one-more'] });
+    expect(await socket.next((f) => f.t === 'error', { from })).toMatchObject({ code: 'too_many_subscriptions' });
+    socket.send({ op: 'unsub', skus: ['many-0'] });
+    socket.send({ op: 'sub', skus: ['one-more'] });
+    expect(await socket.next((f) => f.t === 'snapshot', { from })).toMatchObject({ items: [{ sku: 'one-more', status: 'unknown', version: 0 }] });
+  });
+
+  it('stops pushing after unsub', async () => {
+    const v = await node.store.setStock(merchantId, 'unsub-a', { onHand: 5 });
+    const socket = await open();
+    socket.send({ op: 'sub', skus: ['unsub-a'] });
+    await socket.next((f) => f.t === 'snapshot');
+    socket.send({ op: 'unsub', skus: ['unsub-a'] });
+    await socket.roundTrip();
+    await node.store.setStock(merchantId, 'unsub-a', { onHand: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await socket.roundTrip();
+    expect(stockFrames(socket, 'unsub-a')).toEqual([]);
+    expect(v.version).toBeGreaterThan(0);
+  });
+
+  it('closes a reader that stops reading once it is past its backpressure limit', async () => {
+    const socket = await open();
+    // ~15 KB frames whose snapshot answers are ~19 KB each; unread, 900 of them are far past the
+    // 256 KiB limit plus what the kernel buffers on loopback.
+    const skus = Array.from({ length: 120 }, (_, i) => `bp-${i}-${'x'.repeat(112)}`);
+    const tcp = (socket.socket as unknown as { _socket: net.Socket })._socket;
+    tcp.pause();
+    for (let i = 0; i < 900; i++) socket.send({ op: 'sub', skus });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    tcp.resume();
+    // uWS drops the connection at the limit (no close frame fits behind a full buffer): 1006.
+    expect(await socket.closed(15_000)).toBe(1006);
+    expect(socket.frames.length).toBeLessThan(900);
+  });
+
+  it('answers GET /healthz and 404 elsewhere', async () => {
+    const base = node.gateway.url.replace('ws://', 'http://');
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+});
+
+describe('realtime gateway limits', () => {
+  let node: TestNode;
+  let key: string;
+  beforeAll(async () => {
+    node = await startTestNode({
+      DATABASE_URL: database.databaseUrl,
+      WS_MAX_MESSAGES_PER_SECOND: '5',
+      WS_MAX_CONNECTIONS_PER_IP: '2',
+    });
+    key = (await node.store.createMerchant({ name: 'limits' })).publishableKey;
+  });
+  afterAll(async () => {
+    await node?.close();
+  });
+
+  it('answers rate_limited past the messages-per-second limit and keeps the socket', async () => {
+    const socket = await TestSocket.open(node.socketUrl(key));
+    for (let i = 0; i < 20; i++) socket.send({ op: 'ping', id: i });
+    expect(await socket.next((f) => f.t === 'error')).toMatchObject({ code: 'rate_limited' });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await socket.roundTrip(99);
+    expect(socket.frames.filter((f) => f.t === 'error')).toHaveLength(1);
+    expect(socket.frames.filter((f) => f.t === 'pong').length).toBeLessThanOrEqual(6);
+    socket.close();
+  });
+
+  it('refuses connections past the per-IP limit at upgrade', async () => {
+    const a = await TestSocket.open(node.socketUrl(key));
+    const b = await TestSocket.open(node.socketUrl(key));
+    expect(await refusedStatus(node.socketUrl(key))).toBe(429);
+    a.close();
+    await a.closed();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const c = await TestSocket.open(node.socketUrl(key));
+    b.close();
+    c.close();
+  });
+
+  it('closes sockets with 1001 going away on shutdown and stops listening', async () => {
+    const socket = await TestSocket.open(node.socketUrl(key));
+    const url = node.socketUrl(key);
+    await node.gateway.close();
+    expect(await socket.closed()).toBe(1001);
+    await expect(TestSocket.open(url)).rejects.toThrow();
+  });
+});

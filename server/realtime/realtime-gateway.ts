@@ -1,0 +1,457 @@
+import uWS from 'uWebSockets.js';
+import type { RealtimeLimits } from '../config.js';
+import { errorCodes, type ErrorCode } from '../errors.js';
+import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
+import type { PublicStock, StockChange } from '../stock/types.js';
+import { topicOf } from '../stock/views.js';
+import { FoldingScheduler } from './folding-scheduler.js';
+import { PublishableKeyCache, originAllowed, type PublishableKeyGrant } from './key-cache.js';
+import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, type ClientMessage } from './protocol.js';
+
+/** What the gateway reads from the store (the `StockStore` satisfies it). */
+export interface RealtimeStore {
+  publicViews(merchantId: string, skus: readonly string[]): Promise<PublicStock[]>;
+  resolvePublishableKey(key: string): Promise<PublishableKeyGrant | null>;
+}
+
+export interface RealtimeGatewayOptions {
+  readonly host: string;
+  /** 0 picks a free port; `port` tells which. */
+  readonly port: number;
+  readonly publishIntervalMs: number;
+  readonly limits: RealtimeLimits;
+  readonly skuMaxLength: number;
+  readonly store: RealtimeStore;
+  readonly bus: StockBus;
+  readonly logger?: ComponentLogger;
+}
+
+export interface RealtimeStats {
+  readonly connections: number;
+  readonly topics: number;
+  readonly framesPushed: number;
+}
+
+interface SocketData {
+  readonly merchantId: string;
+  readonly ip: string;
+  readonly skus: Set<string>;
+  closed: boolean;
+  windowStart: number;
+  messagesInWindow: number;
+  toldRateLimited: boolean;
+}
+
+interface ActiveTopic {
+  readonly merchantId: string;
+  readonly sku: string;
+  sockets: number;
+  /** Resolves once bus events for the topic flow: a snapshot read after it cannot miss a change. */
+  readonly watching: Promise<void>;
+}
+
+type Socket = uWS.WebSocket<SocketData>;
+
+/** Chunk size of store reads during a resync (the store's multi-get limit). */
+const RESYNC_CHUNK = 100;
+/** Frames past maxFrameBytes up to this multiple get an error and the socket lives; beyond it uWS closes the connection. */
+const HARD_FRAME_FACTOR = 4;
+
+/**
+ * The uWebSockets.js realtime gateway: `/v1/ws?key=pk_…`, one uWS topic per product, snapshots from
+ * the node-local latest value, then the bus cache, then the store; pushes folded per topic.
+ */
+export class RealtimeGateway {
+  private readonly app: uWS.TemplatedApp;
+  private readonly logger: ComponentLogger;
+  private readonly keys: PublishableKeyCache;
+  private readonly scheduler: FoldingScheduler;
+  private readonly sockets = new Set<Socket>();
+  private readonly active = new Map<string, ActiveTopic>();
+  private readonly connectionsPerIp = new Map<string, number>();
+  private readonly unsubscribeBus: Array<() => void> = [];
+  private listenSocket: uWS.us_listen_socket | undefined;
+  /** False from a bus outage until the resync finished: the local cache may be stale meanwhile. */
+  private localCacheTrusted = true;
+  private framesPushed = 0;
+  private closing = false;
+  private boundPort = 0;
+
+  private constructor(private readonly options: RealtimeGatewayOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.keys = new PublishableKeyCache((key) => options.store.resolvePublishableKey(key));
+    this.scheduler = new FoldingScheduler(options.publishIntervalMs, (topic, view) => {
+      this.framesPushed += 1;
+      this.app.publish(topic, encodeStock(view), false, false);
+    });
+    this.app = uWS.App();
+    this.app.ws<SocketData>('/v1/ws', {
+      maxPayloadLength: options.limits.maxFrameBytes * HARD_FRAME_FACTOR,
+      idleTimeout: options.limits.idleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      maxBackpressure: options.limits.maxBackpressureBytes,
+      // A reader that cannot keep up is closed rather than silently skipped (it would stay stale);
+      // its client reconnects and resubscribes with `since`. (Typed as number in this build.)
+      closeOnBackpressureLimit: 1,
+      compression: uWS.DISABLED,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.open(ws),
+      message: (ws, message, isBinary) => this.message(ws, message, isBinary),
+      close: (ws) => this.closed(ws),
+    });
+    this.app.get('/healthz', (res) => {
+      res.cork(() => {
+        res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store');
+        res.end(JSON.stringify({ status: 'ok', bus: this.options.bus.connected ? 'up' : 'down' }));
+      });
+    });
+    this.app.any('/*', (res) => {
+      res.cork(() => {
+        res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ error: { code: 'not_found', message: errorCodes.not_found.message } }));
+      });
+    });
+    this.unsubscribeBus.push(
+      options.bus.onChange((change) => this.onBusChange(change)),
+      options.bus.onConnection((state) => this.onBusConnection(state)),
+    );
+  }
+
+  /** Starts listening; rejects when the port cannot be bound. */
+  static async start(options: RealtimeGatewayOptions): Promise<RealtimeGateway> {
+    const gateway = new RealtimeGateway(options);
+    await gateway.listen();
+    return gateway;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `ws://${this.options.host}:${this.boundPort}`;
+  }
+
+  stats(): RealtimeStats {
+    return { connections: this.sockets.size, topics: this.active.size, framesPushed: this.framesPushed };
+  }
+
+  /** Graceful: stop listening, close every socket with 1001 going away, drop bus demand. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.listenSocket !== undefined) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+    }
+    for (const ws of [...this.sockets]) {
+      try {
+        ws.end(closeCodes.goingAway, 'server going away');
+      } catch {
+        // Already closed by the peer meanwhile.
+      }
+    }
+    for (const off of this.unsubscribeBus) off();
+    for (const topic of this.active.values()) this.options.bus.unwatch(topic.merchantId, topic.sku);
+    this.active.clear();
+    this.scheduler.close();
+    // Let the close frames leave before the caller closes the bus and store.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.options.host, this.options.port, (listenSocket) => {
+        if (listenSocket === false) {
+          reject(new Error(`realtime gateway could not listen on ${this.options.host}:${this.options.port}`));
+          return;
+        }
+        this.listenSocket = listenSocket;
+        this.boundPort = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+        resolve();
+      });
+    });
+  }
+
+  // ---- upgrade: key and origin are checked before the socket opens -----------------------------
+
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    // Everything from `req` must be read now: it is gone after the first await.
+    const key = req.getQuery('key') ?? '';
+    const origin = req.getHeader('origin');
+    const secWebSocketKey = req.getHeader('sec-websocket-key');
+    const secWebSocketProtocol = req.getHeader('sec-websocket-protocol');
+    const secWebSocketExtensions = req.getHeader('sec-websocket-extensions');
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
+
+    const refuse = (code: ErrorCode) => {
+      if (aborted) return;
+      const { status, message } = errorCodes[code];
+      res.cork(() => {
+        res.writeStatus(`${status} ${httpReason(status)}`).writeHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ error: { code, message } }), true);
+      });
+    };
+
+    if (this.closing) return refuse('storage_unavailable');
+    const max = this.options.limits.maxConnectionsPerIp;
+    if (max > 0 && (this.connectionsPerIp.get(ip) ?? 0) >= max) return refuse('rate_limited');
+    if (!key.startsWith('pk_')) return refuse('unauthorized');
+
+    this.keys.lookup(key).then(
+      (grant) => {
+        if (aborted) return;
+        if (grant === null) return refuse('unauthorized');
+        if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
+        const data: SocketData = {
+          merchantId: grant.merchantId,
+          ip,
+          skus: new Set(),
+          closed: false,
+          windowStart: Date.now(),
+          messagesInWindow: 0,
+          toldRateLimited: false,
+        };
+        res.cork(() => res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context));
+      },
+      (error: unknown) => {
+        this.logger.warn({ err: (error as Error).message }, 'publishable key lookup failed at upgrade');
+        refuse('storage_unavailable');
+      },
+    );
+  }
+
+  private open(ws: Socket): void {
+    const data = ws.getUserData();
+    if (this.closing) {
+      ws.end(closeCodes.goingAway, 'server going away');
+      return;
+    }
+    this.sockets.add(ws);
+    this.connectionsPerIp.set(data.ip, (this.connectionsPerIp.get(data.ip) ?? 0) + 1);
+  }
+
+  private closed(ws: Socket): void {
+    const data = ws.getUserData();
+    if (data.closed) return;
+    data.closed = true;
+    if (this.sockets.delete(ws)) {
+      const left = (this.connectionsPerIp.get(data.ip) ?? 1) - 1;
+      if (left > 0) this.connectionsPerIp.set(data.ip, left);
+      else this.connectionsPerIp.delete(data.ip);
+    }
+    for (const sku of data.skus) this.release(data.merchantId, sku);
+    data.skus.clear();
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  private message(ws: Socket, raw: ArrayBuffer, isBinary: boolean): void {
+    const data = ws.getUserData();
+    if (!this.withinRate(ws, data)) return;
+    const decoded = decodeClientMessage(raw, isBinary, {
+      maxFrameBytes: this.options.limits.maxFrameBytes,
+      skuMaxLength: this.options.skuMaxLength,
+    });
+    if (!decoded.ok) {
+      this.send(ws, data, encodeError(decoded.code, decoded.message));
+      return;
+    }
+    this.handle(ws, data, decoded.message).catch((error: unknown) => {
+      this.logger.error({ err: (error as Error).message }, 'realtime message handler failed');
+      this.send(ws, data, encodeError('internal_error'));
+    });
+  }
+
+  /** Fixed one-second windows; the first frame over the limit is answered once, the rest are dropped. */
+  private withinRate(ws: Socket, data: SocketData): boolean {
+    const now = Date.now();
+    if (now - data.windowStart >= 1000) {
+      data.windowStart = now;
+      data.messagesInWindow = 0;
+      data.toldRateLimited = false;
+    }
+    data.messagesInWindow += 1;
+    if (data.messagesInWindow <= this.options.limits.maxMessagesPerSecond) return true;
+    if (!data.toldRateLimited) {
+      data.toldRateLimited = true;
+      this.send(ws, data, encodeError('rate_limited', `At most ${this.options.limits.maxMessagesPerSecond} messages per second.`));
+    }
+    return false;
+  }
+
+  private async handle(ws: Socket, data: SocketData, message: ClientMessage): Promise<void> {
+    if (message.op === 'ping') {
+      this.send(ws, data, encodePong(message.id));
+      return;
+    }
+    if (message.op === 'unsub') {
+      for (const sku of message.skus) {
+        if (!data.skus.delete(sku)) continue;
+        ws.unsubscribe(topicOf(data.merchantId, sku));
+        this.release(data.merchantId, sku);
+      }
+      return;
+    }
+    await this.subscribe(ws, data, message.skus, message.since);
+  }
+
+  private async subscribe(ws: Socket, data: SocketData, listed: readonly string[], since: Readonly<Record<string, number>>): Promise<void> {
+    const skus = [...new Set(listed)];
+    const added = skus.filter((sku) => !data.skus.has(sku));
+    const max = this.options.limits.maxSubscriptions;
+    if (data.skus.size + added.length > max) {
+      // All or nothing: a refused `sub` changes no subscription.
+      this.send(ws, data, encodeError('too_many_subscriptions', `At most ${max} subscriptions per connection.`));
+      return;
+    }
+    for (const sku of added) {
+      data.skus.add(sku);
+      ws.subscribe(topicOf(data.merchantId, sku));
+      this.retain(data.merchantId, sku);
+    }
+    await Promise.all(skus.map((sku) => this.active.get(topicOf(data.merchantId, sku))?.watching));
+    if (data.closed) return;
+    let views: PublicStock[];
+    try {
+      views = await this.readViews(data.merchantId, skus);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'snapshot read failed');
+      // Still subscribed: changes flow as soon as they happen; the client may retry the snapshot.
+      this.send(ws, data, encodeError('storage_unavailable'));
+      return;
+    }
+    if (data.closed) return;
+    this.send(ws, data, encodeSnapshot(views.filter((view) => since[view.sku] !== view.version)));
+  }
+
+  /**
+   * One view per sku: node-local latest value, then the bus cache, then the store. Values learned
+   * from the bus or store seed the local cache; the answer is never older than what this node
+   * already pushed on the topic.
+   */
+  private async readViews(merchantId: string, skus: readonly string[]): Promise<PublicStock[]> {
+    const found = new Map<string, PublicStock>();
+    if (this.localCacheTrusted) {
+      for (const sku of skus) {
+        const local = this.scheduler.latest(topicOf(merchantId, sku));
+        if (local !== undefined) found.set(sku, local);
+      }
+    }
+    let missing = skus.filter((sku) => !found.has(sku));
+    if (missing.length > 0) {
+      const cached = await this.options.bus.cached(merchantId, missing);
+      missing.forEach((sku, i) => {
+        const view = cached[i];
+        if (view !== undefined) {
+          found.set(sku, view);
+          this.learn(merchantId, view);
+        }
+      });
+      missing = missing.filter((sku) => !found.has(sku));
+    }
+    if (missing.length > 0) {
+      const fromStore = await this.options.store.publicViews(merchantId, missing);
+      for (const view of fromStore) {
+        found.set(view.sku, view);
+        this.learn(merchantId, view);
+        // Warm the bus cache (e.g. after a Redis restart emptied it); version-guarded, so harmless.
+        if (view.version > 0) this.options.bus.publish({ merchantId, view });
+      }
+    }
+    return skus.map((sku) => {
+      const read = found.get(sku) ?? { sku, status: 'unknown', version: 0 };
+      const local = this.scheduler.latest(topicOf(merchantId, sku));
+      return local !== undefined && local.version > read.version ? local : read;
+    });
+  }
+
+  /** Feeds a value into the topic's scheduler, if anyone on this node still watches it. */
+  private learn(merchantId: string, view: PublicStock): void {
+    const topic = topicOf(merchantId, view.sku);
+    if (this.active.has(topic)) this.scheduler.offer(topic, view);
+  }
+
+  private onBusChange(change: StockChange): void {
+    this.learn(change.merchantId, change.view);
+  }
+
+  private onBusConnection(state: 'up' | 'down'): void {
+    if (state === 'down') {
+      this.localCacheTrusted = false;
+      return;
+    }
+    void this.resync();
+  }
+
+  /** After a bus outage, re-reads every active product from the store (the truth) and pushes what changed. */
+  private async resync(): Promise<void> {
+    const byMerchant = new Map<string, string[]>();
+    for (const topic of this.active.values()) {
+      const list = byMerchant.get(topic.merchantId) ?? [];
+      list.push(topic.sku);
+      byMerchant.set(topic.merchantId, list);
+    }
+    let failed = false;
+    for (const [merchantId, skus] of byMerchant) {
+      for (let i = 0; i < skus.length; i += RESYNC_CHUNK) {
+        try {
+          const views = await this.options.store.publicViews(merchantId, skus.slice(i, i + RESYNC_CHUNK));
+          for (const view of views) {
+            this.learn(merchantId, view);
+            if (view.version > 0) this.options.bus.publish({ merchantId, view });
+          }
+        } catch (error) {
+          failed = true;
+          this.logger.warn({ err: (error as Error).message }, 'resync read failed');
+        }
+      }
+    }
+    if (this.options.bus.connected && !failed) this.localCacheTrusted = true;
+    else if (!this.closing && failed) setTimeout(() => void this.resync(), 1000).unref();
+    this.logger.info({ topics: this.active.size, failed }, 'realtime resync after bus reconnect');
+  }
+
+  // ---- topics ---------------------------------------------------------------------------------
+
+  private retain(merchantId: string, sku: string): void {
+    const topic = topicOf(merchantId, sku);
+    const existing = this.active.get(topic);
+    if (existing !== undefined) {
+      existing.sockets += 1;
+      return;
+    }
+    this.active.set(topic, { merchantId, sku, sockets: 1, watching: this.options.bus.watch(merchantId, sku) });
+  }
+
+  private release(merchantId: string, sku: string): void {
+    const topic = topicOf(merchantId, sku);
+    const entry = this.active.get(topic);
+    if (entry === undefined) return;
+    entry.sockets -= 1;
+    if (entry.sockets > 0) return;
+    this.active.delete(topic);
+    this.scheduler.forget(topic);
+    this.options.bus.unwatch(merchantId, sku);
+  }
+
+  /** Sends on one socket; a frame dropped for backpressure closes the socket, never leaving it stale. */
+  private send(ws: Socket, data: SocketData, frame: string): void {
+    if (data.closed) return;
+    try {
+      const result = ws.send(frame, false, false);
+      if (result === 2 && !data.closed) ws.end(closeCodes.backpressure, 'too slow: frames were dropped');
+    } catch {
+      // Closed between the check and the send.
+    }
+  }
+}
+
+function httpReason(status: number): string {
+  const reasons: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+  return reasons[status] ?? 'Error';
+}

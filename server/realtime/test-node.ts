@@ -1,0 +1,63 @@
+import { loadConfig, type Config } from '../config.js';
+import { MemoryBus } from '../bus/memory-bus.js';
+import { RedisBus } from '../bus/redis-bus.js';
+import type { StockBus } from '../bus/stock-bus.js';
+import { publicView } from '../stock/views.js';
+import { StockStore } from '../store/stock-store.js';
+import { RealtimeGateway } from './realtime-gateway.js';
+
+export interface TestNode {
+  readonly config: Config;
+  readonly store: StockStore;
+  readonly bus: StockBus;
+  readonly gateway: RealtimeGateway;
+  /** ws://…/v1/ws?key=… */
+  socketUrl(key: string): string;
+  close(): Promise<void>;
+}
+
+/**
+ * A realtime node wired the way main.ts wires it (store → bus → gateway), for gateway tests that
+ * need to reach inside (the bus, the store) without the REST API.
+ */
+export async function startTestNode(env: Record<string, string | undefined>, store?: StockStore): Promise<TestNode> {
+  const config = loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent', DATA_DIR: 'memory://', ...env });
+  const ownStore = store === undefined;
+  const theStore =
+    store ??
+    (await StockStore.open({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      idempotencyTtlHours: config.http.idempotencyTtlHours,
+      reservationSweepIntervalMs: 0,
+    }));
+  const bus: StockBus = config.redisUrl
+    ? new RedisBus({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
+    : new MemoryBus();
+  if (bus instanceof RedisBus) await bus.ready();
+  const off = theStore.onCommitted((records) => {
+    for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
+  });
+  const gateway = await RealtimeGateway.start({
+    host: config.host,
+    port: config.wsPort,
+    publishIntervalMs: config.publishIntervalMs,
+    limits: config.realtime,
+    skuMaxLength: config.http.skuMaxLength,
+    store: theStore,
+    bus,
+  });
+  return {
+    config,
+    store: theStore,
+    bus,
+    gateway,
+    socketUrl: (key) => `${gateway.url}/v1/ws?key=${encodeURIComponent(key)}`,
+    close: async () => {
+      await gateway.close();
+      off();
+      await bus.close();
+      if (ownStore) await theStore.close();
+    },
+  };
+}
