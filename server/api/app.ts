@@ -1,0 +1,144 @@
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { HttpLimits } from '../config.js';
+import { demoPage, type DemoPageOptions } from '../demo/demo-page.js';
+import { StockwireError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { StockStore } from '../store/stock-store.js';
+import { originAllowed, presentedKey } from './auth.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { healthRoutes } from './health-routes.js';
+import { merchantRoutes } from './merchant-routes.js';
+import { productRoutes } from './product-routes.js';
+import { reservationRoutes } from './reservation-routes.js';
+import { sharedSchemas } from './schemas.js';
+import { stockRoutes } from './stock-routes.js';
+
+export interface AppDeps {
+  readonly store: StockStore;
+  readonly http: HttpLimits;
+  /** Unset: the admin routes answer 403 admin_disabled. */
+  readonly adminToken: string | undefined;
+  /** The socket address browsers are told to use (for the widget route). */
+  readonly publicWsUrl: string;
+  /** Omitted: the app logs nothing. */
+  readonly logger?: Logger;
+  /** Only the demo (`npm start`) serves `/demo`. */
+  readonly demoPage?: DemoPageOptions;
+}
+
+/**
+ * The REST API as an unstarted Fastify app: `app.inject()` in tests, `app.listen()` in `main.ts`.
+ * Every answer that is not a success has the one error shape; one plugin per resource.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { store, http } = deps;
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // Per-request lines would dominate under load; refusals and failures are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: http.bodyLimitBytes,
+    // Wrong types are errors, not guesses: `"delta": "5"` is refused rather than coerced.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    routerOptions: { maxParamLength: Math.max(200, http.skuMaxLength * 3) },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('caller', null);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  // An empty body on a route that takes none (commit, release) is no body, not broken JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (String(body).trim() === '') done(null, undefined);
+    else parseJson(request, String(body), done);
+  });
+
+  for (const schema of sharedSchemas) app.addSchema(schema);
+
+  void app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Stockwire API',
+        version: '1',
+        description:
+          'Live stock for shop pages. Writes and full reads use a secret key (`Authorization: Bearer sk_…`); ' +
+          'public reads use a publishable key (`Bearer pk_…` or `?key=pk_…`). Every error is `{ "error": { "code", "message" } }`.',
+      },
+      components: {
+        securitySchemes: {
+          secretKey: { type: 'http', scheme: 'bearer', description: 'sk_… (server side only)' },
+          publishableKey: { type: 'http', scheme: 'bearer', description: 'pk_… (safe in a page)' },
+          publishableKeyQuery: { type: 'apiKey', in: 'query', name: 'key' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
+        },
+      },
+    },
+  });
+  void app.register(swaggerUi, { routePrefix: '/docs' });
+
+  void app.register(cors, {
+    // Only public reads are for browsers: answer CORS for GETs by a publishable key from an
+    // allowed origin (and their preflights); secret-key routes set `cors: false` and get none.
+    delegator: async (request: FastifyRequest) => ({
+      origin: await corsOriginFor(request, store),
+      methods: ['GET', 'HEAD'],
+      allowedHeaders: ['Authorization'],
+      maxAge: 600,
+    }),
+  });
+
+  const perKey = http.rateLimitPerKeyPerMinute;
+  const perIp = http.rateLimitPerIpPerMinute;
+  if (perKey > 0 || perIp > 0) {
+    void app.register(rateLimit, {
+      global: true,
+      timeWindow: 60_000,
+      // Secret keys are limited per key (an order system); everything else per IP (shoppers share a pk).
+      keyGenerator: (request) => {
+        const key = presentedKey(request);
+        return key?.startsWith('sk_') ? `k:${key}` : `ip:${request.ip}`;
+      },
+      max: (_request, key) => {
+        const limit = key.startsWith('k:') ? perKey : perIp;
+        return limit > 0 ? limit : Number.MAX_SAFE_INTEGER;
+      },
+      allowList: (request) => !request.url.startsWith('/v1/'),
+      errorResponseBuilder: (_request, context) =>
+        new StockwireError('rate_limited', `Too many requests; retry after ${Math.ceil(context.ttl / 1000)} s.`),
+    });
+  }
+
+  void app.register(healthRoutes, { store });
+  void app.register(merchantRoutes, { store, adminToken: deps.adminToken });
+  void app.register(productRoutes, { store, limits: http });
+  void app.register(stockRoutes, { store, limits: http });
+  void app.register(reservationRoutes, { store, limits: http });
+  if (deps.demoPage) void app.register(demoPage, deps.demoPage);
+  return app;
+}
+
+async function corsOriginFor(request: FastifyRequest, store: StockStore): Promise<string | false> {
+  const origin = request.headers.origin;
+  if (origin === undefined || !request.url.startsWith('/v1/stock')) return false;
+  if (request.method === 'OPTIONS') {
+    // A preflight carries no key; the GET that follows is checked against the merchant's origins.
+    const wanted = request.headers['access-control-request-method'];
+    return wanted === 'GET' || wanted === 'HEAD' ? origin : false;
+  }
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  const key = presentedKey(request);
+  if (!key?.startsWith('pk_')) return false;
+  try {
+    const found = await store.resolvePublishableKey(key);
+    return found && originAllowed(origin, found.allowedOrigins) ? origin : false;
+  } catch {
+    // Storage trouble is answered by the route itself (503); CORS just stays closed.
+    return false;
+  }
+}

@@ -1,0 +1,103 @@
+import type { FastifyInstance } from 'fastify';
+import type { HttpLimits } from '../config.js';
+import { StockwireError } from '../errors.js';
+import { displayPolicies, type DisplayPolicy } from '../stock/types.js';
+import type { StockStore } from '../store/stock-store.js';
+import { productJson } from './answers.js';
+import { callerOf, requireKey } from './auth.js';
+import { sendWrite } from './idempotency.js';
+import { errorResponses, idempotencyHeader, isValidSku, limitedSchemas, securitySecret } from './schemas.js';
+
+export interface ProductRoutesOptions {
+  readonly store: StockStore;
+  readonly limits: HttpLimits;
+}
+
+const MAX_PAGE = 500;
+
+/** `/v1/products`: upsert a product's settings (a change to what shoppers see bumps the version) and list. */
+export async function productRoutes(app: FastifyInstance, options: ProductRoutesOptions): Promise<void> {
+  const { store, limits } = options;
+  const s = limitedSchemas(limits);
+  const secretKey = requireKey(store, 'secret');
+
+  app.put<{
+    Params: { sku: string };
+    Body: { name?: string | null; lowStockThreshold?: number; display?: DisplayPolicy };
+  }>(
+    '/v1/products/:sku',
+    {
+      config: { cors: false as const },
+      schema: {
+        tags: ['products'],
+        summary: 'Create or update a product (a new one starts with 0 on hand)',
+        security: securitySecret,
+        params: s.skuParams,
+        headers: idempotencyHeader,
+        body: {
+          type: 'object',
+          properties: {
+            name: { type: ['string', 'null'], maxLength: 200 },
+            lowStockThreshold: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+            display: { type: 'string', enum: [...displayPolicies] },
+          },
+          additionalProperties: false,
+        },
+        response: { 200: { $ref: 'Product#' }, ...errorResponses },
+      },
+      preHandler: secretKey,
+    },
+    async (request, reply) => {
+      const { sku } = request.params;
+      return sendWrite(request, reply, store, callerOf(request).merchantId, async (tx) => ({
+        status: 200,
+        body: productJson(await tx.upsertProduct(sku, request.body ?? {})),
+      }));
+    },
+  );
+
+  app.get<{ Querystring: { limit?: string; cursor?: string } }>(
+    '/v1/products',
+    {
+      config: { cors: false as const },
+      schema: {
+        tags: ['products'],
+        summary: 'Products by SKU, a page at a time: pass nextCursor back as ?cursor=',
+        security: securitySecret,
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `1..${MAX_PAGE}, default 100` },
+            cursor: { type: 'string', maxLength: 1024 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              items: { type: 'array', items: { $ref: 'Product#' } },
+              nextCursor: { type: ['string', 'null'] },
+            },
+            required: ['items', 'nextCursor'],
+          },
+          ...errorResponses,
+        },
+      },
+      preHandler: secretKey,
+    },
+    async (request) => {
+      const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
+      if (limit < 1 || limit > MAX_PAGE) throw new StockwireError('validation_failed', `limit must be 1..${MAX_PAGE}.`);
+      let after: string | undefined;
+      if (request.query.cursor !== undefined) {
+        after = Buffer.from(request.query.cursor, 'base64url').toString('utf8');
+        if (!isValidSku(after, limits.skuMaxLength)) throw new StockwireError('validation_failed', 'cursor is not valid.');
+      }
+      const page = await store.listProducts(callerOf(request).merchantId, { limit, after });
+      return {
+        items: page.items.map(productJson),
+        nextCursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor, 'utf8').toString('base64url'),
+      };
+    },
+  );
+}

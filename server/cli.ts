@@ -1,0 +1,65 @@
+import { Command } from 'commander';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { startStockwire } from './main.js';
+
+/**
+ * `stockwire serve` (the production server) and `stockwire demo` (the newcomer's demo).
+ * Configuration comes from the environment only; a bad value is one line naming the variable, exit 1.
+ */
+interface Running {
+  close(): Promise<void>;
+}
+
+async function run(start: (config: Config) => Promise<Running>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  let running: Running;
+  try {
+    running = await start(config);
+  } catch (error) {
+    fail(`could not start: ${(error as Error).message ?? String(error)}`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1); // a second Ctrl-C means now
+    stopping = true;
+    process.stderr.write(`stockwire: ${signal}, shutting down\n`);
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => fail(`shutdown failed: ${(error as Error).message}`),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function fail(line: string): never {
+  process.stderr.write(`stockwire: ${line}\n`);
+  process.exit(1);
+}
+
+const program = new Command()
+  .name('stockwire')
+  .description('Realtime stock for shop pages. Settings come from the environment (see README).')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('Run the production server: the REST API and the realtime endpoint (ROLE), no demo data.')
+  .action(() => run((config) => startStockwire(config, { logger: createLogger(config.logLevel) })));
+
+program
+  .command('demo')
+  .description('Run the demo: embedded storage, a demo merchant and shop page at /demo, simulated orders.')
+  .action(async () => {
+    const { runDemo } = await import('./demo/run-demo.js');
+    await run((config) => runDemo(config, { logger: createLogger(config.logLevel) }));
+  });
+
+await program.parseAsync(process.argv);
