@@ -3,6 +3,11 @@ import { buildApp } from './api/app.js';
 import type { DemoPageOptions } from './demo/demo-page.js';
 import { createLogger, type Logger } from './log.js';
 import { StockStore } from './store/stock-store.js';
+import { MemoryBus } from './bus/memory-bus.js';
+import { RedisBus } from './bus/redis-bus.js';
+import type { StockBus } from './bus/stock-bus.js';
+import { RealtimeGateway } from './realtime/realtime-gateway.js';
+import { publicView } from './stock/views.js';
 
 export interface RunningStockwire {
   /** e.g. http://127.0.0.1:8080 (the actual port when PORT=0); undefined for ROLE=realtime. */
@@ -11,6 +16,12 @@ export interface RunningStockwire {
   readonly wsUrl: string | undefined;
   /** Graceful: stop accepting, close sockets, then the store (and bus). */
   close(): Promise<void>;
+  /**
+   * The node's bus. `bus.publish({ merchantId, view })` delivers a change to every subscriber on
+   * every node without REST or PostgreSQL (delivery-only benchmarks); with Redis, any process can
+   * do the same through its own `RedisBus` on the same `REDIS_KEY_PREFIX`.
+   */
+  readonly bus: StockBus;
 }
 
 export interface StartOptions {
@@ -34,6 +45,14 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     onBackgroundError: (error, context) => logger.error({ err: error }, `${context} failed`),
   });
   const closers: Array<() => Promise<void>> = [() => store.close()];
+  // Redis when REDIS_URL is set (many nodes), else in-process (one node). Writes never wait for it.
+  const bus: StockBus = config.redisUrl
+    ? new RedisBus({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
+    : new MemoryBus();
+  closers.push(() => bus.close());
+  store.onCommitted((records) => {
+    for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
+  });
   const close = async (): Promise<void> => {
     // Last opened, first closed: listeners stop before the store they read from.
     for (const closer of closers.splice(0).reverse()) {
@@ -42,13 +61,33 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   };
 
   try {
+    let wsUrl: string | undefined;
+    if (config.role !== 'api') {
+      const gateway = await RealtimeGateway.start({
+        host: config.host,
+        port: config.wsPort,
+        publishIntervalMs: config.publishIntervalMs,
+        limits: config.realtime,
+        skuMaxLength: config.http.skuMaxLength,
+        store,
+        bus,
+        logger: logger.child({ component: 'realtime' }),
+      });
+      closers.push(() => gateway.close());
+      wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
+      logger.info({ wsUrl, bus: bus.kind }, 'realtime listening');
+    }
+    // WS_PORT=0 (tests): tell widget.js the port actually bound, unless PUBLIC_WS_URL was set.
+    const publicWsUrl =
+      wsUrl !== undefined && config.wsPort === 0 && config.publicWsUrl === `ws://${config.host}:0` ? wsUrl : config.publicWsUrl;
+
     let apiUrl: string | undefined;
     if (config.role !== 'realtime') {
       const app = buildApp({
         store,
         http: config.http,
         adminToken: config.adminToken,
-        publicWsUrl: config.publicWsUrl,
+        publicWsUrl,
         logger,
         ...(options.demoPage ? { demoPage: options.demoPage } : {}),
       });
@@ -63,7 +102,8 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     let closing: Promise<void> | undefined;
     return {
       apiUrl,
-      wsUrl: undefined,
+      wsUrl,
+      bus,
       close: () => (closing ??= close()),
     };
   } catch (error) {

@@ -46,14 +46,14 @@ export class PublishableKeyCache {
 }
 
 /**
- * A browser's `Origin` must be one the merchant allows (exact scheme://host[:port], case-insensitive,
- * or `*`). No allowed origins means any; no `Origin` header means not a browser, which the origin
- * rule (a browser-side protection) does not apply to.
+ * A browser's `Origin` must be one the merchant allows (exact scheme://host[:port], case-insensitive),
+ * the same rule as the REST API's. No allowed origins means any; no `Origin` header means not a
+ * browser, which the origin rule (a browser-side protection) does not apply to.
  */
 export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
   if (allowed.length === 0 || origin === undefined || origin === '') return true;
   const normal = normalizeOrigin(origin);
-  return allowed.some((entry) => entry === '*' || normalizeOrigin(entry) === normal);
+  return allowed.some((entry) => normalizeOrigin(entry) === normal);
 }
 
 function normalizeOrigin(origin: string): string {

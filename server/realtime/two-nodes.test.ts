@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { realDatabaseUrl, realRedisUrl } from '../../test/backends.js';
+import { inject } from 'vitest';
+import { loadConfig } from '../config.js';
+import { startStockwire, type RunningStockwire } from '../main.js';
+import { TestRedisServer } from '../bus/test-redis-server.js';
+import { TestSocket } from './test-client.js';
+
+const databaseUrl = realDatabaseUrl();
+const redisUrl = realRedisUrl();
+const adminToken = 'two-nodes-admin-token';
+
+interface Merchant {
+  readonly id: string;
+  readonly publishableKey: string;
+  readonly secretKey: string;
+}
+
+async function api(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+function startNode(env: Record<string, string | undefined>): Promise<RunningStockwire> {
+  return startStockwire(
+    loadConfig({ PORT: '0', WS_PORT: '0', DATABASE_URL: databaseUrl ?? undefined, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', ...env }),
+  );
+}
+
+describe.skipIf(databaseUrl === null || redisUrl === null)('two nodes on PostgreSQL and Redis', () => {
+  const nodes: RunningStockwire[] = [];
+  const sockets: TestSocket[] = [];
+  let redis: TestRedisServer | undefined;
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await Promise.all(nodes.map((node) => node.close()));
+    await redis?.kill();
+  });
+
+  describe('sharing the test Redis', () => {
+    let apiNode: RunningStockwire;
+    let wsNode: RunningStockwire;
+    let merchant: Merchant;
+    beforeAll(async () => {
+      const prefix = inject('redisPrefix');
+      apiNode = await startNode({ ROLE: 'api', REDIS_URL: redisUrl!, REDIS_KEY_PREFIX: prefix });
+      wsNode = await startNode({ ROLE: 'realtime', REDIS_URL: redisUrl!, REDIS_KEY_PREFIX: prefix });
+      nodes.push(apiNode, wsNode);
+      merchant = (await api(apiNode.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'two nodes' })).body as unknown as Merchant;
+    });
+
+    it('has one role each: the API node has no socket port, the realtime node answers /healthz on its own', async () => {
+      expect(apiNode.wsUrl).toBeUndefined();
+      expect(wsNode.apiUrl).toBeUndefined();
+      const health = await fetch(`${wsNode.wsUrl!.replace('ws://', 'http://')}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ok', bus: 'up' });
+    });
+
+    it("delivers a write through node A's REST API to a subscriber on node B", async () => {
+      const put = await api(apiNode.apiUrl!, 'PUT', '/v1/stock/TWO-1', merchant.secretKey, { onHand: 12 });
+      expect(put.status).toBe(200);
+      const socket = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${merchant.publishableKey}`);
+      sockets.push(socket);
+      socket.send({ op: 'sub', skus: ['TWO-1'] });
+      expect(await socket.next((f) => f.t === 'snapshot')).toMatchObject({ items: [{ sku: 'TWO-1', available: 12, version: put.body.version }] });
+      const adjust = await api(apiNode.apiUrl!, 'POST', '/v1/stock/TWO-1/adjust', merchant.secretKey, { delta: -10 });
+      expect(adjust.status).toBe(200);
+      expect(await socket.next((f) => f.t === 'stock')).toEqual({ t: 'stock', sku: 'TWO-1', status: 'low_stock', available: 2, version: adjust.body.version });
+    });
+  });
+
+  it('converges after Redis is killed and restarted mid-test, and writes keep working meanwhile', async () => {
+    redis = await TestRedisServer.start();
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'restart2:' };
+    const apiNode = await startNode({ ...env, ROLE: 'api' });
+    const wsNode = await startNode({ ...env, ROLE: 'realtime' });
+    nodes.push(apiNode, wsNode);
+    const merchant = (await api(apiNode.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'restart' })).body as unknown as Merchant;
+    await api(apiNode.apiUrl!, 'PUT', '/v1/stock/R-1', merchant.secretKey, { onHand: 50 });
+    const socket = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${merchant.publishableKey}`);
+    sockets.push(socket);
+    socket.send({ op: 'sub', skus: ['R-1', 'R-2'] });
+    await socket.next((f) => f.t === 'snapshot');
+    const wsHealth = `${wsNode.wsUrl!.replace('ws://', 'http://')}/healthz`;
+
+    await redis.kill();
+    // Writes never depend on Redis.
+    const during = await api(apiNode.apiUrl!, 'POST', '/v1/stock/R-1/adjust', merchant.secretKey, { delta: -45 });
+    expect(during.status).toBe(200);
+    const created = await api(apiNode.apiUrl!, 'PUT', '/v1/stock/R-2', merchant.secretKey, { onHand: 0 });
+    expect(created.status).toBe(200);
+    await expect.poll(async () => ((await (await fetch(wsHealth)).json()) as { bus: string }).bus, { timeout: 5000 }).toBe('down');
+
+    await redis.restart();
+    const back = Date.now();
+    await socket.next((f) => f.t === 'stock' && f.sku === 'R-1' && f.version === during.body.version, { timeoutMs: 5000 });
+    await socket.next((f) => f.t === 'stock' && f.sku === 'R-2' && f.status === 'sold_out', { timeoutMs: 5000 });
+    expect(Date.now() - back).toBeLessThan(5000);
+
+    // A shopper arriving after the restart gets the latest, though Redis lost its cache.
+    const late = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${merchant.publishableKey}`);
+    sockets.push(late);
+    late.send({ op: 'sub', skus: ['R-1'] });
+    expect(await late.next((f) => f.t === 'snapshot')).toMatchObject({ items: [{ sku: 'R-1', available: 5, version: during.body.version }] });
+  });
+});
+
+describe.skipIf(databaseUrl === null)('stockwire serve', () => {
+  it('closes sockets with 1001 and exits 0 on SIGTERM', async () => {
+    const [port, wsPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
+      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), DATABASE_URL: databaseUrl!, REDIS_URL: '', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      await expect.poll(() => fetch(`${base}/healthz`).then((r) => r.status, () => 0), { timeout: 20_000, interval: 200 }).toBe(200);
+      const merchant = (await api(base, 'POST', '/v1/merchants', adminToken, { name: 'sigterm' })).body as unknown as Merchant;
+      const socket = await TestSocket.open(`ws://127.0.0.1:${wsPort}/v1/ws?key=${merchant.publishableKey}`);
+      child.kill('SIGTERM');
+      expect(await socket.closed(10_000)).toBe(1001);
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 40_000);
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
