@@ -45,6 +45,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     routerOptions: { maxParamLength: Math.max(200, http.skuMaxLength * 3) },
     return503OnClosing: true,
+    // Bad URLs and over-long path parameters (absurd SKUs) get the error shape too: 400 validation_failed.
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('caller', null);

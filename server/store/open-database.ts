@@ -46,8 +46,11 @@ function openPostgres(url: string, options: DatabaseOptions): OpenedDatabase {
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its server emits here; unhandled, it would kill the process.
-  pool.on('error', (error) => options.onPoolError?.(error));
+  // A client losing its server emits 'error' (idle ones on the pool, checked-out ones on themselves);
+  // unhandled, that kills the process. The query in flight fails on its own and is answered as 503.
+  const report = (error: Error) => options.onPoolError?.(error);
+  pool.on('error', report);
+  pool.on('connect', (client) => client.on('error', report));
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), backend: 'postgres' };
 }
 
