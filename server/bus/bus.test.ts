@@ -150,3 +150,20 @@ describe.skipIf(realRedisUrl() === null)('redis bus across a Redis restart', () 
     expect(writer.pendingCount).toBe(0);
   });
 });
+
+describe('redis bus without a reachable Redis', () => {
+  it('accepts publishes, answers cache misses and resolves watches at once', async () => {
+    const bus = new RedisBus({ url: 'redis://127.0.0.1:1', keyPrefix: 'nowhere:' });
+    try {
+      const started = performance.now();
+      expect(() => bus.publish(change('m', 'A', 1))).not.toThrow();
+      await bus.watch('m', 'A');
+      expect(await bus.cached('m', ['A'])).toEqual([undefined]);
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(bus.connected).toBe(false);
+      expect(bus.pendingCount).toBe(1);
+    } finally {
+      await bus.close();
+    }
+  });
+});
