@@ -59,7 +59,9 @@ program
   .description('Run the demo: embedded storage, a demo merchant and shop page at /demo, simulated orders.')
   .action(async () => {
     const { runDemo } = await import('./demo/run-demo.js');
-    await run((config) => runDemo(config, { logger: createLogger(config.logLevel) }));
+    // The demo's console is its banner: logs below warn only when LOG_LEVEL asks for them.
+    const level = (config: Config) => (process.env.LOG_LEVEL ? config.logLevel : 'warn');
+    await run((config) => runDemo(config, { logger: createLogger(level(config)) }));
   });
 
 await program.parseAsync(process.argv);
