@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realDatabaseUrl, realRedisUrl } from '../../test/backends.js';
+import { databaseBackends, realDatabaseUrl, realRedisUrl } from '../../test/backends.js';
 import { inject } from 'vitest';
 import { loadConfig } from '../config.js';
 import { startStockwire, type RunningStockwire } from '../main.js';
@@ -109,6 +109,36 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('two nodes on Postgre
     sockets.push(late);
     late.send({ op: 'sub', skus: ['R-1'] });
     expect(await late.next((f) => f.t === 'snapshot')).toMatchObject({ items: [{ sku: 'R-1', available: 5, version: during.body.version }] });
+  });
+});
+
+describe.each(databaseBackends())('one node (ROLE=all) on $name with the in-process bus', ({ databaseUrl: url }) => {
+  let node: RunningStockwire | undefined;
+  afterAll(async () => {
+    await node?.close();
+  });
+
+  it('pushes its own REST writes to its own sockets', async () => {
+    node = await startStockwire(
+      loadConfig({ PORT: '0', WS_PORT: '0', DATABASE_URL: url, DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '0' }),
+    );
+    expect(node.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(node.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(node.wsUrl).not.toMatch(/:0$/);
+    expect(node.bus.kind).toBe('memory');
+    const merchant = (await api(node.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'one node' })).body as unknown as Merchant;
+    const socket = await TestSocket.open(`${node.wsUrl}/v1/ws?key=${merchant.publishableKey}`);
+    try {
+      socket.send({ op: 'sub', skus: ['ONE'] });
+      expect(await socket.next((f) => f.t === 'snapshot')).toMatchObject({ items: [{ sku: 'ONE', status: 'unknown', version: 0 }] });
+      const put = await api(node.apiUrl!, 'PUT', '/v1/stock/ONE', merchant.secretKey, { onHand: 4 });
+      expect(await socket.next((f) => f.t === 'stock')).toEqual({ t: 'stock', sku: 'ONE', status: 'low_stock', available: 4, version: put.body.version });
+      // Delivery-only: straight onto the node's bus, no REST, no database.
+      node.bus.publish({ merchantId: merchant.id, view: { sku: 'ONE', status: 'sold_out', available: 0, version: 1000 } });
+      expect(await socket.next((f) => f.t === 'stock' && f.version === 1000)).toMatchObject({ status: 'sold_out' });
+    } finally {
+      socket.close();
+    }
   });
 });
 
