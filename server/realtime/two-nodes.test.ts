@@ -74,6 +74,24 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('two nodes on Postgre
       expect(adjust.status).toBe(200);
       expect(await socket.next((f) => f.t === 'stock')).toEqual({ t: 'stock', sku: 'TWO-1', status: 'low_stock', available: 2, version: adjust.body.version });
     });
+    it('folds a burst of 100 changes written through node A into a handful of frames on node B, ending with the newest', async () => {
+      await api(apiNode.apiUrl!, 'PUT', '/v1/stock/BURST', merchant.secretKey, { onHand: 1000 });
+      const socket = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${merchant.publishableKey}`);
+      sockets.push(socket);
+      socket.send({ op: 'sub', skus: ['BURST'] });
+      await socket.next((f) => f.t === 'snapshot');
+      const items = Array.from({ length: 100 }, () => ({ sku: 'BURST', delta: -1 }));
+      const started = Date.now();
+      const batch = await api(apiNode.apiUrl!, 'POST', '/v1/stock/batch', merchant.secretKey, { items });
+      expect(batch.status).toBe(200);
+      const last = (batch.body.results as Array<{ stock: { version: number } }>).at(-1)!.stock.version;
+      await socket.next((f) => f.t === 'stock' && f.version === last);
+      expect(Date.now() - started).toBeLessThan(2000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const frames = socket.frames.filter((f) => f.t === 'stock');
+      expect(frames.length).toBeLessThanOrEqual(5);
+      expect(frames.at(-1)).toMatchObject({ version: last, available: 900 });
+    });
   });
 
   it('converges after Redis is killed and restarted mid-test, and writes keep working meanwhile', async () => {
