@@ -145,7 +145,10 @@ export async function stockRoutes(app: FastifyInstance, options: StockRoutesOpti
     },
     async (request, reply) => {
       const { sku } = request.params;
-      return sendWrite(request, reply, store, callerOf(request).merchantId, async (tx) => ({
+      const merchantId = callerOf(request).merchantId;
+      // Without a key there is nothing to keep: take the store's one-statement path.
+      if (request.headers['idempotency-key'] === undefined) return fullView(await store.adjustStock(merchantId, sku, request.body));
+      return sendWrite(request, reply, store, merchantId, async (tx) => ({
         status: 200,
         body: fullView(await tx.adjust(sku, request.body)),
       }));

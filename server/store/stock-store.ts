@@ -21,7 +21,7 @@ import type {
 } from './records.js';
 import type { Database } from './schema.js';
 import { isRetryableConflict, toStoreError } from './storage-errors.js';
-import { StockTransaction, toStockRecord } from './stock-transaction.js';
+import { StockTransaction, adjustInOneStatement, toStockRecord } from './stock-transaction.js';
 
 export interface StockStoreOptions {
   /** How long an Idempotency-Key keeps its first answer. */
@@ -243,6 +243,13 @@ export class StockStore {
   }
 
   async adjustStock(merchantId: string, sku: string, input: AdjustStockInput): Promise<StockRecord> {
+    // One statement, no explicit transaction: the common case costs one round trip.
+    const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null));
+    if (changed) {
+      this.#emit([changed]);
+      return changed;
+    }
+    // Refused: find out why (and release holds whose time is up) in a transaction.
     return this.#transact(merchantId, null, (tx) => tx.adjust(sku, input));
   }
 

@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { StockwireError } from '../errors.js';
 import type { DisplayPolicy, StockRecord } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
@@ -14,7 +14,6 @@ import {
 } from './records.js';
 import type { Database, JournalKind, ReservationState } from './schema.js';
 
-type StockJoin = ExpressionBuilder<Database & { s: Database['stock']; p: Database['products'] }, 's' | 'p'>;
 
 export interface StockRow {
   merchant_id: string;
@@ -140,20 +139,12 @@ export class StockTransaction {
 
   /** Add `delta` to on-hand with one conditional update: the row refuses to go below what is held. */
   async adjust(sku: string, input: AdjustStockInput, retried = false): Promise<StockRecord> {
-    const { delta, reason } = input;
-    const row = await this.trx
-      .updateTable('stock as s')
-      .from('products as p')
-      .set({ on_hand: sql<number>`s.on_hand + ${delta}`, version: sql<number>`s.version + 1`, updated_at: sql<Date>`now()` })
-      .whereRef('p.merchant_id', '=', 's.merchant_id')
-      .whereRef('p.sku', '=', 's.sku')
-      .where('s.merchant_id', '=', this.merchantId)
-      .where('s.sku', '=', sku)
-      .where((eb: StockJoin) => eb(sql`s.on_hand + ${delta}`, '>=', eb.ref('s.reserved')))
-      .where(sql<boolean>`s.on_hand + ${delta} <= ${MAX_QUANTITY}`)
-      .returning(stockColumns)
-      .executeTakeFirst();
-    if (row) return this.#record(toStockRecord(row), 'adjust', delta, 0, reason);
+    const { delta } = input;
+    const changed = await adjustInOneStatement(this.trx, this.merchantId, sku, input, this.idempotencyKey);
+    if (changed) {
+      this.#remember(changed);
+      return changed;
+    }
 
     const current = await this.get(sku);
     if (!current) throw notFound(sku);
@@ -415,11 +406,48 @@ export class StockTransaction {
         reservation_id: reservationId,
       })
       .execute();
+    this.#remember(record);
+    return record;
+  }
+
+  #remember(record: StockRecord): void {
     const topic = topicOf(record.merchantId, record.sku);
     this.#changed.delete(topic);
     this.#changed.set(topic, record);
-    return record;
   }
+}
+
+/**
+ * The hot path: the conditional update and its journal row as ONE statement (a data-modifying CTE),
+ * so the row lock is held for one statement only and an adjust needs one round trip outside a
+ * transaction. Returns null when the row refused (unknown SKU, not enough stock, over the maximum).
+ */
+export async function adjustInOneStatement(
+  executor: Kysely<Database>,
+  merchantId: string,
+  sku: string,
+  input: AdjustStockInput,
+  idempotencyKey: string | null,
+): Promise<StockRecord | null> {
+  const { delta } = input;
+  const { rows } = await sql<StockRow>`
+    with changed as (
+      update stock as s
+         set on_hand = s.on_hand + ${delta}::integer, version = s.version + 1, updated_at = now()
+        from products as p
+       where p.merchant_id = s.merchant_id and p.sku = s.sku
+         and s.merchant_id = ${merchantId} and s.sku = ${sku}
+         and s.on_hand + ${delta}::integer >= s.reserved
+         and s.on_hand + ${delta}::integer <= ${MAX_QUANTITY}::integer
+      returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.updated_at, p.low_stock_threshold, p.display
+    ), journal as (
+      insert into stock_journal (merchant_id, sku, version, kind, on_hand_delta, reserved_delta, reason, idempotency_key)
+      select merchant_id, sku, version, 'adjust', ${delta}::integer, 0, ${input.reason ?? null}::text, ${idempotencyKey}::text
+        from changed
+    )
+    select * from changed`.execute(executor);
+  const row = rows[0];
+  return row ? toStockRecord(row) : null;
 }
 
 function notFound(sku: string): StockwireError {

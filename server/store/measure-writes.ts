@@ -1,0 +1,102 @@
+/**
+ * Adjusts per second against real PostgreSQL, straight through the store (one transaction per adjust:
+ * conditional update + journal row), on one hot SKU and spread over 1,000 SKUs.
+ *
+ *   npx tsx server/store/measure-writes.ts [--seconds 10] [--concurrency 16] [--admin-url postgres://postgres@127.0.0.1:5432/postgres]
+ *
+ * It creates a scratch database, measures, and drops it. Not a test: numbers depend on the machine.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { StockwireError } from '../errors.js';
+import { StockStore } from './stock-store.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '16' },
+    'admin-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    skus: { type: 'string', default: '1000' },
+  },
+});
+const seconds = Number(values.seconds);
+const concurrency = Number(values.concurrency);
+const skuCount = Number(values.skus);
+
+interface Result {
+  readonly ok: number;
+  readonly refused: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+async function run(store: StockStore, merchantId: string, pick: () => string): Promise<Result> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let refused = 0;
+  const end = performance.now() + seconds * 1000;
+  const started = performance.now();
+  let flip = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        // Alternate -1/+1 so the stock neither runs out nor grows without bound.
+        const delta = flip++ % 2 === 0 ? -1 : 1;
+        try {
+          await store.adjustStock(merchantId, pick(), { delta, reason: 'measure' });
+          ok++;
+        } catch (error) {
+          if (!(error instanceof StockwireError) || error.code !== 'insufficient_stock') throw error;
+          refused++;
+        }
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 100) / 100;
+  return { ok, refused, perSecond: Math.round((ok + refused) / elapsed), p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+const name = `stockwire_measure_${randomBytes(3).toString('hex')}`;
+const admin = new pg.Client({ connectionString: values['admin-url'] });
+await admin.connect();
+await admin.query(`CREATE DATABASE "${name}"`);
+const url = new URL(values['admin-url']!);
+url.pathname = `/${name}`;
+const store = await StockStore.open({
+  databaseUrl: url.toString(),
+  dataDir: 'memory://',
+  idempotencyTtlHours: 24,
+  reservationSweepIntervalMs: 0,
+  poolSize: concurrency,
+});
+try {
+  // How a benchmark sets up: a merchant and its products straight through the store.
+  const merchant = await store.createMerchant({ name: 'measure' });
+  await store.setStock(merchant.id, 'HOT', { onHand: 1_000_000 });
+  const skus = Array.from({ length: skuCount }, (_, i) => `SKU-${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < skus.length; i += 500) {
+    await store.applyBatch(merchant.id, skus.slice(i, i + 500).map((sku) => ({ sku, onHand: 1_000_000 })));
+  }
+  const hot = await run(store, merchant.id, () => 'HOT');
+  const spread = await run(store, merchant.id, () => skus[Math.floor(Math.random() * skus.length)]!);
+  const row = await store.getStock(merchant.id, 'HOT');
+  const journal = await store.journal(merchant.id, 'HOT');
+  const agrees = journal.reduce((s, j) => s + j.onHandDelta, 0) === row!.onHand;
+  console.log(
+    JSON.stringify(
+      { seconds, concurrency, cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees },
+      null,
+      2,
+    ),
+  );
+} finally {
+  await store.close();
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.end();
+}
