@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -12,7 +12,7 @@ export type DatabaseBackendName = 'postgres' | 'pglite';
 export interface DatabaseOptions {
   /** `postgres://…` selects PostgreSQL through `pg`; unset selects embedded PGlite. */
   readonly databaseUrl: string | undefined;
-  /** PGlite's files; `memory://` keeps the embedded database in memory (tests). */
+  /** PGlite's files go to `DATA_DIR/pgdata`; `memory://` keeps the embedded database in memory (tests). */
   readonly dataDir: string;
   /** PostgreSQL pool size. */
   readonly poolSize?: number;
@@ -57,7 +57,8 @@ function openPostgres(url: string, options: DatabaseOptions): OpenedDatabase {
 async function openPGlite(dataDir: string): Promise<OpenedDatabase> {
   let location = dataDir;
   if (!dataDir.startsWith('memory://')) {
-    location = resolve(dataDir);
+    // A subdirectory of its own: DATA_DIR also holds other files (the demo's keys), and initdb wants an empty one.
+    location = join(resolve(dataDir), 'pgdata');
     mkdirSync(location, { recursive: true });
   }
   const database = await PGlite.create(location);
