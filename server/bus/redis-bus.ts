@@ -78,6 +78,7 @@ export class RedisBus implements StockBus {
   private subUp = false;
   private closed = false;
   private badPayloads = 0;
+  private lastFailureLog = 0;
 
   constructor(options: RedisBusOptions) {
     this.keys = new BusKeys(options.keyPrefix);
@@ -102,6 +103,7 @@ export class RedisBus implements StockBus {
     this.cmd.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus command connection error'));
     this.sub.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus subscriber connection error'));
     this.cmd.on('ready', () => {
+      void this.checkServerVersion();
       this.queueFlush();
       // The two connections come back independently; whichever is second replays what was missed.
       if (this.subUp) void this.replayCache([...this.watched.values()]);
@@ -266,10 +268,14 @@ export class RedisBus implements StockBus {
           results = null;
         }
         batch.forEach((change, i) => {
-          const error = results === null ? true : (results[i]?.[0] ?? null) !== null;
-          if (error) {
+          const error = results === null ? new Error('pipeline failed') : (results[i]?.[0] ?? null);
+          if (error !== null) {
             failed = true;
             this.requeue(change);
+            if (Date.now() - this.lastFailureLog > 30_000 && this.cmd.status === 'ready') {
+              this.lastFailureLog = Date.now();
+              this.logger.warn({ err: error.message }, 'redis bus could not publish; retrying');
+            }
           }
         });
       }
@@ -282,6 +288,13 @@ export class RedisBus implements StockBus {
       this.retryTimer = setTimeout(() => this.queueFlush(), failed ? 250 : 0);
       if (failed) this.logger.debug({ pending: this.outbox.size }, 'redis bus publish failed; will retry');
     }
+  }
+
+  /** Sharded pub/sub (SSUBSCRIBE/SPUBLISH) needs Redis 7; say so loudly instead of failing quietly. */
+  private async checkServerVersion(): Promise<void> {
+    const info = await this.cmd.info('server').catch(() => '');
+    const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? NaN);
+    if (major < 7) this.logger.error({ redisVersion: major }, 'REDIS_URL points at Redis < 7: sharded pub/sub is unavailable, realtime events will not flow');
   }
 
   private requeue(change: StockChange): void {

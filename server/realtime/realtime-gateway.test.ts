@@ -210,12 +210,15 @@ describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPr
     expect(socket.frames.length).toBeLessThan(900);
   });
 
-  it('answers GET /healthz and 404 elsewhere', async () => {
+  it('answers GET /healthz, GET /metrics and 404 elsewhere', async () => {
     const base = node.gateway.url.replace('ws://', 'http://');
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok' });
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('stockwire_realtime_connections');
+    expect(metrics).toMatch(/stockwire_realtime_upgrades_refused_total\{code="unauthorized"\} [1-9]/);
   });
 });
 

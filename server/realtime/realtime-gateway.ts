@@ -6,6 +6,7 @@ import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { PublishableKeyCache, originAllowed, type PublishableKeyGrant } from './key-cache.js';
+import { RealtimeMetrics } from './realtime-metrics.js';
 import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, type ClientMessage } from './protocol.js';
 
 /** What the gateway reads from the store (the `StockStore` satisfies it). */
@@ -66,6 +67,7 @@ export class RealtimeGateway {
   private readonly logger: ComponentLogger;
   private readonly keys: PublishableKeyCache;
   private readonly scheduler: FoldingScheduler;
+  private readonly metrics: RealtimeMetrics;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Map<string, ActiveTopic>();
   private readonly connectionsPerIp = new Map<string, number>();
@@ -80,8 +82,10 @@ export class RealtimeGateway {
   private constructor(private readonly options: RealtimeGatewayOptions) {
     this.logger = options.logger ?? silentLogger;
     this.keys = new PublishableKeyCache((key) => options.store.resolvePublishableKey(key));
+    this.metrics = new RealtimeMetrics(() => ({ connections: this.sockets.size, topics: this.active.size, busUp: options.bus.connected }));
     this.scheduler = new FoldingScheduler(options.publishIntervalMs, (topic, view) => {
       this.framesPushed += 1;
+      this.metrics.framesPushed.inc();
       this.app.publish(topic, encodeStock(view), false, false);
     });
     this.app = uWS.App();
@@ -103,6 +107,19 @@ export class RealtimeGateway {
       res.cork(() => {
         res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store');
         res.end(JSON.stringify({ status: 'ok', bus: this.options.bus.connected ? 'up' : 'down' }));
+      });
+    });
+    this.app.get('/metrics', (res) => {
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      void this.metrics.registry.metrics().then((text) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeHeader('Content-Type', this.metrics.registry.contentType);
+          res.end(text);
+        });
       });
     });
     this.app.any('/*', (res) => {
@@ -189,6 +206,7 @@ export class RealtimeGateway {
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
 
     const refuse = (code: ErrorCode) => {
+      this.metrics.upgradesRefused.inc({ code });
       if (aborted) return;
       const { status, message } = errorCodes[code];
       res.cork(() => {
@@ -258,12 +276,12 @@ export class RealtimeGateway {
       skuMaxLength: this.options.skuMaxLength,
     });
     if (!decoded.ok) {
-      this.send(ws, data, encodeError(decoded.code, decoded.message));
+      this.sendError(ws, data, decoded.code, decoded.message);
       return;
     }
     this.handle(ws, data, decoded.message).catch((error: unknown) => {
       this.logger.error({ err: (error as Error).message }, 'realtime message handler failed');
-      this.send(ws, data, encodeError('internal_error'));
+      this.sendError(ws, data, 'internal_error');
     });
   }
 
@@ -279,7 +297,7 @@ export class RealtimeGateway {
     if (data.messagesInWindow <= this.options.limits.maxMessagesPerSecond) return true;
     if (!data.toldRateLimited) {
       data.toldRateLimited = true;
-      this.send(ws, data, encodeError('rate_limited', `At most ${this.options.limits.maxMessagesPerSecond} messages per second.`));
+      this.sendError(ws, data, 'rate_limited', `At most ${this.options.limits.maxMessagesPerSecond} messages per second.`);
     }
     return false;
   }
@@ -306,7 +324,7 @@ export class RealtimeGateway {
     const max = this.options.limits.maxSubscriptions;
     if (data.skus.size + added.length > max) {
       // All or nothing: a refused `sub` changes no subscription.
-      this.send(ws, data, encodeError('too_many_subscriptions', `At most ${max} subscriptions per connection.`));
+      this.sendError(ws, data, 'too_many_subscriptions', `At most ${max} subscriptions per connection.`);
       return;
     }
     for (const sku of added) {
@@ -322,7 +340,7 @@ export class RealtimeGateway {
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'snapshot read failed');
       // Still subscribed: changes flow as soon as they happen; the client may retry the snapshot.
-      this.send(ws, data, encodeError('storage_unavailable'));
+      this.sendError(ws, data, 'storage_unavailable');
       return;
     }
     if (data.closed) return;
@@ -437,6 +455,11 @@ export class RealtimeGateway {
     this.active.delete(topic);
     this.scheduler.forget(topic);
     this.options.bus.unwatch(merchantId, sku);
+  }
+
+  private sendError(ws: Socket, data: SocketData, code: ErrorCode, message?: string): void {
+    this.metrics.errorsSent.inc({ code });
+    this.send(ws, data, encodeError(code, message));
   }
 
   /** Sends on one socket; a frame dropped for backpressure closes the socket, never leaving it stale. */
