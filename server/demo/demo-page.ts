@@ -71,6 +71,7 @@ export function renderDemoPage(info: DemoPageInfo): string {
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Stockwire demo shop (simulated orders)</title>
+  <link rel="icon" href="data:,">
   <style>
     :root { color-scheme: light; }
     body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f5f4f0; color: #1c2230; }

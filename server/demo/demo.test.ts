@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureWidgetBuilt, freePort, hasChromium, launchChromium, repositoryRoot } from '../../examples/test-support.js';
+import { loadConfig } from '../config.js';
+import { demoProducts } from './demo-products.js';
+import { runDemo, type RunningDemo } from './run-demo.js';
+
+/**
+ * `npm start` as a newcomer meets it: embedded database in a fresh DATA_DIR, nothing else set.
+ * The first start creates the demo merchant; the second finds it again; the page comes alive.
+ */
+let dataDir: string;
+let wsPort: number;
+let browser: Browser | undefined;
+const running: RunningDemo[] = [];
+
+function demoConfig() {
+  return loadConfig({ PORT: '0', WS_PORT: String(wsPort), DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+}
+
+async function start(): Promise<{ demo: RunningDemo; printed: string }> {
+  let printed = '';
+  const demo = await runDemo(demoConfig(), { print: (text) => (printed += text), ordersPerSecond: 6 });
+  running.push(demo);
+  return { demo, printed };
+}
+
+async function stockOf(demo: RunningDemo, sku: string): Promise<{ http: number; version: number; reserved: number }> {
+  const response = await fetch(`${demo.apiUrl}/v1/stock/${sku}`, { headers: { authorization: `Bearer ${demo.secretKey}` } });
+  return { http: response.status, ...((await response.json()) as { version: number; reserved: number }) };
+}
+
+beforeAll(async () => {
+  ensureWidgetBuilt();
+  dataDir = await mkdtemp(join(tmpdir(), 'stockwire-demo-'));
+  wsPort = await freePort();
+  if (hasChromium) browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  for (const demo of running) await demo.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('npm start (the demo)', () => {
+  let firstKeys: { publishableKey: string; secretKey: string; merchantId: string };
+
+  it('first start: creates the demo merchant and a dozen products, prints the URLs and keys once, moves stock', async () => {
+    const { demo, printed } = await start();
+    expect(demo.createdMerchant).toBe(true);
+    firstKeys = { publishableKey: demo.publishableKey, secretKey: demo.secretKey, merchantId: demo.merchantId };
+    expect(demo.publishableKey).toMatch(/^pk_/);
+    expect(demo.secretKey).toMatch(/^sk_/);
+
+    expect(printed).toContain(`${demo.apiUrl}/demo`);
+    expect(printed).toContain(`data-key="${demo.publishableKey}"`);
+    expect(printed.split(demo.publishableKey).length - 1).toBe(2); // the key line and the script tag
+    expect(printed).toContain(demo.secretKey);
+    expect(printed).toMatch(/simulat/i);
+
+    // The secret is stored hashed in the database; demo.json is the only copy, readable by its owner only.
+    const file = join(dataDir, 'demo.json');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ ...firstKeys, apiUrl: demo.apiUrl, wsUrl: demo.wsUrl });
+
+    for (const p of demoProducts) expect((await stockOf(demo, p.sku)).http).toBe(200);
+    const policies = new Set(demoProducts.map((p) => p.display));
+    expect(policies).toEqual(new Set(['exact', 'threshold', 'status']));
+    expect(demoProducts.length).toBe(12);
+
+    // Simulated orders arrive within seconds.
+    await expect.poll(() => demo.simulator.stats().sales, { timeout: 15_000 }).toBeGreaterThan(0);
+    await demo.close();
+    expect(demo.simulator.stats().errors).toBe(0);
+  });
+
+  it('second start: reuses the merchant, keys and stock from DATA_DIR', async () => {
+    const { demo, printed } = await start();
+    expect(demo.createdMerchant).toBe(false);
+    expect({ publishableKey: demo.publishableKey, secretKey: demo.secretKey, merchantId: demo.merchantId }).toEqual(firstKeys);
+    expect(printed).toContain('reused from');
+    // The first run sold and restocked it: its history is still there, not a fresh version 1.
+    expect((await stockOf(demo, 'DEMO-PRINT')).version).toBeGreaterThan(1);
+  });
+
+  it.skipIf(!hasChromium)('/demo renders live stock with the real script tag, labelled as a demo', async () => {
+    const demo = running[running.length - 1]!;
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('response', (response) => {
+      if (response.status() >= 400) errors.push(`${response.status()} ${response.url()}`);
+    });
+    try {
+      const response = await page.goto(demo.demoUrl);
+      expect(response?.status()).toBe(200);
+      expect(await page.locator(`script[src="/widget.js"][data-key="${demo.publishableKey}"]`).count()).toBe(1);
+      expect(await page.getByRole('note').innerText()).toContain('Simulated orders');
+
+      const spans = page.locator('[data-stockwire-sku]');
+      expect(await spans.count()).toBe(12);
+      // Every product shows its stock …
+      await expect
+        .poll(async () => (await spans.allInnerTexts()).filter((t) => t.trim() !== '').length, { timeout: 20_000 })
+        .toBe(12);
+      // … and it moves on its own while the page is open.
+      const first = await spans.allInnerTexts();
+      await expect.poll(async () => (await spans.allInnerTexts()).join('|'), { timeout: 30_000, interval: 250 }).not.toBe(first.join('|'));
+      expect(errors).toEqual([]);
+
+      const target = process.env.UPDATE_SCREENSHOT === '1' ? join(repositoryRoot, 'docs') : join(repositoryRoot, 'test-artifacts');
+      await mkdir(target, { recursive: true });
+      await page.screenshot({ path: join(target, 'demo.png'), fullPage: false });
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('`stockwire demo` (npm start) prints the banner and stops cleanly on Ctrl-C', { timeout: 90_000 }, async () => {
+    const cliDataDir = await mkdtemp(join(tmpdir(), 'stockwire-demo-cli-'));
+    const child = spawn(process.execPath, [join(repositoryRoot, 'node_modules/tsx/dist/cli.mjs'), join(repositoryRoot, 'server/cli.ts'), 'demo'], {
+      cwd: repositoryRoot,
+      env: { ...process.env, PORT: '0', WS_PORT: String(await freePort()), DATA_DIR: cliDataDir, DATABASE_URL: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await expect.poll(() => out, { timeout: 45_000, interval: 200 }).toContain('Demo shop page');
+      const url = /Demo shop page\s+(\S+)/.exec(out)![1]!;
+      expect((await fetch(url)).status).toBe(200);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(out).not.toMatch(/Aborted|Uncaught|ERR_/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await rm(cliDataDir, { recursive: true, force: true });
+    }
+  });
+});
