@@ -2,13 +2,18 @@
  * Adjusts per second against real PostgreSQL, straight through the store (one transaction per adjust:
  * conditional update + journal row), on one hot SKU and spread over 1,000 SKUs.
  *
- *   npx tsx server/store/measure-writes.ts [--seconds 10] [--concurrency 16] [--admin-url postgres://postgres@127.0.0.1:5432/postgres]
+ *   npx tsx server/store/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--admin-url postgres://…/postgres]
  *
+ * `--via http` sends the same adjusts as `POST /v1/stock/:sku/adjust` to the real API (buildApp on a
+ * local port, keep-alive fetch from the same process), so it includes Fastify, auth and JSON.
  * It creates a scratch database, measures, and drops it. Not a test: numbers depend on the machine.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import { buildApp } from '../api/app.js';
+import { loadConfig } from '../config.js';
 import { StockwireError } from '../errors.js';
 import { StockStore } from './stock-store.js';
 
@@ -18,8 +23,10 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'admin-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     skus: { type: 'string', default: '1000' },
+    via: { type: 'string', default: 'store' },
   },
 });
+const viaHttp = values.via === 'http';
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const skuCount = Number(values.skus);
@@ -32,7 +39,35 @@ interface Result {
   readonly p99Ms: number;
 }
 
-async function run(store: StockStore, merchantId: string, pick: () => string): Promise<Result> {
+type Adjust = (sku: string, delta: number) => Promise<'ok' | 'refused'>;
+
+function storeAdjust(store: StockStore, merchantId: string): Adjust {
+  return async (sku, delta) => {
+    try {
+      await store.adjustStock(merchantId, sku, { delta, reason: 'measure' });
+      return 'ok';
+    } catch (error) {
+      if (error instanceof StockwireError && error.code === 'insufficient_stock') return 'refused';
+      throw error;
+    }
+  };
+}
+
+function httpAdjust(apiUrl: string, secretKey: string): Adjust {
+  return async (sku, delta) => {
+    const res = await fetch(`${apiUrl}/v1/stock/${encodeURIComponent(sku)}/adjust`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ delta, reason: 'measure' }),
+    });
+    await res.arrayBuffer();
+    if (res.status === 200) return 'ok';
+    if (res.status === 409) return 'refused';
+    throw new Error(`adjust answered ${res.status}`);
+  };
+}
+
+async function run(adjust: Adjust, pick: () => string): Promise<Result> {
   const latencies: number[] = [];
   let ok = 0;
   let refused = 0;
@@ -45,13 +80,8 @@ async function run(store: StockStore, merchantId: string, pick: () => string): P
         const t = performance.now();
         // Alternate -1/+1 so the stock neither runs out nor grows without bound.
         const delta = flip++ % 2 === 0 ? -1 : 1;
-        try {
-          await store.adjustStock(merchantId, pick(), { delta, reason: 'measure' });
-          ok++;
-        } catch (error) {
-          if (!(error instanceof StockwireError) || error.code !== 'insufficient_stock') throw error;
-          refused++;
-        }
+        if ((await adjust(pick(), delta)) === 'ok') ok++;
+        else refused++;
         latencies.push(performance.now() - t);
       }
     }),
@@ -83,14 +113,23 @@ try {
   for (let i = 0; i < skus.length; i += 500) {
     await store.applyBatch(merchant.id, skus.slice(i, i + 500).map((sku) => ({ sku, onHand: 1_000_000 })));
   }
-  const hot = await run(store, merchant.id, () => 'HOT');
-  const spread = await run(store, merchant.id, () => skus[Math.floor(Math.random() * skus.length)]!);
+  let adjust = storeAdjust(store, merchant.id);
+  let app: FastifyInstance | undefined;
+  if (viaHttp) {
+    const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0' });
+    app = buildApp({ store, http: config.http, adminToken: undefined, publicWsUrl: config.publicWsUrl });
+    const apiUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+    adjust = httpAdjust(apiUrl, merchant.secretKey);
+  }
+  const hot = await run(adjust, () => 'HOT');
+  const spread = await run(adjust, () => skus[Math.floor(Math.random() * skus.length)]!);
+  await app?.close();
   const row = await store.getStock(merchant.id, 'HOT');
   const journal = await store.journal(merchant.id, 'HOT');
   const agrees = journal.reduce((s, j) => s + j.onHandDelta, 0) === row!.onHand;
   console.log(
     JSON.stringify(
-      { seconds, concurrency, cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees },
+      { via: viaHttp ? 'http' : 'store', seconds, concurrency, load1: (await import('node:os')).loadavg()[0], cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees },
       null,
       2,
     ),
