@@ -16,6 +16,7 @@ import { productRoutes } from './product-routes.js';
 import { reservationRoutes } from './reservation-routes.js';
 import { sharedSchemas } from './schemas.js';
 import { stockRoutes } from './stock-routes.js';
+import { widgetRoute } from './widget-route.js';
 
 export interface AppDeps {
   readonly store: StockStore;
@@ -121,6 +122,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(productRoutes, { store, limits: http });
   void app.register(stockRoutes, { store, limits: http });
   void app.register(reservationRoutes, { store, limits: http });
+  void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
   if (deps.demoPage) void app.register(demoPage, deps.demoPage);
   return app;
 }

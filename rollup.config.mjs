@@ -1,0 +1,69 @@
+import { execFileSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
+import nodeResolve from '@rollup/plugin-node-resolve';
+import terser from '@rollup/plugin-terser';
+import esbuild from 'rollup-plugin-esbuild';
+
+/** widget.js must stay at or under this many bytes gzipped; the build fails above it. */
+const widgetBudgetBytes = Number(process.env.SW_BUDGET ?? 8192);
+
+const esbuildOptions = {
+  target: 'es2022',
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  tsconfig: 'tsconfig.json',
+};
+
+/** Prints widget.js's gzipped size and fails the build when it is over budget. */
+function sizeBudget(limit) {
+  return {
+    name: 'stockwire-size-budget',
+    generateBundle(_options, bundle) {
+      for (const file of Object.values(bundle)) {
+        if (file.type !== 'chunk') continue;
+        const raw = Buffer.byteLength(file.code);
+        const gzipped = gzipSync(file.code, { level: 9 }).length;
+        const line = `${file.fileName}: ${raw} bytes, ${gzipped} bytes gzipped (budget ${limit})`;
+        if (gzipped > limit) this.error(`${line}: over budget by ${gzipped - limit} bytes`);
+        console.log(line);
+      }
+    },
+  };
+}
+
+/** Writes the `.d.ts` files behind package.json's `exports` (esbuild strips types, tsc emits them). */
+function declarations() {
+  return {
+    name: 'stockwire-declarations',
+    writeBundle() {
+      execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.sdk.json'], { stdio: 'inherit' });
+    },
+  };
+}
+
+export default [
+  {
+    // The script tag merchants paste: one IIFE with Preact inside, minified.
+    input: 'sdk/embed.ts',
+    output: { file: 'dist/widget.js', format: 'iife', sourcemap: false },
+    plugins: [
+      nodeResolve({ browser: true, extensions: ['.ts', '.tsx', '.js', '.mjs'] }),
+      esbuild({ ...esbuildOptions, minify: false }),
+      terser({
+        ecma: 2020,
+        compress: { passes: 3 },
+        // Our private `_fields` shrink to short names, Preact-style; Preact's own `_sb` is left alone.
+        mangle: { properties: { regex: /^_(?!sb$)[a-z]/ } },
+        format: { comments: false },
+      }),
+      sizeBudget(widgetBudgetBytes),
+    ],
+  },
+  {
+    // The npm package: `stockwire` and `stockwire/widget` as ES modules; Preact stays a dependency.
+    input: { index: 'sdk/index.ts', 'widget/index': 'sdk/widget/index.ts' },
+    external: (id) => id === 'preact' || id.startsWith('preact/'),
+    output: { dir: 'dist/sdk', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
+    plugins: [nodeResolve({ extensions: ['.ts', '.tsx', '.js'] }), esbuild(esbuildOptions), declarations()],
+  },
+];

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import type { FastifyPluginAsync } from 'fastify';
+import { StockwireError } from '../errors.js';
+
+export interface WidgetRouteOptions {
+  /** The socket address the bundle is told to use (`PUBLIC_WS_URL`). */
+  readonly publicWsUrl: string;
+  /** The built bundle; default `dist/widget.js` of this package (`npm run build`). */
+  readonly file?: string;
+}
+
+interface Bundle {
+  readonly mtimeMs: number;
+  readonly body: Buffer;
+  readonly gzipped: Buffer;
+  readonly etag: string;
+}
+
+const defaultFile = fileURLToPath(new URL('../../dist/widget.js', import.meta.url));
+
+/** widget.js lives at a fixed URL, so caches keep it briefly and revalidate with the ETag. */
+const cacheControl = 'public, max-age=300, stale-while-revalidate=86400';
+
+/**
+ * `GET /widget.js`: the script-tag bundle with this server's `PUBLIC_WS_URL` baked in as a one-line
+ * prefix (`window.__stockwireWs=…`), so the tag needs nothing but `src` and `data-key`. The body is
+ * built once per bundle file and configuration; its hash is the ETag, so every node configured alike
+ * answers alike, and a rebuilt bundle is picked up without a restart. Served gzipped when accepted.
+ */
+export const widgetRoute: FastifyPluginAsync<WidgetRouteOptions> = async (app, options) => {
+  const file = options.file ?? defaultFile;
+  const prefix = Buffer.from(`window.__stockwireWs=${JSON.stringify(options.publicWsUrl)};\n`);
+  let cached: Bundle | undefined;
+
+  async function load(): Promise<Bundle> {
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await stat(file)).mtimeMs;
+    } catch (cause) {
+      throw new StockwireError('not_found', 'widget.js is not built on this server: run `npm run build`.', { cause });
+    }
+    if (cached?.mtimeMs !== mtimeMs) {
+      const body = Buffer.concat([prefix, await readFile(file)]);
+      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+      cached = { mtimeMs, body, gzipped: gzipSync(body, { level: 9 }), etag };
+    }
+    return cached;
+  }
+
+  app.get(
+    '/widget.js',
+    { schema: { summary: 'The script-tag bundle (cacheable, with ETag)', tags: ['widget'] } },
+    async (request, reply) => {
+      const bundle = await load();
+      reply
+        .header('cache-control', cacheControl)
+        .header('etag', bundle.etag)
+        .header('vary', 'accept-encoding')
+        // Shops load it from their own origin: allow that even where a CORP default says same-origin.
+        .header('cross-origin-resource-policy', 'cross-origin')
+        .header('x-content-type-options', 'nosniff');
+      if (etagMatches(request.headers['if-none-match'], bundle.etag)) return reply.code(304).send();
+      reply.type('text/javascript; charset=utf-8');
+      if (acceptsGzip(request.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(bundle.gzipped);
+      return reply.send(bundle.body);
+    },
+  );
+};
+
+/** `If-None-Match` may list several tags, weak or strong, or `*`. */
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const value = tag.trim();
+    return value === '*' || value.replace(/^W\//, '') === etag;
+  });
+}
+
+/** `gzip` listed without `q=0`. */
+function acceptsGzip(header: string | undefined): boolean {
+  return (header ?? '').split(',').some((part) => {
+    const [name, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    return name === 'gzip' && !params.some((p) => /^q=0(\.0*)?$/.test(p));
+  });
+}
