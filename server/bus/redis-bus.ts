@@ -219,7 +219,9 @@ export class RedisBus implements StockBus {
     if (this.closed) return;
     // Best effort: give pending changes one short chance to leave before the connections go.
     if (this.outbox.size > 0 && this.cmd.status === 'ready') {
-      await Promise.race([this.flush(), new Promise((resolve) => setTimeout(resolve, 1000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.flush(), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+      clearTimeout(timer);
     }
     this.closed = true;
     clearTimeout(this.retryTimer);
