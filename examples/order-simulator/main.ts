@@ -11,7 +11,7 @@ import { SimulatorError, startOrderSimulator, type SimulatedSku, type SimulatorS
 const program = new Command()
   .name('order-simulator')
   .description('Drive realistic order traffic (sales, bursts, restocks, reservations) through the Stockwire REST API.')
-  .addOption(new Option('--api <url>', 'API base URL').env('STOCKWIRE_API').default('http://127.0.0.1:8080'))
+  .addOption(new Option('--api <url>', 'API base URL (default: where the demo runs, else http://127.0.0.1:8080)').env('STOCKWIRE_API'))
   .addOption(new Option('--key <sk>', 'secret key (sk_…); default: the demo merchant in DATA_DIR/demo.json').env('STOCKWIRE_SECRET_KEY'))
   .option('--rate <n>', 'orders per second (0.1–500)', parseNumber(0.1, 500), 5)
   .option('--skus <n|list>', 'a count (SIM-001…, created if missing) or a comma list of SKUs; default: the demo products or 5')
@@ -24,7 +24,7 @@ const program = new Command()
   .option('--quiet', 'no progress line, only the summary', false);
 
 interface Flags {
-  api: string;
+  api?: string;
   key?: string;
   rate: number;
   skus?: string;
@@ -41,13 +41,9 @@ async function main(): Promise<void> {
   program.parse();
   const flags = program.opts<Flags>();
 
-  const api = new URL(flags.api);
-  if (!flags.allowRemote && !isLoopback(api.hostname)) {
-    fatal(`--api ${flags.api} is not on this machine; the simulator writes stock. Add --allow-remote if you mean it.`);
-  }
-
   let key = flags.key;
   let usingDemo = false;
+  let apiFlag = flags.api;
   if (key === undefined) {
     const demo = await readDemoKeys(flags.dataDir);
     if (demo === undefined) {
@@ -55,6 +51,16 @@ async function main(): Promise<void> {
     }
     key = demo.secretKey;
     usingDemo = true;
+    apiFlag ??= demo.apiUrl;
+  }
+  let api: URL;
+  try {
+    api = new URL(apiFlag ?? 'http://127.0.0.1:8080');
+  } catch {
+    fatal(`--api ${apiFlag} is not a URL`);
+  }
+  if (!flags.allowRemote && !isLoopback(api.hostname)) {
+    fatal(`--api ${api.origin} is not on this machine; the simulator writes stock. Add --allow-remote if you mean it.`);
   }
   if (!key.startsWith('sk_')) fatal('--key must be a secret key (sk_…): the simulator writes stock.');
 

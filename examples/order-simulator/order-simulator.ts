@@ -400,8 +400,13 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
   async function setup(): Promise<void> {
     const created: string[] = [];
     for (const state of skus) {
-      const answer = await call('GET', `/v1/stock/${encodeURIComponent(state.sku)}`);
-      if (fatal) return;
+      let answer = await call('GET', `/v1/stock/${encodeURIComponent(state.sku)}`);
+      // A server that is still starting (or a busy machine) gets a few seconds before we give up.
+      for (let attempt = 1; answer === undefined && attempt < 5 && !stopping; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        answer = await call('GET', `/v1/stock/${encodeURIComponent(state.sku)}`);
+      }
+      if (fatal || stopping) return;
       if (answer === undefined) {
         throw new SimulatorError('unreachable', `Cannot reach the API at ${apiUrl}. Is Stockwire running (npm start)?`);
       }
