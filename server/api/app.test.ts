@@ -93,6 +93,18 @@ describe.each(databaseBackends())('REST API on $name', ({ databaseUrl }) => {
       );
     });
 
+    it('serves Prometheus metrics by route pattern', async () => {
+      const m = await newMerchant(app);
+      await call(app, 'PUT', '/v1/stock/METRIC-1', { key: m.sk, body: { onHand: 1 } });
+      await call(app, 'GET', '/v1/stock/METRIC-1', { key: m.pk });
+      const res = await call(app, 'GET', '/metrics');
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain/);
+      expect(res.body).toMatch(/stockwire_api_requests_total\{method="GET",route="\/v1\/stock\/:sku",status="200"\} [1-9]/);
+      expect(res.body).toMatch(/stockwire_stock_changes_total [1-9]/);
+      expect(res.body).not.toContain('METRIC-1');
+    });
+
     it('answers unknown routes with the error shape', async () => {
       expectError(await call(app, 'GET', '/nope'), 404, 'not_found');
     });

@@ -9,9 +9,11 @@ import { StockwireError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StockStore } from '../store/stock-store.js';
 import { originAllowed, presentedKey } from './auth.js';
+import { ApiMetrics } from './api-metrics.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { healthRoutes } from './health-routes.js';
 import { merchantRoutes } from './merchant-routes.js';
+import { installMetrics } from './metrics-routes.js';
 import { productRoutes } from './product-routes.js';
 import { reservationRoutes } from './reservation-routes.js';
 import { sharedSchemas } from './schemas.js';
@@ -29,6 +31,8 @@ export interface AppDeps {
   readonly logger?: Logger;
   /** Only the demo (`npm start`) serves `/demo`. */
   readonly demoPage?: DemoPageOptions;
+  /** Where `/metrics` counts; a fresh registry when omitted. */
+  readonly metrics?: ApiMetrics;
 }
 
 /**
@@ -63,6 +67,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   for (const schema of sharedSchemas) app.addSchema(schema);
+  installMetrics(app, { metrics: deps.metrics ?? new ApiMetrics(), store });
 
   void app.register(swagger, {
     openapi: {

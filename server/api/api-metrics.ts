@@ -1,0 +1,35 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics of the API, in their own registry (served on the API port's `/metrics`; a
+ * realtime node serves its own on the realtime port).
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  readonly duration: Histogram<'method' | 'route'>;
+  readonly stockChanges: Counter;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'stockwire_api_' });
+    this.requests = new Counter({
+      name: 'stockwire_api_requests_total',
+      help: 'HTTP requests answered, by route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'stockwire_api_request_duration_seconds',
+      help: 'Time to answer, by route pattern.',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.stockChanges = new Counter({
+      name: 'stockwire_stock_changes_total',
+      help: 'Committed changes to what a product shows (each one is published).',
+      registers,
+    });
+  }
+}
