@@ -49,7 +49,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Wrong types are errors, not guesses: `"delta": "5"` is refused rather than coerced.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     routerOptions: { maxParamLength: Math.max(200, http.skuMaxLength * 3) },
-    return503OnClosing: true,
+    // While closing, late requests are still answered (the store closes after the app), never in a foreign shape.
+    return503OnClosing: false,
     // Bad URLs and over-long path parameters (absurd SKUs) get the error shape too: 400 validation_failed.
     frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
   }) as unknown as FastifyInstance;
