@@ -4,16 +4,17 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { fileURLToPath } from 'node:url';
+import type { ClientKind } from './harness/load-protocol.js';
 import { markdownTable, ratios, writeReport } from './harness/report.js';
 import { runScenario, scenarioNames, type ScenarioName, type ScenarioOptions } from './harness/scenarios.js';
 import { systemNames, type SystemName } from './harness/systems.js';
 
 /** Defaults sized for a 2-core machine; every one can be changed by a flag. */
 export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = {
-  fanout: { connections: 10_000, products: 200, perConn: 5, rate: 500, durationS: 30, settleS: 10 },
+  fanout: { connections: 10_000, products: 200, perConn: 5, rate: 500, durationS: 30, settleS: 30 },
   'hot-product': { connections: 20_000, products: 1, perConn: 1, rate: 2_000, durationS: 10, settleS: 15 },
   'connect-storm': { connections: 20_000, products: 200, perConn: 5, rate: 0, durationS: 0, settleS: 0 },
-  capacity: { connections: 100_000, products: 200, perConn: 1, rate: 0, durationS: 0, settleS: 0 },
+  capacity: { connections: 100_000, products: 200, perConn: 1, rate: 0, durationS: 0, settleS: 3 },
   writes: { connections: 0, products: 1, perConn: 1, rate: 0, durationS: 10, settleS: 0, systems: ['stockwire'] },
 };
 
@@ -35,6 +36,7 @@ export function buildCli(): Command {
     .option('-d, --duration <s>', 'seconds of writing', int('duration'))
     .option('--settle <s>', 'seconds clients may take to converge after the last write', int('settle'))
     .option('-w, --workers <n>', 'load-generator worker threads', int('workers'), 2)
+    .addOption(new Option('--client <kind>', 'load-generator WebSocket client').choices(['lean', 'ws']).default('lean'))
     .option('--source-addresses <n>', 'loopback source addresses 127.0.0.2 … to spread connections over', int('source-addresses'), 16)
     .option('--connect-concurrency <n>', 'connections opening at once per worker (connect-storm: all)', int('connect-concurrency'), 200)
     .option('--publish-interval <ms>', 'Stockwire PUBLISH_INTERVAL_MS (fold window)', int('publish-interval'), 100)
@@ -56,6 +58,7 @@ interface CliFlags {
   duration?: number;
   settle?: number;
   workers: number;
+  client: ClientKind;
   sourceAddresses: number;
   connectConcurrency: number;
   publishInterval: number;
@@ -88,6 +91,7 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
     durationS: flags.duration ?? d.durationS ?? 10,
     settleS: flags.settle ?? d.settleS ?? 10,
     workers: Math.max(1, flags.workers),
+    client: flags.client,
     sourceAddresses: Math.max(1, Math.min(250, flags.sourceAddresses)),
     connectConcurrency: Math.max(1, flags.connectConcurrency),
     publishIntervalMs: flags.publishInterval,

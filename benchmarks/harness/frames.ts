@@ -11,6 +11,9 @@ export function skuIndex(sku: string): number {
   return sku.charCodeAt(0) === 80 /* P */ ? Number(sku.slice(1)) : -1;
 }
 
+/** Stock every product starts with in every system; each write takes one. */
+export const START_STOCK = 1_000_000;
+
 /** The status words of an `exact` product with the default low-stock threshold of 5. */
 export function benchStatus(available: number): 'sold_out' | 'low_stock' | 'in_stock' {
   return available <= 0 ? 'sold_out' : available <= 5 ? 'low_stock' : 'in_stock';

@@ -8,6 +8,7 @@ import {
   RING,
   STAT,
   STAT_SLOTS,
+  type ClientKind,
   type ClientProtocol,
   type LoadWorkerInit,
   type WorkerCommand,
@@ -19,6 +20,7 @@ export interface GeneratorOptions {
   readonly url: string;
   readonly origin?: string;
   readonly protocol: ClientProtocol;
+  readonly client: ClientKind;
   readonly connections: number;
   readonly perConn: number;
   readonly products: number;
@@ -83,6 +85,7 @@ export class LoadGenerator {
         url: options.url,
         origin: options.origin,
         protocol: options.protocol,
+        client: options.client,
         first,
         count,
         perConn: options.perConn,

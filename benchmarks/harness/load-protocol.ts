@@ -1,11 +1,14 @@
 /** Messages and shared memory layout between the coordinator (generator.ts) and its load workers. */
 export type ClientProtocol = 'stockwire' | 'socketio';
+/** `lean`: harness/lean-websocket.ts on a bare socket (default); `ws`: the ws package, no compression. */
+export type ClientKind = 'lean' | 'ws';
 
 export interface LoadWorkerInit {
   readonly workerIndex: number;
   readonly url: string;
   readonly origin: string | undefined;
   readonly protocol: ClientProtocol;
+  readonly client: ClientKind;
   /** Global index of this worker's first connection, and how many it opens. */
   readonly first: number;
   readonly count: number;

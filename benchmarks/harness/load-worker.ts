@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { nowMs, sleep } from './clock.js';
 import { scanFrame, skuName } from './frames.js';
 import { Histogram } from './histogram.js';
+import { LeanWebSocket, leanTarget } from './lean-websocket.js';
 import { STAT, STAT_SLOTS, type LoadWorkerInit, type WorkerCommand, type WorkerReply } from './load-protocol.js';
 
 const init = workerData as LoadWorkerInit;
@@ -21,7 +22,7 @@ const { count, perConn, ring } = init;
 
 const subs = new Int32Array(count * perConn);
 const held = new Int32Array(count * perConn).fill(-1);
-const sockets: (WebSocket | undefined)[] = new Array<WebSocket | undefined>(count);
+const sockets: (ClientSocket | undefined)[] = new Array<ClientSocket | undefined>(count);
 const opened = new Uint8Array(count);
 const snapshotted = new Uint8Array(count);
 const subscribeText: string[] = new Array<string>(count);
@@ -79,7 +80,7 @@ function onFrame(c: number, text: string): void {
   }
 }
 
-function onSocketIo(c: number, ws: WebSocket, text: string): void {
+function onSocketIo(c: number, ws: ClientSocket, text: string): void {
   const type = text.charCodeAt(0);
   if (type === 52 /* 4: message */) {
     if (text.charCodeAt(1) === 50 /* 2: event */) onFrame(c, text);
@@ -87,6 +88,13 @@ function onSocketIo(c: number, ws: WebSocket, text: string): void {
   } else if (type === 50 /* 2: ping */) ws.send('3');
   else if (type === 48 /* 0: open */) ws.send('40');
 }
+
+interface ClientSocket {
+  send(text: string): void;
+  terminate(): void;
+}
+
+const leanTargetOf = leanTarget(init.url, init.origin);
 
 function open(c: number): Promise<void> {
   return new Promise((resolve) => {
@@ -98,6 +106,34 @@ function open(c: number): Promise<void> {
       }
     };
     const address = init.localAddresses[(init.first + c) % init.localAddresses.length];
+    const onOpen = (socket: ClientSocket) => {
+      opened[c] = 1;
+      stats[STAT.open]! += 1;
+      if (init.protocol === 'stockwire') socket.send(subscribeText[c]!);
+      settle();
+    };
+    const onText = (socket: ClientSocket, text: string) => {
+      if (init.protocol === 'socketio') onSocketIo(c, socket, text);
+      else onFrame(c, text);
+    };
+    const onClose = () => {
+      if (opened[c]) {
+        stats[STAT.open]! -= 1;
+        if (!closing) stats[STAT.dropped]! += 1;
+      } else if (!closing) stats[STAT.failed]! += 1;
+      opened[c] = 0;
+      settle();
+    };
+    if (init.client === 'lean') {
+      const socket: LeanWebSocket = new LeanWebSocket(leanTargetOf, address, init.connectTimeoutMs, {
+        onOpen: () => onOpen(socket),
+        onText: (text) => onText(socket, text),
+        onClose,
+        onError: countError,
+      });
+      sockets[c] = socket;
+      return;
+    }
     const ws = new WebSocket(init.url, {
       perMessageDeflate: false,
       skipUTF8Validation: true,
@@ -106,32 +142,14 @@ function open(c: number): Promise<void> {
       ...(init.origin ? { origin: init.origin } : {}),
     });
     sockets[c] = ws;
-    ws.on('open', () => {
-      opened[c] = 1;
-      stats[STAT.open]! += 1;
-      if (init.protocol === 'stockwire') ws.send(subscribeText[c]!);
-      settle();
-    });
-    ws.on('message', (data: Buffer) => {
-      const text = data.toString('latin1');
-      if (init.protocol === 'socketio') onSocketIo(c, ws, text);
-      else onFrame(c, text);
-    });
+    ws.on('open', () => onOpen(ws));
+    ws.on('message', (data: Buffer) => onText(ws, data.toString('latin1')));
     ws.on('unexpected-response', (_request, response) => {
       countError(`http_${response.statusCode ?? 0}`);
       ws.terminate();
     });
-    ws.on('error', (error: NodeJS.ErrnoException) => {
-      countError(error.code ?? error.message.slice(0, 40));
-    });
-    ws.on('close', () => {
-      if (opened[c]) {
-        stats[STAT.open]! -= 1;
-        if (!closing) stats[STAT.dropped]! += 1;
-      } else if (!closing) stats[STAT.failed]! += 1;
-      opened[c] = 0;
-      settle();
-    });
+    ws.on('error', (error: NodeJS.ErrnoException) => countError(error.code ?? error.message.slice(0, 40)));
+    ws.on('close', onClose);
   });
 }
 

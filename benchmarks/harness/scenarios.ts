@@ -8,6 +8,7 @@ import { openBackends, type BenchBackends } from './backends.js';
 import { readProc, type ProcSample } from './child.js';
 import { nowMs, sleep, waitFor } from './clock.js';
 import { skuName } from './frames.js';
+import type { ClientKind } from './load-protocol.js';
 import { LoadGenerator, createWriteClock, type WriteClock } from './generator.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { machineInfo, raiseFileLimit, type MachineInfo } from './machine.js';
@@ -26,9 +27,10 @@ export interface ScenarioOptions {
   /** Writes per second (open loop) for fanout and hot-product. */
   readonly rate: number;
   readonly durationS: number;
-  /** How long after the last write clients may take to converge before they count as lost. */
+  /** How long after the last write clients may take to converge before they count as lost (capacity: idle wait before reading RSS). */
   readonly settleS: number;
   readonly workers: number;
+  readonly client: ClientKind;
   readonly sourceAddresses: number;
   readonly connectConcurrency: number;
   readonly publishIntervalMs: number;
@@ -133,7 +135,7 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
         continue;
       }
       results.push(await runOne(scenario, system, options, backends));
-      await sleep(1000); // let sockets in TIME_WAIT and the last child's memory go before the next system
+      await sleep(500); // let sockets in TIME_WAIT and the last child's memory go before the next system
     }
   } finally {
     await backends.dispose();
@@ -278,6 +280,7 @@ async function openClients(
       url: system.wsUrl,
       ...(system.origin ? { origin: system.origin } : {}),
       protocol: system.protocol,
+      client: options.client,
       connections: options.connections,
       perConn,
       products,
@@ -437,13 +440,13 @@ async function connectStormRun(system: RunningSystem, options: ScenarioOptions, 
 
 /** capacity: idle subscribed connections; server memory per connection from RSS before and after. */
 async function capacityRun(system: RunningSystem, options: ScenarioOptions, metrics: Metrics, watchdog: Watchdog): Promise<void> {
-  await sleep(1500);
+  await sleep(Math.min(1500, options.settleS * 1000));
   const before = readProc(system.child.pid);
   const window = new Window(system.child.pid, null);
   const clock = createWriteClock(options.products);
   const { generator } = await openClients(system, options, clock, options.products, Math.min(options.perConn, options.products), false, options.connectConcurrency);
   try {
-    await sleep(3000); // idle: let allocations settle (and a GC run) before reading RSS
+    await sleep(options.settleS * 1000); // idle: let allocations settle (and a GC run) before reading RSS
     const after = readProc(system.child.pid);
     const c = generator.counters();
     window.finish(metrics, watchdog);

@@ -20,6 +20,13 @@ export async function createBusPublisher(target: Extract<WriteTarget, { kind: 'b
       // The same public view the API publishes for an `exact` product.
       bus.publish({ merchantId: target.merchantId, view: { sku, status: benchStatus(available), available, version } });
     },
-    close: () => bus.close(),
+    async close() {
+      // RedisBus.close() gives pending changes one chance only, and none when a flush is already
+      // running: wait until the outbox is empty and the last pipeline is answered first.
+      const deadline = Date.now() + 10_000;
+      while (bus.pendingCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await bus.close();
+    },
   };
 }

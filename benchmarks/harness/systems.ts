@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BenchBackends } from './backends.js';
 import { startChild, type ChildServer } from './child.js';
+import { START_STOCK } from './frames.js';
 import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
@@ -38,7 +39,7 @@ export interface RunningSystem {
 
 export interface SystemOptions {
   readonly publishIntervalMs: number;
-  /** Product setup (Stockwire): every sku gets stock 1000, display `exact`. Baselines need none. */
+  /** Product setup (Stockwire): every sku gets START_STOCK, display `exact`. Baselines need none. */
   readonly skus: readonly string[];
   readonly extraEnv?: Record<string, string>;
 }
@@ -123,7 +124,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
   }
 }
 
-/** Every product `exact` with 1000 in stock (so frames carry the same fields as the baselines'). */
+/** Every product `exact` with START_STOCK in stock (so frames carry the same fields as the baselines'). */
 async function prepareProducts(apiUrl: string, secretKey: string, skus: readonly string[]): Promise<number[]> {
   const client = new JsonClient(apiUrl, `Bearer ${secretKey}`, 16);
   try {
@@ -140,7 +141,7 @@ async function prepareProducts(apiUrl: string, secretKey: string, skus: readonly
     const versions: number[] = [];
     for (let i = 0; i < skus.length; i += 1000) {
       const chunk = skus.slice(i, i + 1000);
-      const answer = await client.request('POST', '/v1/stock/batch', { items: chunk.map((sku) => ({ sku, onHand: 1000 })) });
+      const answer = await client.request('POST', '/v1/stock/batch', { items: chunk.map((sku) => ({ sku, onHand: START_STOCK })) });
       if (answer.status !== 200) throw new Error(`POST /v1/stock/batch answered ${answer.status}: ${JSON.stringify(answer.body)}`);
       const results = (answer.body as { results: { ok: boolean; stock?: unknown; error?: unknown }[] }).results;
       for (const [j, result] of results.entries()) {

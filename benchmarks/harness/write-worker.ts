@@ -8,7 +8,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { nowMs, sleep } from './clock.js';
-import { stockFrame } from './frames.js';
+import { START_STOCK, stockFrame } from './frames.js';
 import { Histogram } from './histogram.js';
 import { JsonClient, versionOf } from './http-client.js';
 import { createBusPublisher } from './stockwire-bus.js';
@@ -27,6 +27,14 @@ const errors = new Map<string, number>();
 const counts = { issued: 0, ok: 0, failed: 0, behind: 0, firstIssueAt: 0, lastIssueAt: 0, lastDoneAt: 0 };
 let outstanding = 0;
 
+/**
+ * Every change takes one unit: every write is a visible change (Stockwire folds away a change whose
+ * public face equals the last push), and every system's frame carries a six-digit count.
+ */
+function availableAt(p: number, version: number): number {
+  return START_STOCK - (version - init.startVersions[p]!);
+}
+
 function countError(kind: string): void {
   errors.set(kind, (errors.get(kind) ?? 0) + 1);
 }
@@ -42,7 +50,7 @@ async function makeSender(): Promise<{ send: Send; close: () => Promise<void> }>
       const channels = init.skus.map((sku) => `${target.channelPrefix}${sku}`);
       return {
         send: async (p, v) => {
-          await redis.publish(channels[p]!, stockFrame(init.skus[p]!, 1000 + (v % 2), v));
+          await redis.publish(channels[p]!, stockFrame(init.skus[p]!, availableAt(p, v), v));
           return v;
         },
         close: async () => void redis.disconnect(),
@@ -54,7 +62,7 @@ async function makeSender(): Promise<{ send: Send; close: () => Promise<void> }>
       const io = new Server({ adapter: createAdapter(pub, sub, { key: target.key }) });
       return {
         send: async (p, v) => {
-          const available = 1000 + (v % 2);
+          const available = availableAt(p, v);
           io.to(init.skus[p]!).emit('m', {
             t: 'stock',
             sku: init.skus[p]!,
@@ -76,8 +84,8 @@ async function makeSender(): Promise<{ send: Send; close: () => Promise<void> }>
       const client = new JsonClient(target.apiUrl, `Bearer ${target.secretKey}`, Math.max(init.maxInFlight, init.concurrency));
       const paths = init.skus.map((sku) => `/v1/stock/${encodeURIComponent(sku)}/adjust`);
       return {
-        send: async (p, v) => {
-          const response = await client.request('POST', paths[p]!, { delta: v % 2 === 1 ? -1 : 1 });
+        send: async (p) => {
+          const response = await client.request('POST', paths[p]!, { delta: -1 });
           if (response.status !== 200 && response.status !== 201) {
             countError(`http_${response.status}`);
             return undefined;
@@ -91,7 +99,7 @@ async function makeSender(): Promise<{ send: Send; close: () => Promise<void> }>
       const publisher = await createBusPublisher(target);
       return {
         send: async (p, v) => {
-          await publisher.publish(init.skus[p]!, 1000 + (v % 2), v);
+          await publisher.publish(init.skus[p]!, availableAt(p, v), v);
           return v;
         },
         close: () => publisher.close(),

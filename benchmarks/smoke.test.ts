@@ -1,0 +1,104 @@
+/**
+ * Every scenario, tiny (a few hundred connections, a couple of seconds), so the harness never rots.
+ * Real Redis and PostgreSQL (the per-run test database and key prefix); outside CI a missing service
+ * skips the suite, with CI=true global-setup makes it fail instead. The full runs are not part of CI.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { realDatabaseUrl, realRedisUrl } from '../test/backends.js';
+import { ratios, writeReport } from './harness/report.js';
+import { runScenario, type ScenarioName, type ScenarioOptions } from './harness/scenarios.js';
+import type { SystemName } from './harness/systems.js';
+
+const redisUrl = realRedisUrl();
+const databaseUrl = realDatabaseUrl();
+const out = mkdtempSync(path.join(tmpdir(), 'stockwire-bench-smoke-'));
+
+function tiny(systems: SystemName[], overrides: Partial<ScenarioOptions> = {}): ScenarioOptions {
+  return {
+    systems,
+    connections: 200,
+    products: 20,
+    perConn: 2,
+    rate: 100,
+    durationS: 1,
+    settleS: 5,
+    workers: 2,
+    client: 'lean',
+    sourceAddresses: 4,
+    connectConcurrency: 50,
+    publishIntervalMs: 100,
+    concurrency: 4,
+    skus: 50,
+    rssCapMb: 1024,
+    progress: false,
+    redisUrl: redisUrl!,
+    postgresAdminUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+    databaseUrl: databaseUrl!,
+    prefix: inject('redisPrefix'),
+    ...overrides,
+  };
+}
+
+async function run(scenario: ScenarioName, options: ScenarioOptions) {
+  const result = await runScenario(scenario, options);
+  for (const r of result.results) expect(r.error ?? null, `${scenario} on ${r.system}`).toBeNull();
+  const written = writeReport(result, out);
+  expect(readFileSync(written.svg, 'utf8')).toMatch(/^<svg /);
+  expect(readFileSync(written.markdown, 'utf8')).toContain(`### ${scenario}`);
+  expect(JSON.parse(readFileSync(written.json, 'utf8'))).toMatchObject({ scenario });
+  return result;
+}
+
+describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scenario)', () => {
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('fanout: every system delivers every change, none lost, none out of order', { timeout: 60_000 }, async () => {
+    const result = await run('fanout', tiny(['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws']));
+    expect(result.results).toHaveLength(5);
+    for (const r of result.results) {
+      expect(r.metrics.lost, r.system).toBe(0);
+      expect(r.metrics.regressions, r.system).toBe(0);
+      expect(r.metrics.framesDelivered, r.system).toBeGreaterThan(0);
+      expect(r.metrics.latency?.samples, r.system).toBeGreaterThan(0);
+      expect(r.metrics.server?.cpuSeconds, r.system).toBeGreaterThanOrEqual(0);
+    }
+    expect(ratios(result).length).toBe(6);
+  });
+
+  it('hot-product: folded frames, every client ends on the final version', { timeout: 30_000 }, async () => {
+    const result = await run('hot-product', tiny(['stockwire', 'uws'], { products: 1, perConn: 1, rate: 200 }));
+    for (const r of result.results) {
+      expect(r.metrics.lost, r.system).toBe(0);
+      expect(r.metrics.convergeMs, r.system).not.toBeNull();
+    }
+    const stockwire = result.results.find((r) => r.system === 'stockwire')!;
+    // Folding: far fewer frames than one per write per client.
+    expect(stockwire.metrics.framesDelivered!).toBeLessThan(stockwire.metrics.framesExpectedUnfolded!);
+  });
+
+  it('connect-storm: every client holds a snapshot', { timeout: 30_000 }, async () => {
+    const result = await run('connect-storm', tiny(['stockwire', 'uws'], { connections: 300 }));
+    for (const r of result.results) {
+      expect(r.metrics.connectAllMs, r.system).not.toBeNull();
+      expect(r.metrics.connections?.failed, r.system).toBe(0);
+    }
+  });
+
+  it('capacity: memory per idle subscribed connection is measured', { timeout: 30_000 }, async () => {
+    const result = await run('capacity', tiny(['stockwire'], { settleS: 1 }));
+    expect(result.results[0]!.metrics.idleConnections).toBe(200);
+    expect(result.results[0]!.metrics.bytesPerConnection).not.toBeNull();
+  });
+
+  it('writes: adjusts per second on one SKU and on many', { timeout: 30_000 }, async () => {
+    const result = await run('writes', tiny(['stockwire'], { durationS: 1 }));
+    const metrics = result.results[0]!.metrics;
+    expect(metrics.writes!.ok).toBeGreaterThan(0);
+    expect(metrics.writesSpread!.ok).toBeGreaterThan(0);
+    expect(metrics.writes!.failed + metrics.writesSpread!.failed).toBe(0);
+  });
+});
