@@ -57,6 +57,7 @@ export class StockStore {
   readonly #listeners = new Set<CommitListener>();
   readonly #secretKeys = new Map<string, CachedKey<{ merchantId: string } | null>>();
   readonly #publishableKeys = new Map<string, CachedKey<{ merchantId: string; allowedOrigins: readonly string[] } | null>>();
+  #keyGeneration = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping: Promise<unknown> | undefined;
   #closed = false;
@@ -104,6 +105,39 @@ export class StockStore {
       publishableKey,
       secretKey,
     };
+  }
+
+  /**
+   * New secret key (and, when asked, a new publishable key) for a merchant; the old ones stop
+   * working at once on this node. Other nodes drop their cached keys on `forgetMerchantKeys`
+   * (the API delivers it over Redis) or after the cache time at the latest. Null: no such merchant.
+   */
+  async rotateKeys(
+    merchantId: string,
+    options: { readonly publishable?: boolean } = {},
+  ): Promise<{ publishableKey: string; secretKey: string } | null> {
+    const secretKey = newSecretKey();
+    const fresh = options.publishable === true ? newPublishableKey() : undefined;
+    const row = await this.#run(() =>
+      this.#db
+        .updateTable('merchants')
+        .set({ secret_key_hash: hashSecretKey(secretKey), ...(fresh === undefined ? {} : { publishable_key: fresh }) })
+        .where('id', '=', merchantId)
+        .returning(['publishable_key'])
+        .executeTakeFirst(),
+    );
+    this.forgetMerchantKeys(merchantId);
+    return row ? { publishableKey: row.publishable_key, secretKey } : null;
+  }
+
+  /** Drops every cached key of a merchant, so a rotated key is looked up (and refused) afresh. */
+  forgetMerchantKeys(merchantId: string): void {
+    this.#keyGeneration += 1;
+    for (const cache of [this.#secretKeys, this.#publishableKeys]) {
+      for (const [key, entry] of cache) {
+        if (entry.value?.merchantId === merchantId) cache.delete(key);
+      }
+    }
   }
 
   async resolveSecretKey(key: string): Promise<{ merchantId: string } | null> {
@@ -466,9 +500,11 @@ export class StockStore {
     const now = Date.now();
     const hit = cache.get(key);
     if (hit && hit.until > now) return hit.value;
+    const generation = this.#keyGeneration;
     const value = await this.#run(load);
-    // Misses are not cached: a merchant created a moment ago must work at once.
-    if (value !== null) {
+    // Misses are not cached: a merchant created a moment ago must work at once. A lookup that
+    // overlapped a key rotation is not cached either: it may have read the old key.
+    if (value !== null && generation === this.#keyGeneration) {
       if (cache.size >= KEY_CACHE_MAX) cache.clear();
       cache.set(key, { value, until: now + KEY_CACHE_MS });
     }
