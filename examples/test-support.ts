@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /**
  * Helpers shared by the examples' and the demo's tests: a real headless Chromium, a free port
@@ -40,12 +39,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
 /** `/widget.js` serves `dist/widget.js`; `npm test` builds it first, a single test file may not have. */
-export function ensureWidgetBuilt(): void {
-  if (existsSync(`${root}dist/widget.js`)) return;
-  execFileSync(process.execPath, [`${root}node_modules/rollup/dist/bin/rollup`, '-c'], { cwd: root, stdio: 'pipe' });
+export { ensureWidgetBundle as ensureWidgetBuilt } from '../server/demo/widget-bundle.js';
+
+export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * What the widget shows for one SKU. It renders inside the open Shadow DOM of `<stockwire-stock>`
+ * (which the page's own innerText does not include); Playwright's CSS locators pierce it.
+ */
+export function widgetText(page: Page, sku: string): Promise<string> {
+  return page
+    .locator(`[data-stockwire-sku="${sku}"] [part="status"]`)
+    .first()
+    .innerText({ timeout: 1000 })
+    .catch(() => '');
 }
 
-export const repositoryRoot = root;
+/** The widget's text for every `data-stockwire-sku` element on the page, in page order. */
+export async function allWidgetTexts(page: Page): Promise<string[]> {
+  const spans = page.locator('[data-stockwire-sku]');
+  const texts: string[] = [];
+  for (let i = 0; i < (await spans.count()); i += 1) {
+    texts.push(await spans.nth(i).locator('[part="status"]').allInnerTexts().then((t) => t.join(' ')));
+  }
+  return texts;
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureWidgetBuilt, freePort, hasChromium, launchChromium, repositoryRoot } from '../../examples/test-support.js';
+import { allWidgetTexts, ensureWidgetBuilt, freePort, hasChromium, launchChromium, repositoryRoot } from '../../examples/test-support.js';
 import { loadConfig } from '../config.js';
 import { demoProducts } from './demo-products.js';
 import { runDemo, type RunningDemo } from './run-demo.js';
@@ -35,7 +35,7 @@ async function stockOf(demo: RunningDemo, sku: string): Promise<{ http: number; 
 }
 
 beforeAll(async () => {
-  ensureWidgetBuilt();
+  await ensureWidgetBuilt();
   dataDir = await mkdtemp(join(tmpdir(), 'stockwire-demo-'));
   wsPort = await freePort();
   if (hasChromium) browser = await launchChromium();
@@ -102,15 +102,12 @@ describe('npm start (the demo)', () => {
       expect(await page.locator(`script[src="/widget.js"][data-key="${demo.publishableKey}"]`).count()).toBe(1);
       expect(await page.getByRole('note').innerText()).toContain('Simulated orders');
 
-      const spans = page.locator('[data-stockwire-sku]');
-      expect(await spans.count()).toBe(12);
+      expect(await page.locator('[data-stockwire-sku]').count()).toBe(12);
       // Every product shows its stock …
-      await expect
-        .poll(async () => (await spans.allInnerTexts()).filter((t) => t.trim() !== '').length, { timeout: 20_000 })
-        .toBe(12);
+      await expect.poll(async () => (await allWidgetTexts(page)).filter((t) => t.trim() !== '').length, { timeout: 20_000 }).toBe(12);
       // … and it moves on its own while the page is open.
-      const first = await spans.allInnerTexts();
-      await expect.poll(async () => (await spans.allInnerTexts()).join('|'), { timeout: 30_000, interval: 250 }).not.toBe(first.join('|'));
+      const first = (await allWidgetTexts(page)).join('|');
+      await expect.poll(async () => (await allWidgetTexts(page)).join('|'), { timeout: 30_000, interval: 250 }).not.toBe(first);
       expect(errors).toEqual([]);
 
       const target = process.env.UPDATE_SCREENSHOT === '1' ? join(repositoryRoot, 'docs') : join(repositoryRoot, 'test-artifacts');

@@ -8,6 +8,7 @@ import { demoFilePath } from './demo-file.js';
 import type { DemoPageInfo } from './demo-page.js';
 import { demoProducts } from './demo-products.js';
 import { ensureDemoMerchant, rememberDemoAddresses } from './demo-setup.js';
+import { ensureWidgetBundle } from './widget-bundle.js';
 
 /**
  * `npm start`: the production server (`startStockwire`, same code as `npm run serve`) plus what
@@ -41,6 +42,14 @@ export async function runDemo(config: Config, options: DemoOptions = {}): Promis
   // random one that lives only in this process (never printed, never stored).
   const adminToken = config.adminToken ?? `demo-${randomBytes(24).toString('base64url')}`;
   const demoConfig: Config = { ...config, adminToken };
+  const print = options.print ?? ((text: string) => process.stdout.write(text));
+
+  if (config.role === 'all') {
+    const building = () => print('  Building the widget bundle (dist/widget.js, first start only)…\n');
+    await ensureWidgetBundle(building).catch((error: unknown) => {
+      print(`  Could not build widget.js (${(error as Error).message.split('\n')[0]}); run \`npm run build\`.\n`);
+    });
+  }
 
   let pageInfo: DemoPageInfo | undefined;
   const running = await startStockwire(demoConfig, {
@@ -71,7 +80,7 @@ export async function runDemo(config: Config, options: DemoOptions = {}): Promis
     });
 
     const demoUrl = `${running.apiUrl}/demo`;
-    (options.print ?? ((text: string) => process.stdout.write(text)))(
+    print(
       banner({
         apiUrl: running.apiUrl,
         wsUrl: running.wsUrl,
