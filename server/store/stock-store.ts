@@ -107,6 +107,29 @@ export class StockStore {
     };
   }
 
+  /**
+   * New secret key (and, when asked, a new publishable key) for a merchant; the old ones stop
+   * working at once on this node. Other nodes drop their cached keys on `forgetMerchantKeys`
+   * (the API delivers it over Redis) or after the cache time at the latest. Null: no such merchant.
+   */
+  async rotateKeys(
+    merchantId: string,
+    options: { readonly publishable?: boolean } = {},
+  ): Promise<{ publishableKey: string; secretKey: string } | null> {
+    const secretKey = newSecretKey();
+    const fresh = options.publishable === true ? newPublishableKey() : undefined;
+    const row = await this.#run(() =>
+      this.#db
+        .updateTable('merchants')
+        .set({ secret_key_hash: hashSecretKey(secretKey), ...(fresh === undefined ? {} : { publishable_key: fresh }) })
+        .where('id', '=', merchantId)
+        .returning(['publishable_key'])
+        .executeTakeFirst(),
+    );
+    this.forgetMerchantKeys(merchantId);
+    return row ? { publishableKey: row.publishable_key, secretKey } : null;
+  }
+
   /** Drops every cached key of a merchant, so a rotated key is looked up (and refused) afresh. */
   forgetMerchantKeys(merchantId: string): void {
     this.#keyGeneration += 1;
