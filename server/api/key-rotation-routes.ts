@@ -1,0 +1,73 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { StockwireError } from '../errors.js';
+import type { StockStore } from '../store/stock-store.js';
+import { adminTokenMatches } from './auth.js';
+import type { KeyRevocations } from './key-revocations.js';
+import { errorResponses } from './schemas.js';
+
+export interface KeyRotationRoutesOptions {
+  readonly store: Pick<StockStore, 'rotateKeys' | 'forgetMerchantKeys'>;
+  /** Unset: the route answers 403 admin_disabled. */
+  readonly adminToken: string | undefined;
+  /** Tells the other nodes; omitted, only this node's caches are dropped. */
+  readonly revocations?: KeyRevocations;
+}
+
+/**
+ * `POST /v1/merchants/:id/keys/rotate` (admin token): a new secret key, and a new publishable key
+ * too with `{ "publishable": true }`. The old secret key is refused from the moment of the answer
+ * on this node, and on the others as soon as the revocation reaches them over Redis.
+ */
+export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotationRoutesOptions): Promise<void> {
+  const { store, adminToken } = options;
+
+  const requireAdmin = async (request: FastifyRequest): Promise<void> => {
+    if (adminToken === undefined) throw new StockwireError('admin_disabled');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    if (!adminTokenMatches(match?.[1], adminToken)) throw new StockwireError('unauthorized', 'A valid admin token is required.');
+  };
+
+  app.post<{ Params: { id: string }; Body: { publishable?: boolean } | undefined }>(
+    '/v1/merchants/:id/keys/rotate',
+    {
+      config: { cors: false as const },
+      onRequest: requireAdmin,
+      schema: {
+        tags: ['merchants'],
+        summary: 'Rotate keys: a new secret key (and publishable key if asked); the old secret key stops working at once',
+        security: [{ adminToken: [] }],
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+          required: ['id'],
+        },
+        body: {
+          type: 'object',
+          properties: { publishable: { type: 'boolean' } },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              publishableKey: { type: 'string' },
+              secretKey: { type: 'string' },
+            },
+            required: ['id', 'publishableKey', 'secretKey'],
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const rotated = await store.rotateKeys(id, { publishable: request.body?.publishable === true });
+      if (rotated === null) throw new StockwireError('not_found', 'No such merchant.');
+      if (options.revocations) options.revocations.announce(id);
+      else store.forgetMerchantKeys(id);
+      reply.header('cache-control', 'no-store');
+      return { id, publishableKey: rotated.publishableKey, secretKey: rotated.secretKey };
+    },
+  );
+}
