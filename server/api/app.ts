@@ -1,22 +1,24 @@
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { HttpLimits } from '../config.js';
 import { demoPage, type DemoPageOptions } from '../demo/demo-page.js';
-import { StockwireError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StockStore } from '../store/stock-store.js';
 import { originAllowed, presentedKey } from './auth.js';
 import { ApiMetrics } from './api-metrics.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { healthRoutes } from './health-routes.js';
+import { keyRotationRoutes } from './key-rotation-routes.js';
+import type { KeyRevocations } from './key-revocations.js';
 import { merchantRoutes } from './merchant-routes.js';
 import { installMetrics } from './metrics-routes.js';
 import { productRoutes } from './product-routes.js';
+import { installRateLimits } from './rate-limit.js';
 import { reservationRoutes } from './reservation-routes.js';
 import { sharedSchemas } from './schemas.js';
+import { installSecurityHeaders } from './security-headers.js';
 import { stockRoutes } from './stock-routes.js';
 import { widgetRoute } from './widget-route.js';
 
@@ -33,6 +35,10 @@ export interface AppDeps {
   readonly demoPage?: DemoPageOptions;
   /** Where `/metrics` counts; a fresh registry when omitted. */
   readonly metrics?: ApiMetrics;
+  /** Set (REDIS_URL): rate-limit counters live in Redis, so limits hold across API nodes. */
+  readonly rateLimitRedis?: { readonly url: string; readonly keyPrefix: string };
+  /** Tells every node about key rotations; omitted, only this node forgets the old keys. */
+  readonly keyRevocations?: KeyRevocations;
 }
 
 /**
@@ -67,6 +73,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     else parseJson(request, String(body), done);
   });
 
+  installSecurityHeaders(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
   installMetrics(app, { metrics: deps.metrics ?? new ApiMetrics(), store });
 
@@ -102,29 +109,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }),
   });
 
-  const perKey = http.rateLimitPerKeyPerMinute;
-  const perIp = http.rateLimitPerIpPerMinute;
-  if (perKey > 0 || perIp > 0) {
-    void app.register(rateLimit, {
-      global: true,
-      timeWindow: 60_000,
-      // Secret keys are limited per key (an order system); everything else per IP (shoppers share a pk).
-      keyGenerator: (request) => {
-        const key = presentedKey(request);
-        return key?.startsWith('sk_') ? `k:${key}` : `ip:${request.ip}`;
-      },
-      max: (_request, key) => {
-        const limit = key.startsWith('k:') ? perKey : perIp;
-        return limit > 0 ? limit : Number.MAX_SAFE_INTEGER;
-      },
-      allowList: (request) => !request.url.startsWith('/v1/'),
-      errorResponseBuilder: (_request, context) =>
-        new StockwireError('rate_limited', `Too many requests; retry after ${Math.ceil(context.ttl / 1000)} s.`),
-    });
-  }
+  installRateLimits(app, { limits: http, store, ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis } : {}) });
 
   void app.register(healthRoutes, { store });
   void app.register(merchantRoutes, { store, adminToken: deps.adminToken });
+  void app.register(keyRotationRoutes, { store, adminToken: deps.adminToken, ...(deps.keyRevocations ? { revocations: deps.keyRevocations } : {}) });
   void app.register(productRoutes, { store, limits: http });
   void app.register(stockRoutes, { store, limits: http });
   void app.register(reservationRoutes, { store, limits: http });
