@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { buildApp } from './api/app.js';
+import { LocalKeyRevocations, RedisKeyRevocations, type KeyRevocations } from './api/key-revocations.js';
 import type { DemoPageOptions } from './demo/demo-page.js';
 import { createLogger, type Logger } from './log.js';
 import { StockStore } from './store/stock-store.js';
@@ -50,6 +51,16 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     ? new RedisBus({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
     : new MemoryBus();
   closers.push(() => bus.close());
+  // Key rotations reach every node's key caches (any role: realtime nodes resolve publishable keys too).
+  const keyRevocations: KeyRevocations = config.redisUrl
+    ? new RedisKeyRevocations({
+        url: config.redisUrl,
+        keyPrefix: config.redisKeyPrefix,
+        onRevoked: (merchantId) => store.forgetMerchantKeys(merchantId),
+        onError: (error) => logger.debug({ err: error.message }, 'key revocation channel error'),
+      })
+    : new LocalKeyRevocations((merchantId) => store.forgetMerchantKeys(merchantId));
+  closers.push(() => keyRevocations.close());
   store.onCommitted((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
   });
@@ -89,6 +100,8 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         adminToken: config.adminToken,
         publicWsUrl,
         logger,
+        keyRevocations,
+        ...(config.redisUrl ? { rateLimitRedis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.demoPage ? { demoPage: options.demoPage } : {}),
       });
       closers.push(() => app.close());
