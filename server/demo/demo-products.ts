@@ -21,10 +21,10 @@ export interface DemoProduct {
  */
 export const demoProducts: readonly DemoProduct[] = [
   { sku: 'DEMO-PRINT', name: 'Numbered art print', price: '€45', display: 'exact', lowStockThreshold: 2, parLevel: 3, weight: 3, note: 'sells out within seconds, restocked a few seconds later' },
-  { sku: 'DEMO-TEE', name: 'Logo tee, black', price: '€25', display: 'exact', lowStockThreshold: 5, parLevel: 30, weight: 1, note: 'display: exact — the count is always public' },
-  { sku: 'DEMO-MUG', name: 'Enamel camp mug', price: '€14', display: 'threshold', lowStockThreshold: 5, parLevel: 16, weight: 0.8, note: 'display: threshold — the count shows only when 5 or fewer are left' },
+  { sku: 'DEMO-TEE', name: 'Logo tee, black', price: '€25', display: 'exact', lowStockThreshold: 5, parLevel: 30, weight: 1, note: 'display: exact — public reads always include the count' },
+  { sku: 'DEMO-MUG', name: 'Enamel camp mug', price: '€14', display: 'threshold', lowStockThreshold: 5, parLevel: 16, weight: 0.8, note: 'display: threshold — the count is public only at 5 or fewer' },
   { sku: 'DEMO-RUNNER-42', name: 'Trail runner, size 42', price: '€120', display: 'threshold', lowStockThreshold: 3, parLevel: 6, weight: 0.6, note: 'display: threshold, low at 3' },
-  { sku: 'DEMO-HOODIE', name: 'Heavyweight hoodie', price: '€59', display: 'status', lowStockThreshold: 5, parLevel: 20, weight: 0.5, note: 'display: status — never a number, only in stock / low / sold out' },
+  { sku: 'DEMO-HOODIE', name: 'Heavyweight hoodie', price: '€59', display: 'status', lowStockThreshold: 5, parLevel: 20, weight: 0.5, note: 'display: status — never a count: “Almost gone” when low' },
   { sku: 'DEMO-CAP', name: 'Canvas cap', price: '€19', display: 'exact', lowStockThreshold: 4, parLevel: 12, weight: 0.45, note: 'display: exact, low at 4' },
   { sku: 'DEMO-BEANIE', name: 'Merino beanie', price: '€29', display: 'threshold', lowStockThreshold: 5, parLevel: 10, weight: 0.4, note: 'display: threshold' },
   { sku: 'DEMO-BOTTLE', name: 'Steel water bottle', price: '€22', display: 'status', lowStockThreshold: 10, parLevel: 40, weight: 0.35, note: 'display: status, low at 10' },

@@ -88,7 +88,7 @@ describe('npm start (the demo)', () => {
     expect((await stockOf(demo, 'DEMO-PRINT')).version).toBeGreaterThan(1);
   });
 
-  it.skipIf(!hasChromium)('/demo renders live stock with the real script tag, labelled as a demo', async () => {
+  it.skipIf(!hasChromium)('/demo renders live stock with the real script tag, labelled as a demo', { timeout: 120_000 }, async () => {
     const demo = running[running.length - 1]!;
     const page = await browser!.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors: string[] = [];
@@ -110,9 +110,18 @@ describe('npm start (the demo)', () => {
       await expect.poll(async () => (await allWidgetTexts(page)).join('|'), { timeout: 30_000, interval: 250 }).not.toBe(first);
       expect(errors).toEqual([]);
 
-      const target = process.env.UPDATE_SCREENSHOT === '1' ? join(repositoryRoot, 'docs') : join(repositoryRoot, 'test-artifacts');
+      const update = process.env.UPDATE_SCREENSHOT === '1';
+      if (update) {
+        // For the README, wait (a little) for a moment that shows every kind of state at once.
+        const varied = async () => {
+          const all = (await allWidgetTexts(page)).join('|');
+          return all.includes('Sold out') && /Only \d+ left|Almost gone/.test(all);
+        };
+        await expect.poll(varied, { timeout: 40_000, interval: 200 }).toBe(true).catch(() => undefined);
+      }
+      const target = join(repositoryRoot, update ? 'docs' : 'test-artifacts');
       await mkdir(target, { recursive: true });
-      await page.screenshot({ path: join(target, 'demo.png'), fullPage: false });
+      await page.screenshot({ path: join(target, 'demo.png'), fullPage: true });
     } finally {
       await page.close();
     }
