@@ -27,7 +27,8 @@ export function StockStatus({ view, language, announcement = '' }: StockStatusPr
     { class: `sw ${status}`, part: 'status' },
     // The dot is empty, so assistive technology skips it; the text carries the meaning.
     h('span', { class: 'dot' }),
-    h('span', null, stockText(view, language)),
+    // A no-break space while empty keeps a text baseline, so the line does not move when text arrives.
+    h('span', null, stockText(view, language) || '\u00a0'),
     h('span', { class: 'live', role: 'status', 'aria-live': 'polite' }, announcement),
   );
 }

@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inject } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
+import { realDatabaseUrl } from '../backends.js';
 
 /**
  * Real Stockwire nodes for the SDK and browser tests: the whole server from `startStockwire`
@@ -23,7 +23,7 @@ export interface NodeOptions {
 
 /** The run's PostgreSQL database when there is one, else an embedded database in a fresh directory. */
 export function testStorage(): Record<string, string> {
-  const databaseUrl = inject('databaseUrl');
+  const databaseUrl = realDatabaseUrl();
   return databaseUrl ? { DATABASE_URL: databaseUrl } : { DATA_DIR: mkdtempSync(join(tmpdir(), 'stockwire-sdk-')) };
 }
 
