@@ -15,7 +15,8 @@ import { createStockClient, type StockClient } from './client/stock-client.js';
 import type { StockView } from './client/types.js';
 import { defineStockElement, stockEventName } from './widget/stock-element.js';
 
-type Command = ArrayLike<unknown>;
+/** An `arguments` object from the queue snippet, or the arguments of a later call. Both are iterable. */
+type Command = Iterable<unknown>;
 
 interface StockwireGlobal {
   (...args: unknown[]): void;
@@ -78,7 +79,7 @@ function start(): void {
  * call the client's method of that name; `stockwire('ready', fn)` hands over the client itself.
  */
 function run(client: StockClient, command: Command): void {
-  const [name, a, b] = Array.from(command) as [string, never, never];
+  const [name, a, b] = command as [string, never, never];
   if (name === 'ready') (a as (client: StockClient) => void)(client);
   else if (name === 'subscribe' || name === 'on') client[name](a, b);
   else console.error('stockwire: unknown command', name);
