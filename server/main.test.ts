@@ -40,6 +40,8 @@ describe('startStockwire (ROLE=api, embedded storage)', () => {
 
     const second = await startStockwire(config);
     try {
+      // PGlite does not lock its files: a second process on the same DATA_DIR is refused, not let in to corrupt it.
+      await expect(startStockwire(config)).rejects.toThrow(/DATA_DIR .* is in use by another Stockwire process/);
       const read = await fetch(`${second.apiUrl}/v1/stock/KEPT`, { headers: { authorization: `Bearer ${secretKey}` } });
       expect(await read.json()).toMatchObject({ sku: 'KEPT', onHand: 42, version: 1 });
     } finally {

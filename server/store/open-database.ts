@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { DataDirLock } from './data-dir-lock.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 import { StaticMigrationProvider } from './static-migration-provider.js';
@@ -55,13 +56,35 @@ function openPostgres(url: string, options: DatabaseOptions): OpenedDatabase {
 }
 
 async function openPGlite(dataDir: string): Promise<OpenedDatabase> {
-  let location = dataDir;
-  if (!dataDir.startsWith('memory://')) {
-    // A subdirectory of its own: DATA_DIR also holds other files (the demo's keys), and initdb wants an empty one.
-    location = join(resolve(dataDir), 'pgdata');
-    mkdirSync(location, { recursive: true });
+  if (dataDir.startsWith('memory://')) {
+    const database = await PGlite.create(dataDir);
+    return { db: new Kysely<Database>({ dialect: new PGliteDialect({ database }) }), backend: 'pglite' };
   }
-  const database = await PGlite.create(location);
+  // A subdirectory of its own: DATA_DIR also holds other files (the demo's keys), and initdb wants an empty one.
+  const root = resolve(dataDir);
+  const location = join(root, 'pgdata');
+  mkdirSync(location, { recursive: true });
+  const lock = DataDirLock.acquire(root);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(location);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  const database = {
+    query: pglite.query.bind(pglite),
+    get closed() {
+      return pglite.closed;
+    },
+    async close() {
+      try {
+        await pglite.close();
+      } finally {
+        lock.release();
+      }
+    },
+  };
   return { db: new Kysely<Database>({ dialect: new PGliteDialect({ database }) }), backend: 'pglite' };
 }
 
