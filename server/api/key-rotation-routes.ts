@@ -27,24 +27,19 @@ export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotati
     if (!adminTokenMatches(match?.[1], adminToken)) throw new StockwireError('unauthorized', 'A valid admin token is required.');
   };
 
-  app.post<{ Params: { id: string }; Body: { publishable?: boolean } | undefined }>(
+  app.post<{ Params: { id: string }; Body: unknown }>(
     '/v1/merchants/:id/keys/rotate',
     {
       config: { cors: false as const },
       onRequest: requireAdmin,
       schema: {
         tags: ['merchants'],
-        summary: 'Rotate keys: a new secret key (and publishable key if asked); the old secret key stops working at once',
+        summary: 'Rotate keys: a new secret key (and publishable key with { "publishable": true }); the old secret key stops working at once',
         security: [{ adminToken: [] }],
         params: {
           type: 'object',
           properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
           required: ['id'],
-        },
-        body: {
-          type: 'object',
-          properties: { publishable: { type: 'boolean' } },
-          additionalProperties: false,
         },
         response: {
           200: {
@@ -62,7 +57,7 @@ export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotati
     },
     async (request, reply) => {
       const { id } = request.params;
-      const rotated = await store.rotateKeys(id, { publishable: request.body?.publishable === true });
+      const rotated = await store.rotateKeys(id, { publishable: publishableWanted(request.body) });
       if (rotated === null) throw new StockwireError('not_found', 'No such merchant.');
       if (options.revocations) options.revocations.announce(id);
       else store.forgetMerchantKeys(id);
@@ -70,4 +65,15 @@ export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotati
       return { id, publishableKey: rotated.publishableKey, secretKey: rotated.secretKey };
     },
   );
+}
+
+/** The body is optional (no schema: Fastify would refuse a missing one), so it is checked here. */
+function publishableWanted(body: unknown): boolean {
+  if (body === undefined || body === null) return false;
+  if (typeof body !== 'object' || Array.isArray(body)) throw new StockwireError('validation_failed', 'body must be an object');
+  const { publishable, ...rest } = body as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new StockwireError('validation_failed', `body must NOT have additional properties (${extra[0]})`);
+  if (publishable !== undefined && typeof publishable !== 'boolean') throw new StockwireError('validation_failed', 'body.publishable must be boolean');
+  return publishable === true;
 }

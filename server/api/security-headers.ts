@@ -1,5 +1,5 @@
 import helmet from '@fastify/helmet';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 
 /**
  * Security headers on every HTTP answer (`@fastify/helmet`), sized for what the API serves:
@@ -7,27 +7,52 @@ import type { FastifyInstance } from 'fastify';
  * with the socket address) and `/widget.js` (loaded by other sites: the route itself answers
  * `Cross-Origin-Resource-Policy: cross-origin`, overriding the `same-origin` default here).
  */
+const directives = {
+  defaultSrc: ["'self'"],
+  baseUri: ["'self'"],
+  connectSrc: ["'self'"],
+  fontSrc: ["'self'", 'data:'],
+  // Nobody frames the API or its docs (clickjacking of /docs' "Authorize" box).
+  frameAncestors: ["'none'"],
+  formAction: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  objectSrc: ["'none'"],
+  scriptSrc: ["'self'"],
+  scriptSrcAttr: ["'none'"],
+  // Swagger UI styles itself inline.
+  styleSrc: ["'self'", "'unsafe-inline'"],
+};
+
+/**
+ * The same headers for answers that skip the request hooks (Fastify's `frameworkErrors`: a URL
+ * that cannot be decoded is refused before routing, so helmet's onRequest hook never ran).
+ */
+const fallbackHeaders: Record<string, string> = {
+  'content-security-policy': Object.entries(directives)
+    .map(([name, values]) => `${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${values.join(' ')}`)
+    .join(';'),
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=15552000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
+  'x-frame-options': 'SAMEORIGIN',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
+};
+
+/** For answers sent outside the hooks (Fastify's `frameworkErrors`). */
+export function applySecurityHeaders(reply: FastifyReply): void {
+  if (!reply.hasHeader('x-content-type-options')) reply.headers(fallbackHeaders);
+}
+
 export function installSecurityHeaders(app: FastifyInstance): void {
   void app.register(helmet, {
     global: true,
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        baseUri: ["'self'"],
-        connectSrc: ["'self'"],
-        fontSrc: ["'self'", 'data:'],
-        // Nobody frames the API or its docs (clickjacking of /docs' "Authorize" box).
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        objectSrc: ["'none'"],
-        scriptSrc: ["'self'"],
-        scriptSrcAttr: ["'none'"],
-        // Swagger UI styles itself inline.
-        styleSrc: ["'self'", "'unsafe-inline'"],
-      },
-    },
+    contentSecurityPolicy: { useDefaults: false, directives },
     // Plain-HTTP deployments behind a TLS proxy still get HSTS from this header on https.
     strictTransportSecurity: { maxAge: 15_552_000, includeSubDomains: true },
     crossOriginResourcePolicy: { policy: 'same-origin' },
