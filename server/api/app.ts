@@ -18,7 +18,7 @@ import { productRoutes } from './product-routes.js';
 import { installRateLimits } from './rate-limit.js';
 import { reservationRoutes } from './reservation-routes.js';
 import { sharedSchemas } from './schemas.js';
-import { installSecurityHeaders } from './security-headers.js';
+import { applySecurityHeaders, installSecurityHeaders } from './security-headers.js';
 import { stockRoutes } from './stock-routes.js';
 import { widgetRoute } from './widget-route.js';
 
@@ -58,7 +58,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // While closing, late requests are still answered (the store closes after the app), never in a foreign shape.
     return503OnClosing: false,
     // Bad URLs and over-long path parameters (absurd SKUs) get the error shape too: 400 validation_failed.
-    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      applySecurityHeaders(reply);
+      errorHandler(error, request, reply);
+    },
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('caller', null);
