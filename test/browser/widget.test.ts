@@ -301,29 +301,44 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
 
   it('measures navigation → first stock shown (cold and warm) and the bundle size', async () => {
     await setStock(apiUrl, merchant, 'CLOCK', 7);
-    const head = `<script>document.addEventListener('stockwire:stock',function(){window.firstStock=window.firstStock||performance.now()})</script>`;
+    // performance.now() counts from navigation start; the first `stockwire:stock` event fires right
+    // after the widget rendered its first status. Resource Timing says when widget.js had arrived.
+    const head =
+      `<script>document.addEventListener('stockwire:stock',function(){window.firstStock=window.firstStock||performance.now()})</script>`;
     const html = page('<p>Clock <span data-stockwire-sku="CLOCK"></span></p>', { head });
-    const timings: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const tab = await open(`/clock-${i}`, html);
-      await waitForText(tab, 'CLOCK', 'In stock');
-      timings.push(await tab.evaluate(() => (window as { firstStock?: number }).firstStock ?? Number.NaN));
-      if (i === 0) await tab.screenshot({ path: join(artifacts, 'widget.png') });
-      await tab.close();
+    // A fresh profile, so the first load is cold: no cached widget.js, no warm connections.
+    const fresh = await launchBrowser();
+    const loads: Array<{ firstStock: number; widgetLoaded: number }> = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const tab = await fresh.context.newPage();
+        await tab.goto(shop.add(`/clock-${i}`, { html }));
+        await waitForText(tab, 'CLOCK', 'In stock');
+        loads.push(
+          await tab.evaluate(() => {
+            const script = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/widget.js')) as PerformanceResourceTiming;
+            return { firstStock: (window as { firstStock?: number }).firstStock ?? Number.NaN, widgetLoaded: script.responseEnd };
+          }),
+        );
+        if (i === 0) await tab.screenshot({ path: join(artifacts, 'widget.png') });
+        await tab.close();
+      }
+    } finally {
+      await fresh.close();
     }
-    const [cold, ...warm] = timings;
-    const sorted = [...warm].sort((a, b) => a - b);
+    const [cold, ...warm] = loads;
+    const median = (values: number[]): number => Math.round([...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!);
     // fetch() inflates the body; Content-Length is what travelled.
     const widget = await fetch(`${apiUrl}/widget.js`, { headers: { 'accept-encoding': 'gzip' } });
-    const gzipped = Number(widget.headers.get('content-length'));
     await widget.arrayBuffer();
     const measurement = {
-      navigationToFirstStockMs: { cold: Math.round(cold!), warmMedian: Math.round(sorted[Math.floor(sorted.length / 2)]!), warm: warm.map(Math.round) },
-      widgetJsGzipBytesServed: widget.headers.get('content-encoding') === 'gzip' ? gzipped : null,
+      navigationToFirstStockMs: { cold: Math.round(cold!.firstStock), warmMedian: median(warm.map((l) => l.firstStock)) },
+      navigationToWidgetJsLoadedMs: { cold: Math.round(cold!.widgetLoaded), warmMedian: median(warm.map((l) => l.widgetLoaded)) },
+      widgetJsServedBytes: { gzip: Number(widget.headers.get('content-length')), encoding: widget.headers.get('content-encoding') },
     };
     writeFileSync(join(artifacts, 'widget-measurements.json'), `${JSON.stringify(measurement, null, 2)}\n`);
     console.log('[widget] measurement', JSON.stringify(measurement));
-    expect(timings.every((t) => t > 0)).toBe(true);
+    expect(loads.every((l) => l.firstStock > 0 && l.firstStock >= l.widgetLoaded)).toBe(true);
     expect(statSync(join(artifacts, 'widget.png')).size).toBeGreaterThan(0);
   });
 
