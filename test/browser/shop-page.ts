@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +18,9 @@ export const runBrowserTests = existsSync(chromiumPath) || process.env.CI === 't
 
 export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** `npm test` builds first; a single test file run may not have, so build when the bundle is missing. */
+/** `npm test` builds first; a single test file run may not have, so build when an output is missing. */
 export function ensureWidgetBuilt(): void {
-  if (existsSync(join(repositoryRoot, 'dist/widget.js'))) return;
+  if (['dist/widget.js', 'dist/sdk/index.js', 'dist/sdk/widget/index.js'].every((f) => existsSync(join(repositoryRoot, f)))) return;
   execFileSync(process.execPath, [join(repositoryRoot, 'node_modules/rollup/dist/bin/rollup'), '-c'], {
     cwd: repositoryRoot,
     stdio: 'pipe',
@@ -61,6 +61,11 @@ export class ShopServer {
   /** The shop's origin; a different host and port from the API's `http://127.0.0.1:…`. */
   get origin(): string {
     return `http://localhost:${this.port}`;
+  }
+
+  /** Serves a JavaScript file from disk at `path` (for pages that import the npm package's ES modules). */
+  addScript(path: string, file: string): void {
+    this.pages.set(path, { html: readFileSync(file, 'utf8'), headers: { 'content-type': 'text/javascript; charset=utf-8' } });
   }
 
   /** Serves `page` at `path`; answers its full URL. */

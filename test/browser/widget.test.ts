@@ -185,7 +185,9 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
       `<script nonce="${nonce}">window.stockwire=window.stockwire||function(){(stockwire.q=stockwire.q||[]).push(arguments)};` +
       `window.seen=[];window.violations=[];` +
       `document.addEventListener('securitypolicyviolation',function(e){violations.push(e.violatedDirective)});` +
-      `stockwire('subscribe','VASE',function(v){seen.push(v)});</script>`;
+      `stockwire('subscribe','VASE',function(v){seen.push(v)});` +
+      `window.states=[];stockwire('on','state',function(e){states.push(e.newState)});` +
+      `stockwire('ready',function(c){window.readyClient=typeof c.subscribe});</script>`;
     const tab = await open(
       '/csp',
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Strict</title>${queue}</head>` +
@@ -198,6 +200,8 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
       const dot = element.shadowRoot!.querySelector('.dot')!;
       return {
         seen: (window as unknown as { seen: unknown[] }).seen,
+        states: (window as unknown as { states: string[] }).states,
+        ready: (window as unknown as { readyClient: string }).readyClient,
         violations: (window as unknown as { violations: string[] }).violations,
         dotColor: getComputedStyle(dot).backgroundColor,
         hostDisplay: getComputedStyle(element).display,
@@ -206,6 +210,8 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
     });
     expect(result.violations).toEqual([]);
     expect(result.seen).toEqual([expect.objectContaining({ sku: 'VASE', status: 'in_stock' })]);
+    expect(result.states).toContain('open');
+    expect(result.ready).toBe('function');
     // Styled by the constructed stylesheet although style-src is 'none'.
     expect(result.dotColor).toBe('rgb(26, 127, 55)');
     expect(result.hostDisplay).toBe('inline-block');
@@ -296,6 +302,41 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
       sku: document.querySelector('stockwire-stock')!.getAttribute('sku'),
     }));
     expect(result).toEqual({ pwned: undefined, images: 0, sku });
+    await tab.close();
+  });
+
+  it('works as the npm package too: stockwire + stockwire/widget as ES modules (StockBadge, defineStockElement)', async () => {
+    await setStock(apiUrl, merchant, 'ESM', 2);
+    shop.addScript('/pkg/index.js', join(repositoryRoot, 'dist/sdk/index.js'));
+    shop.addScript('/pkg/widget/index.js', join(repositoryRoot, 'dist/sdk/widget/index.js'));
+    shop.addScript('/preact.js', join(repositoryRoot, 'node_modules/preact/dist/preact.module.js'));
+    const imports = { stockwire: '/pkg/index.js', 'stockwire/widget': '/pkg/widget/index.js', preact: '/preact.js' };
+    const tab = await open(
+      '/esm',
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><script type="importmap">${JSON.stringify({ imports })}</script></head><body>` +
+        `<p>Element: <my-stock sku="ESM"></my-stock></p><p>Badge: <span id="badge"></span></p>` +
+        `<script type="module">
+          import { createStockClient } from 'stockwire';
+          import { defineStockElement, StockBadge } from 'stockwire/widget';
+          import { h, render } from 'preact';
+          const client = createStockClient({ key: ${JSON.stringify(merchant.publishableKey)}, apiUrl: ${JSON.stringify(apiUrl)}, wsUrl: ${JSON.stringify(node.wsUrl)} });
+          defineStockElement({ client, tagName: 'my-stock' });
+          render(h(StockBadge, { client, sku: 'ESM', language: 'ko' }), document.getElementById('badge'));
+        </script></body></html>`,
+    );
+    const texts = (): Promise<{ element?: string | null; badge?: string | null; live?: string | null }> =>
+      tab.evaluate(() => ({
+        element: document.querySelector('my-stock')?.shadowRoot?.querySelector('.sw')?.children[1]?.textContent,
+        badge: document.querySelector('#badge .sw')?.children[1]?.textContent,
+        live: document.querySelector('#badge [aria-live]')?.textContent,
+      }));
+    await tab.waitForFunction(() => document.querySelector('#badge .sw')?.children[1]?.textContent === '2개 남음');
+    expect(await texts()).toEqual({ element: 'Only 2 left', badge: '2개 남음', live: '' });
+    await setStock(apiUrl, merchant, 'ESM', 0);
+    await tab.waitForFunction(() => document.querySelector('#badge .sw')?.children[1]?.textContent === '품절');
+    await tab.waitForFunction(() => document.querySelector('my-stock')?.shadowRoot?.querySelector('.sold_out'));
+    expect(await texts()).toEqual({ element: 'Sold out', badge: '품절', live: '품절' });
+    expect(pageErrors.get(tab)).toEqual([]);
     await tab.close();
   });
 
