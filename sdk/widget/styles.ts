@@ -6,9 +6,9 @@
  */
 export const stockStyles =
   ':host{display:inline-block;min-width:var(--stockwire-min-width,7.5em);' +
-  'font:var(--stockwire-font);color:var(--stockwire-color);line-height:1.5}' +
-  '.sw{display:inline-flex;align-items:center;gap:.4em;height:1.5em;white-space:nowrap}' +
-  '.dot{width:.55em;height:.55em;border-radius:50%;background:var(--c)}' +
+  'font:var(--stockwire-font);color:var(--stockwire-color);line-height:1.5;white-space:nowrap}' +
+  // Plain inline content: the text sits on the surrounding line's baseline, the dot on it.
+  '.dot{display:inline-block;width:.55em;height:.55em;margin-right:.4em;border-radius:50%;background:var(--c)}' +
   '.in_stock{--c:var(--stockwire-in-stock-color,#1a7f37)}' +
   '.low_stock{--c:var(--stockwire-low-stock-color,#b35c00)}' +
   '.sold_out{--c:var(--stockwire-sold-out-color,#b3261e)}' +

@@ -232,7 +232,7 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
       const text = getComputedStyle(root.querySelector('.sw')!.children[1]!);
       return { dot: dot.backgroundColor, display: dot.display, fontStyle: text.fontStyle, fontSize: text.fontSize };
     });
-    expect(styles).toEqual({ dot: 'rgb(1, 2, 3)', display: 'block', fontStyle: 'italic', fontSize: '20px' });
+    expect(styles).toEqual({ dot: 'rgb(1, 2, 3)', display: 'inline-block', fontStyle: 'italic', fontSize: '20px' });
     await tab.close();
   });
 
