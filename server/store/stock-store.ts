@@ -173,7 +173,9 @@ export class StockStore {
   /** One entry per SKU, in order (null for unknown ones). */
   async getStocks(merchantId: string, skus: readonly string[]): Promise<(StockRecord | null)[]> {
     if (skus.length === 0) return [];
-    const unique = [...new Set(skus)];
+    // PostgreSQL text cannot hold NUL, so no product has such a SKU: unknown, not a storage error.
+    const unique = [...new Set(skus)].filter((sku) => !sku.includes('\u0000'));
+    if (unique.length === 0) return skus.map(() => null);
     let rows = await this.#readStock(merchantId, unique);
     const stale = rows.filter((r) => r.stale).map((r) => r.sku);
     if (stale.length > 0) {
