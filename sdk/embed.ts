@@ -4,9 +4,10 @@
  *   <script src="https://HOST/widget.js" data-key="pk_…" async></script>
  *   <span data-stockwire-sku="SKU-1" data-stockwire-disable="#add-to-cart"></span>
  *
- * The API is the origin of `src`; the server prefixes the bundle with the socket address it was
- * configured with (`window.__stockwireWs`). `data-stockwire-api` / `data-stockwire-ws` override both,
- * `data-lang` picks the language. Commands queued before the bundle arrived are replayed:
+ * The API is where `src` points (its directory); the server prefixes the bundle with the socket
+ * address it was configured with (`window.__stockwireWs`). `data-stockwire-api` and
+ * `data-stockwire-ws` override both; `data-lang` picks the language. Commands queued before the
+ * bundle arrived are replayed:
  *
  *   window.stockwire = window.stockwire || function () { (stockwire.q = stockwire.q || []).push(arguments) };
  *   stockwire('subscribe', 'SKU-1', function (view) { … });
@@ -53,7 +54,8 @@ function start(): void {
     console.error('stockwire: data-key missing');
     return;
   }
-  const apiUrl = script.getAttribute('data-stockwire-api') ?? new URL(script.src).origin;
+  // The API is where widget.js came from, path prefix included (a proxy may mount it under /stock/).
+  const apiUrl = script.getAttribute('data-stockwire-api') ?? new URL('.', script.src).href;
   const wsUrl = script.getAttribute('data-stockwire-ws') ?? window.__stockwireWs;
   const client = createStockClient({ key, apiUrl, ...(wsUrl ? { wsUrl } : {}) });
   defineStockElement({ client, language: script.getAttribute('data-lang'), tagName });
