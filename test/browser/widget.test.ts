@@ -169,7 +169,7 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
     await setStock(apiUrl, merchant, 'LAMP', 2);
     await waitForText(tab, 'LAMP', 'Only 2 left', 1000);
     await tab.close();
-  });
+  }, 60_000);
 
   it('works under a strict Content-Security-Policy (no unsafe-inline), replaying the command queue', async () => {
     await setStock(apiUrl, merchant, 'VASE', 30);
@@ -381,7 +381,7 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
     console.log('[widget] measurement', JSON.stringify(measurement));
     expect(loads.every((l) => l.firstStock > 0 && l.firstStock >= l.widgetLoaded)).toBe(true);
     expect(statSync(join(artifacts, 'widget.png')).size).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   it('shows the hidden-count text where the merchant hides numbers', async () => {
     await upsertProduct(apiUrl, merchant, 'SECRET', { display: 'status', lowStockThreshold: 5 });
