@@ -24,6 +24,8 @@ export class FoldingScheduler {
   constructor(
     private readonly intervalMs: number,
     private readonly push: (topic: string, view: PublicStock) => void,
+    /** Told of every accepted change that got no push of its own (replaced inside a window, or no news). */
+    private readonly onFolded: () => void = () => {},
   ) {}
 
   /** Offers a value; returns true when it was newer than what the topic had. */
@@ -37,10 +39,13 @@ export class FoldingScheduler {
     if (view.version <= fold.latest.version) return false;
     fold.latest = view;
     if (this.intervalMs === 0) {
-      this.pushIfNews(topic, fold);
+      if (!this.pushIfNews(topic, fold)) this.onFolded();
     } else if (fold.timer === undefined) {
       if (this.pushIfNews(topic, fold)) this.openWindow(topic, fold);
+      else this.onFolded();
     } else {
+      // The pending value (if any) is replaced, or this one is: either way one change folds away.
+      if (fold.dirty) this.onFolded();
       fold.dirty = true;
     }
     return true;
@@ -69,6 +74,7 @@ export class FoldingScheduler {
       if (!fold.dirty || this.topics.get(topic) !== fold) return;
       fold.dirty = false;
       if (this.pushIfNews(topic, fold)) this.openWindow(topic, fold);
+      else this.onFolded();
     }, this.intervalMs);
   }
 

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import uWS from 'uWebSockets.js';
 import type { RealtimeLimits } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
@@ -25,6 +26,8 @@ export interface RealtimeGatewayOptions {
   readonly store: RealtimeStore;
   readonly bus: StockBus;
   readonly logger?: ComponentLogger;
+  /** The process's one metrics registry; the gateway's own when omitted. */
+  readonly metricsRegistry?: Registry;
 }
 
 export interface RealtimeStats {
@@ -82,12 +85,19 @@ export class RealtimeGateway {
   private constructor(private readonly options: RealtimeGatewayOptions) {
     this.logger = options.logger ?? silentLogger;
     this.keys = new PublishableKeyCache((key) => options.store.resolvePublishableKey(key));
-    this.metrics = new RealtimeMetrics(() => ({ connections: this.sockets.size, topics: this.active.size, busUp: options.bus.connected }));
-    this.scheduler = new FoldingScheduler(options.publishIntervalMs, (topic, view) => {
-      this.framesPushed += 1;
-      this.metrics.framesPushed.inc();
-      this.app.publish(topic, encodeStock(view), false, false);
-    });
+    this.metrics = new RealtimeMetrics(
+      () => ({ connections: this.sockets.size, topics: this.active.size, subscriptions: this.subscriptionCount(), busUp: options.bus.connected }),
+      options.metricsRegistry,
+    );
+    this.scheduler = new FoldingScheduler(
+      options.publishIntervalMs,
+      (topic, view) => {
+        this.framesPushed += 1;
+        this.metrics.framesPushed.inc();
+        this.app.publish(topic, encodeStock(view), false, false);
+      },
+      () => this.metrics.updatesFolded.inc(),
+    );
     this.app = uWS.App();
     this.app.ws<SocketData>('/v1/ws', {
       maxPayloadLength: options.limits.maxFrameBytes * HARD_FRAME_FACTOR,
@@ -147,6 +157,13 @@ export class RealtimeGateway {
 
   get url(): string {
     return `ws://${this.options.host}:${this.boundPort}`;
+  }
+
+  /** Summed at scrape time only: cheap enough for a gauge, free on the hot path. */
+  private subscriptionCount(): number {
+    let count = 0;
+    for (const ws of this.sockets) count += ws.getUserData().skus.size;
+    return count;
   }
 
   stats(): RealtimeStats {

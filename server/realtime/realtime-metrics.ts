@@ -5,12 +5,15 @@ import { Counter, Gauge, Registry } from 'prom-client';
  * `/metrics`, so a ROLE=realtime node is observable without the API).
  */
 export class RealtimeMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly framesPushed: Counter;
+  readonly updatesFolded: Counter;
   readonly upgradesRefused: Counter<'code'>;
   readonly errorsSent: Counter<'code'>;
 
-  constructor(sample: () => { connections: number; topics: number; busUp: boolean }) {
+  /** `registry`: the process's one registry (main.ts shares it with the API); a fresh one when omitted. */
+  constructor(sample: () => { connections: number; topics: number; subscriptions: number; busUp: boolean }, registry: Registry = new Registry()) {
+    this.registry = registry;
     const registers = [this.registry];
     new Gauge({ name: 'stockwire_realtime_connections', help: 'Open WebSocket connections.', registers, collect() {
       this.set(sample().connections);
@@ -21,6 +24,10 @@ export class RealtimeMetrics {
     new Gauge({ name: 'stockwire_realtime_bus_up', help: '1 while bus events flow, 0 during an outage.', registers, collect() {
       this.set(sample().busUp ? 1 : 0);
     } });
+    new Gauge({ name: 'stockwire_realtime_subscriptions', help: 'Subscriptions (connection × product) on this node.', registers, collect() {
+      this.set(sample().subscriptions);
+    } });
+    this.updatesFolded = new Counter({ name: 'stockwire_realtime_updates_folded_total', help: 'Accepted changes that got no frame of their own (folded into a later one, or no visible news).', registers });
     this.framesPushed = new Counter({ name: 'stockwire_realtime_frames_pushed_total', help: 'Stock frames published to topics (after folding).', registers });
     this.upgradesRefused = new Counter({ name: 'stockwire_realtime_upgrades_refused_total', help: 'Upgrades refused, by error code.', labelNames: ['code'], registers });
     this.errorsSent = new Counter({ name: 'stockwire_realtime_errors_sent_total', help: 'Error frames sent, by code.', labelNames: ['code'], registers });
