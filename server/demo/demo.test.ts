@@ -50,7 +50,7 @@ afterAll(async () => {
 describe('npm start (the demo)', () => {
   let firstKeys: { publishableKey: string; secretKey: string; merchantId: string };
 
-  it('first start: creates the demo merchant and a dozen products, prints the URLs and keys once, moves stock', async () => {
+  it('first start: creates the demo merchant and a dozen products, prints the URLs and keys once, moves stock', { timeout: 90_000 }, async () => {
     const { demo, printed } = await start();
     expect(demo.createdMerchant).toBe(true);
     firstKeys = { publishableKey: demo.publishableKey, secretKey: demo.secretKey, merchantId: demo.merchantId };
@@ -79,7 +79,7 @@ describe('npm start (the demo)', () => {
     expect(demo.simulator.stats().errors).toBe(0);
   });
 
-  it('second start: reuses the merchant, keys and stock from DATA_DIR', async () => {
+  it('second start: reuses the merchant, keys and stock from DATA_DIR', { timeout: 60_000 }, async () => {
     const { demo, printed } = await start();
     expect(demo.createdMerchant).toBe(false);
     expect({ publishableKey: demo.publishableKey, secretKey: demo.secretKey, merchantId: demo.merchantId }).toEqual(firstKeys);
