@@ -2,7 +2,7 @@
  * Adjusts per second against real PostgreSQL, straight through the store (one transaction per adjust:
  * conditional update + journal row), on one hot SKU and spread over 1,000 SKUs.
  *
- *   npx tsx server/store/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--admin-url postgres://…/postgres]
+ *   npx tsx server/store/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--pool-size 10] [--admin-url postgres://…/postgres]
  *
  * `--via http` sends the same adjusts as `POST /v1/stock/:sku/adjust` to the real API (buildApp on a
  * local port, keep-alive fetch from the same process), so it includes Fastify, auth and JSON.
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     'admin-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     skus: { type: 'string', default: '1000' },
     via: { type: 'string', default: 'store' },
+    'pool-size': { type: 'string', default: '10' },
   },
 });
 const viaHttp = values.via === 'http';
@@ -103,7 +104,8 @@ const store = await StockStore.open({
   dataDir: 'memory://',
   idempotencyTtlHours: 24,
   reservationSweepIntervalMs: 0,
-  poolSize: concurrency,
+  // The production default (10): a node never has more than that many transactions on one row.
+  poolSize: Number(values['pool-size']),
 });
 try {
   // How a benchmark sets up: a merchant and its products straight through the store.
@@ -129,7 +131,7 @@ try {
   const agrees = journal.reduce((s, j) => s + j.onHandDelta, 0) === row!.onHand;
   console.log(
     JSON.stringify(
-      { via: viaHttp ? 'http' : 'store', seconds, concurrency, load1: (await import('node:os')).loadavg()[0], cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees },
+      { via: viaHttp ? 'http' : 'store', seconds, concurrency, poolSize: Number(values['pool-size']), load1: (await import('node:os')).loadavg()[0], cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees },
       null,
       2,
     ),
