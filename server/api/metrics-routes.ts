@@ -1,9 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { StockStore } from '../store/stock-store.js';
+import type { FaultMetrics } from '../fault-metrics.js';
 import type { ApiMetrics } from './api-metrics.js';
 
 export interface MetricsRoutesOptions {
   readonly metrics: ApiMetrics;
+  /** Counts requests answered 503 storage_unavailable as PostgreSQL errors. */
+  readonly faults?: Pick<FaultMetrics, 'postgresErrors'>;
   readonly store: Pick<StockStore, 'onCommitted'>;
 }
 
@@ -21,6 +24,11 @@ export function installMetrics(app: FastifyInstance, options: MetricsRoutesOptio
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
     metrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    if (reply.statusCode === 503) options.faults?.postgresErrors.inc({ source: 'request' });
+    if (request.method !== 'GET' && request.method !== 'HEAD' && request.method !== 'OPTIONS' && route.startsWith('/v1/')) {
+      const outcome = reply.statusCode < 400 ? 'ok' : reply.statusCode < 500 ? 'refused' : 'failed';
+      metrics.writeDuration.observe({ route, outcome }, reply.elapsedTime / 1000);
+    }
   });
 
   app.get('/metrics', { schema: { hide: true }, config: { cors: false } }, async (_request, reply) => {
