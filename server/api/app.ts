@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { HttpLimits } from '../config.js';
+import type { FaultMetrics } from '../fault-metrics.js';
 import { demoPage, type DemoPageOptions } from '../demo/demo-page.js';
 import type { Logger } from '../log.js';
 import type { StockStore } from '../store/stock-store.js';
@@ -39,6 +40,10 @@ export interface AppDeps {
   readonly rateLimitRedis?: { readonly url: string; readonly keyPrefix: string };
   /** Tells every node about key rotations; omitted, only this node forgets the old keys. */
   readonly keyRevocations?: KeyRevocations;
+  /** Counts Redis and PostgreSQL errors (in the process's one registry). */
+  readonly faults?: FaultMetrics;
+  /** The node's bus: /readyz reports Redis reachability. */
+  readonly bus?: { readonly kind: 'redis' | 'memory'; readonly connected: boolean };
 }
 
 /**
@@ -78,7 +83,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   installSecurityHeaders(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
-  installMetrics(app, { metrics: deps.metrics ?? new ApiMetrics(), store });
+  installMetrics(app, { metrics: deps.metrics ?? new ApiMetrics(), store, ...(deps.faults ? { faults: deps.faults } : {}) });
 
   void app.register(swagger, {
     openapi: {
@@ -112,9 +117,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }),
   });
 
-  installRateLimits(app, { limits: http, store, ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis } : {}) });
+  installRateLimits(app, {
+    limits: http,
+    store,
+    ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis } : {}),
+    onRedisError: () => deps.faults?.redisErrors.inc({ component: 'rate-limit' }),
+  });
 
-  void app.register(healthRoutes, { store });
+  void app.register(healthRoutes, { store, ...(deps.bus ? { bus: deps.bus } : {}) });
   void app.register(merchantRoutes, { store, adminToken: deps.adminToken });
   void app.register(keyRotationRoutes, { store, adminToken: deps.adminToken, ...(deps.keyRevocations ? { revocations: deps.keyRevocations } : {}) });
   void app.register(productRoutes, { store, limits: http });

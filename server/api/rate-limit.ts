@@ -11,6 +11,8 @@ export interface RateLimitOptions {
   readonly store: Pick<StockStore, 'resolveSecretKey'>;
   /** Set: counters live in Redis under this prefix, so the limits hold across every API node. */
   readonly redis?: { readonly url: string; readonly keyPrefix: string };
+  /** Told of every Redis connection error (for the error counter). */
+  readonly onRedisError?: () => void;
 }
 
 const WINDOW_MS = 60_000;
@@ -39,7 +41,10 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       commandTimeout: 500,
       retryStrategy: (times: number) => Math.min(100 * times, 1000),
     });
-    redis.on('error', (error: Error) => app.log.debug({ err: error.message }, 'rate-limit redis connection error'));
+    redis.on('error', (error: Error) => {
+      options.onRedisError?.();
+      app.log.debug({ err: error.message }, 'rate-limit redis connection error');
+    });
     const client = redis;
     app.addHook('onClose', async () => {
       client.disconnect();
