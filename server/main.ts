@@ -1,5 +1,8 @@
 import type { Config } from './config.js';
+import { Registry } from 'prom-client';
+import { ApiMetrics } from './api/api-metrics.js';
 import { buildApp } from './api/app.js';
+import { FaultMetrics } from './fault-metrics.js';
 import { LocalKeyRevocations, RedisKeyRevocations, type KeyRevocations } from './api/key-revocations.js';
 import type { DemoPageOptions } from './demo/demo-page.js';
 import { createLogger, type Logger } from './log.js';
@@ -37,13 +40,22 @@ export interface StartOptions {
  */
 export async function startStockwire(config: Config, options: StartOptions = {}): Promise<RunningStockwire> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  // One metrics registry per process: the API port and the realtime port serve the same /metrics.
+  const registry = new Registry();
+  const faults = new FaultMetrics(registry);
   const store = await StockStore.open({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     idempotencyTtlHours: config.http.idempotencyTtlHours,
     reservationSweepIntervalMs: config.http.reservationSweepIntervalMs,
-    onPoolError: (error) => logger.warn({ err: error }, 'database connection lost'),
-    onBackgroundError: (error, context) => logger.error({ err: error }, `${context} failed`),
+    onPoolError: (error) => {
+      faults.postgresErrors.inc({ source: 'pool' });
+      logger.warn({ err: error }, 'database connection lost');
+    },
+    onBackgroundError: (error, context) => {
+      faults.postgresErrors.inc({ source: 'background' });
+      logger.error({ err: error }, `${context} failed`);
+    },
   });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   // Redis when REDIS_URL is set (many nodes), else in-process (one node). Writes never wait for it.
@@ -57,10 +69,16 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         url: config.redisUrl,
         keyPrefix: config.redisKeyPrefix,
         onRevoked: (merchantId) => store.forgetMerchantKeys(merchantId),
-        onError: (error) => logger.debug({ err: error.message }, 'key revocation channel error'),
+        onError: (error) => {
+          faults.redisErrors.inc({ component: 'key-revocation' });
+          logger.debug({ err: error.message }, 'key revocation channel error');
+        },
       })
     : new LocalKeyRevocations((merchantId) => store.forgetMerchantKeys(merchantId));
   closers.push(() => keyRevocations.close());
+  bus.onConnection((state) => {
+    if (state === 'down') faults.redisErrors.inc({ component: 'bus' });
+  });
   store.onCommitted((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
   });
@@ -83,6 +101,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         store,
         bus,
         logger: logger.child({ component: 'realtime' }),
+        metricsRegistry: registry,
       });
       closers.push(() => gateway.close());
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
@@ -101,6 +120,9 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         publicWsUrl,
         logger,
         keyRevocations,
+        metrics: new ApiMetrics(registry),
+        faults,
+        bus,
         ...(config.redisUrl ? { rateLimitRedis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.demoPage ? { demoPage: options.demoPage } : {}),
       });
