@@ -1,0 +1,223 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+/** Helpers for the fault suites: free ports, whole nodes as child processes, a throwaway PostgreSQL. */
+
+export const ADMIN = 'fault-admin-token-0123456789abcdef';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: Record<string, unknown>;
+}
+
+/** One HTTP call; a refused connection answers status 0 instead of throwing. */
+export async function api(base: string, method: string, url: string, key?: string, body?: unknown): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (key) headers.authorization = `Bearer ${key}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  try {
+    const res = await fetch(`${base}${url}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+    } catch {
+      parsed = { text };
+    }
+    return { status: res.status, headers: res.headers, body: parsed };
+  } catch {
+    return { status: 0, headers: new Headers(), body: {} };
+  }
+}
+
+export interface Merchant {
+  readonly id: string;
+  readonly publishableKey: string;
+  readonly secretKey: string;
+}
+
+export async function createMerchant(base: string, name = 'Fault shop'): Promise<Merchant> {
+  const res = await api(base, 'POST', '/v1/merchants', ADMIN, { name });
+  if (res.status !== 201) throw new Error(`merchant not created: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as unknown as Merchant;
+}
+
+/** A metric's value summed over its label sets, from Prometheus text. */
+export function metricValue(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+/** A whole Stockwire node (`stockwire serve`) as a child process. */
+export class NodeProcess {
+  readonly exited: Promise<number | null>;
+  stderr = '';
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly env: Record<string, string>,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString('utf8');
+    });
+  }
+
+  static async start(env: Record<string, string>): Promise<NodeProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
+      env: { ...process.env, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'warn', REDIS_URL: '', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const node = new NodeProcess(child, env);
+    const port = env.ROLE === 'realtime' ? env.WS_PORT : env.PORT;
+    let dead = false;
+    void node.exited.then(() => {
+      dead = true;
+    });
+    await waitFor(
+      async () => {
+        if (dead) throw new Error(`node exited during start-up: ${node.stderr}`);
+        return (await api(`http://127.0.0.1:${port}`, 'GET', '/healthz')).status === 200;
+      },
+      30_000,
+      `node on port ${port}`,
+    );
+    return node;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/**
+ * A throwaway PostgreSQL cluster of our own (never the machine's shared one): initdb in a temp dir,
+ * started and stopped with pg_ctl as the `postgres` user, on a free port.
+ */
+export class ThrowawayPostgres {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly bin: string,
+  ) {}
+
+  static async create(): Promise<ThrowawayPostgres> {
+    const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
+    if (versions.length === 0) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql');
+    const bin = `/usr/lib/postgresql/${versions[0]}/bin`;
+    const dir = mkdtempSync(path.join(tmpdir(), 'stockwire-pg-'));
+    chmodSync(dir, 0o777);
+    const db = new ThrowawayPostgres(dir, await freePort(), bin);
+    db.run('initdb', ['-D', db.dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '--no-instructions']);
+    await db.start();
+    return db;
+  }
+
+  get dataDir(): string {
+    return path.join(this.dir, 'data');
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async start(): Promise<void> {
+    this.run('pg_ctl', [
+      '-D',
+      this.dataDir,
+      '-l',
+      path.join(this.dir, 'log'),
+      '-o',
+      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`,
+      '-w',
+      '-t',
+      '30',
+      'start',
+    ]);
+    await waitFor(async () => {
+      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 1000 });
+      try {
+        await client.connect();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await client.end().catch(() => {});
+      }
+    }, 20_000, 'throwaway PostgreSQL');
+  }
+
+  /** `fast`: clients are disconnected, like a restart for maintenance. */
+  stop(mode: 'fast' | 'immediate' = 'fast'): void {
+    this.run('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '30', 'stop']);
+  }
+
+  destroy(): void {
+    try {
+      this.stop('immediate');
+    } catch {
+      // Already stopped.
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private run(command: string, args: string[]): void {
+    const full = path.join(this.bin, command);
+    // PostgreSQL refuses to run as root: run it as the postgres user.
+    if (process.getuid?.() === 0) execFileSync('runuser', ['-u', 'postgres', '--', full, ...args], { stdio: 'pipe' });
+    else execFileSync(full, args, { stdio: 'pipe' });
+  }
+}
+
+/** Sums the journal per SKU and compares with the stock rows: no write may be half done. */
+export async function journalAgreesWithStock(databaseUrl: string, merchantId: string): Promise<Array<{ sku: string; onHand: number; journal: number; version: number; rows: number }>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const result = await client.query<{ sku: string; on_hand: number; journal: string; version: number; rows: string }>(
+      `select s.sku, s.on_hand, s.version,
+              coalesce(sum(j.on_hand_delta), 0) as journal, count(j.*) as rows
+         from stock s left join stock_journal j on j.merchant_id = s.merchant_id and j.sku = s.sku
+        where s.merchant_id = $1
+        group by s.sku, s.on_hand, s.version
+        order by s.sku`,
+      [merchantId],
+    );
+    return result.rows.map((r) => ({ sku: r.sku, onHand: r.on_hand, journal: Number(r.journal), version: r.version, rows: Number(r.rows) }));
+  } finally {
+    await client.end();
+  }
+}
