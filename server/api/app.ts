@@ -10,6 +10,7 @@ import type { StockStore } from '../store/stock-store.js';
 import { originAllowed, presentedKey } from './auth.js';
 import { ApiMetrics } from './api-metrics.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import { installDrainOnClose } from './drain-on-close.js';
 import { healthRoutes } from './health-routes.js';
 import { keyRotationRoutes } from './key-rotation-routes.js';
 import type { KeyRevocations } from './key-revocations.js';
@@ -82,6 +83,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   installSecurityHeaders(app);
+  installDrainOnClose(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
   installMetrics(app, { metrics: deps.metrics ?? new ApiMetrics(), store, ...(deps.faults ? { faults: deps.faults } : {}) });
 
