@@ -3,9 +3,13 @@
  * conditional update + journal row), on one hot SKU and spread over 1,000 SKUs.
  *
  *   npx tsx server/store/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--pool-size 10] [--admin-url postgres://…/postgres]
+ *     [--rate-limit compare [--redis-url redis://127.0.0.1:6379]]
  *
  * `--via http` sends the same adjusts as `POST /v1/stock/:sku/adjust` to the real API (buildApp on a
  * local port, keep-alive fetch from the same process), so it includes Fastify, auth and JSON.
+ * `--rate-limit compare` (with `--via http`) measures in the same run with the rate limiter off, on
+ * (in-process counters) and, given `--redis-url`, on with Redis counters; limits are set so high that
+ * nothing is refused, so the difference is the limiter's cost alone.
  * It creates a scratch database, measures, and drops it. Not a test: numbers depend on the machine.
  */
 import { randomBytes } from 'node:crypto';
@@ -25,6 +29,8 @@ const { values } = parseArgs({
     skus: { type: 'string', default: '1000' },
     via: { type: 'string', default: 'store' },
     'pool-size': { type: 'string', default: '10' },
+    'rate-limit': { type: 'string', default: 'off' },
+    'redis-url': { type: 'string' },
   },
 });
 const viaHttp = values.via === 'http';
@@ -115,23 +121,37 @@ try {
   for (let i = 0; i < skus.length; i += 500) {
     await store.applyBatch(merchant.id, skus.slice(i, i + 500).map((sku) => ({ sku, onHand: 1_000_000 })));
   }
-  let adjust = storeAdjust(store, merchant.id);
-  let app: FastifyInstance | undefined;
-  if (viaHttp) {
-    const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0' });
-    app = buildApp({ store, http: config.http, adminToken: undefined, publicWsUrl: config.publicWsUrl });
-    const apiUrl = await app.listen({ port: 0, host: '127.0.0.1' });
-    adjust = httpAdjust(apiUrl, merchant.secretKey);
+  const limiters = viaHttp && values['rate-limit'] === 'compare' ? ['off', 'memory', ...(values['redis-url'] ? ['redis'] : [])] : ['off'];
+  const byLimiter: Record<string, { hotSku: Result; spread: Result }> = {};
+  for (const limiter of limiters) {
+    let adjust = storeAdjust(store, merchant.id);
+    let app: FastifyInstance | undefined;
+    if (viaHttp) {
+      // On: every request is counted, but the limits are too high to refuse any.
+      const limit = limiter === 'off' ? '0' : '1000000000';
+      const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: limit, RATE_LIMIT_PER_IP_PER_MINUTE: limit });
+      app = buildApp({
+        store,
+        http: config.http,
+        adminToken: undefined,
+        publicWsUrl: config.publicWsUrl,
+        ...(limiter === 'redis' ? { rateLimitRedis: { url: values['redis-url']!, keyPrefix: `${name}:` } } : {}),
+      });
+      const apiUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+      adjust = httpAdjust(apiUrl, merchant.secretKey);
+    }
+    const hotSku = await run(adjust, () => 'HOT');
+    const spread = await run(adjust, () => skus[Math.floor(Math.random() * skus.length)]!);
+    await app?.close();
+    byLimiter[limiter] = { hotSku, spread };
   }
-  const hot = await run(adjust, () => 'HOT');
-  const spread = await run(adjust, () => skus[Math.floor(Math.random() * skus.length)]!);
-  await app?.close();
+  const { hotSku: hot, spread } = byLimiter.off!;
   const row = await store.getStock(merchant.id, 'HOT');
   const journal = await store.journal(merchant.id, 'HOT');
   const agrees = journal.reduce((s, j) => s + j.onHandDelta, 0) === row!.onHand;
   console.log(
     JSON.stringify(
-      { via: viaHttp ? 'http' : 'store', seconds, concurrency, poolSize: Number(values['pool-size']), load1: (await import('node:os')).loadavg()[0], cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees },
+      { via: viaHttp ? 'http' : 'store', seconds, concurrency, poolSize: Number(values['pool-size']), load1: (await import('node:os')).loadavg()[0], cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees, ...(limiters.length > 1 ? { rateLimiter: byLimiter } : {}) },
       null,
       2,
     ),
