@@ -46,7 +46,9 @@ export async function startChild(
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file.pathname], {
+  // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits (for "why").
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', file.pathname], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

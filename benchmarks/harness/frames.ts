@@ -33,6 +33,7 @@ export interface SnapshotItem {
 export type ScannedFrame =
   | { readonly kind: 'stock'; readonly product: number; readonly version: number }
   | { readonly kind: 'snapshot'; readonly items: readonly { product: number; version: number }[] }
+  | { readonly kind: 'error'; readonly code: string }
   | { readonly kind: 'other' };
 
 const OTHER: ScannedFrame = { kind: 'other' };
@@ -66,6 +67,10 @@ export function scanFrame(text: string): ScannedFrame {
     } catch {
       return OTHER;
     }
+  }
+  if (text.startsWith('"t":"error"', start + 1)) {
+    const codeAt = text.indexOf('"code":"', start);
+    return { kind: 'error', code: codeAt < 0 ? 'unknown' : text.slice(codeAt + 8, text.indexOf('"', codeAt + 8)) };
   }
   return OTHER;
 }

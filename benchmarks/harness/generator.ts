@@ -43,6 +43,7 @@ export interface GeneratorCounters {
   regressions: number;
   untimed: number;
   lastSnapshotAt: number;
+  reconnects: number;
 }
 
 /** Shared between the writer and the load workers: when each (product, version) was written. */
@@ -133,6 +134,7 @@ export class LoadGenerator {
       regressions: 0,
       untimed: 0,
       lastSnapshotAt: 0,
+      reconnects: 0,
     };
     for (let w = 0; w < this.workers.length; w++) {
       const at = (slot: number) => this.stats[w * STAT_SLOTS + slot]!;
@@ -143,6 +145,7 @@ export class LoadGenerator {
       sum.frames += at(STAT.frames);
       sum.regressions += at(STAT.regressions);
       sum.untimed += at(STAT.untimed);
+      sum.reconnects += at(STAT.reconnects);
       const firstFrame = at(STAT.firstFrameAt);
       if (firstFrame > 0 && (sum.firstFrameAt === 0 || firstFrame < sum.firstFrameAt)) sum.firstFrameAt = firstFrame;
       sum.lastFrameAt = Math.max(sum.lastFrameAt, at(STAT.lastFrameAt));

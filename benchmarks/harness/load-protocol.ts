@@ -57,8 +57,9 @@ export const STAT = {
   regressions: 7,
   untimed: 8,
   lastSnapshotAt: 9,
+  reconnects: 10,
 } as const;
-export const STAT_SLOTS = 10;
+export const STAT_SLOTS = 11;
 
 /** Versions per product kept in the write-time ring; a frame older than this many writes goes untimed. */
 export const RING = 64;

@@ -26,6 +26,8 @@ const sockets: (ClientSocket | undefined)[] = new Array<ClientSocket | undefined
 const opened = new Uint8Array(count);
 const snapshotted = new Uint8Array(count);
 const subscribeText: string[] = new Array<string>(count);
+const reconnects = new Uint8Array(count);
+const MAX_RECONNECTS = 3;
 const histogram = new Histogram();
 const errors = new Map<string, number>();
 let closing = false;
@@ -65,6 +67,8 @@ function onFrame(c: number, text: string): void {
       if (writeVersions[slot] === frame.version) histogram.record(at - writeTimes[slot]!);
       else stats[STAT.untimed]! += 1;
     }
+  } else if (frame.kind === 'error') {
+    countError(`frame_${frame.code}`);
   } else if (frame.kind === 'snapshot') {
     const base = c * perConn;
     for (const item of frame.items) {
@@ -74,7 +78,7 @@ function onFrame(c: number, text: string): void {
     }
     if (!snapshotted[c]) {
       snapshotted[c] = 1;
-      stats[STAT.snapshots]! += 1;
+      if (reconnects[c] === 0) stats[STAT.snapshots]! += 1;
       stats[STAT.lastSnapshotAt] = nowMs();
     }
   }
@@ -109,6 +113,7 @@ function open(c: number): Promise<void> {
     const onOpen = (socket: ClientSocket) => {
       opened[c] = 1;
       stats[STAT.open]! += 1;
+      snapshotted[c] = 0;
       if (init.protocol === 'stockwire') socket.send(subscribeText[c]!);
       settle();
     };
@@ -117,12 +122,20 @@ function open(c: number): Promise<void> {
       else onFrame(c, text);
     };
     const onClose = () => {
-      if (opened[c]) {
+      const wasOpen = opened[c] === 1;
+      if (wasOpen) {
         stats[STAT.open]! -= 1;
         if (!closing) stats[STAT.dropped]! += 1;
       } else if (!closing) stats[STAT.failed]! += 1;
       opened[c] = 0;
       settle();
+      // Like the SDK: a dropped client (e.g. closed by the server as a slow reader) reconnects and
+      // resubscribes; the snapshot brings it back to the latest version. Bounded per client.
+      if (wasOpen && !closing && reconnects[c]! < MAX_RECONNECTS) {
+        reconnects[c]! += 1;
+        stats[STAT.reconnects]! += 1;
+        setTimeout(() => void open(c), 100 + Math.random() * 400);
+      }
     };
     if (init.client === 'lean') {
       const socket: LeanWebSocket = new LeanWebSocket(leanTargetOf, address, init.connectTimeoutMs, {

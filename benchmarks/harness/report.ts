@@ -18,6 +18,7 @@ interface Column {
 const columnsByScenario: Record<ScenarioResult['scenario'], Column[]> = {
   fanout: [
     { title: 'frames/s', value: (m) => fmt(m.framesPerSec, 0) },
+    { title: 'frames per server CPU-s', value: (m) => fmt(m.framesPerServerCpuSecond, 0) },
     { title: 'p50 ms', value: (m) => fmt(m.latency?.p50Ms, 2) },
     { title: 'p99 ms', value: (m) => fmt(m.latency?.p99Ms, 2) },
     { title: 'p99.9 ms', value: (m) => fmt(m.latency?.p999Ms, 2) },
@@ -31,6 +32,7 @@ const columnsByScenario: Record<ScenarioResult['scenario'], Column[]> = {
   ],
   'hot-product': [
     { title: 'frames/s', value: (m) => fmt(m.framesPerSec, 0) },
+    { title: 'frames per server CPU-s', value: (m) => fmt(m.framesPerServerCpuSecond, 0) },
     { title: 'converge ms', value: (m) => fmt(m.convergeMs, 0) },
     { title: 'lost', value: (m) => fmt(m.lost, 0) },
     { title: 'writes/s', value: (m) => fmt(m.writes?.perSec, 0) },
@@ -86,7 +88,7 @@ export function markdownTable(result: ScenarioResult): string {
   const o = result.options;
   lines.push(
     '',
-    `Sizes: ${o.connections} connections, ${o.products} products × ${o.perConn} per connection, ${o.rate} writes/s for ${o.durationS} s ` +
+    `Sizes: ${o.client} client, ${o.connections} connections, ${o.products} products × ${o.perConn} per connection, ${o.rate} writes/s for ${o.durationS} s ` +
       `(settle ${o.settleS} s), fold window ${o.publishIntervalMs} ms, ${o.workers} load workers over ${o.sourceAddresses} source addresses. ` +
       `Machine: ${result.machine.cpus} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}, open files ${result.machine.openFilesLimit.soft}.`,
   );
@@ -111,7 +113,8 @@ export function ratios(result: ScenarioResult): string[] {
       const parts: string[] = [];
       if (result.scenario === 'fanout' || result.scenario === 'hot-product') {
         parts.push(`frames/s ×${fmt(ratio(m.framesPerSec, t.framesPerSec), 2)}`);
-        if (m.latency && t.latency) parts.push(`p99 ×${fmt(ratio(m.latency.p99Ms, t.latency.p99Ms), 2)}`);
+        parts.push(`frames per server CPU-s ×${fmt(ratio(m.framesPerServerCpuSecond, t.framesPerServerCpuSecond), 2)}`);
+        if (m.latency && t.latency) parts.push(`p99 ×${fmt(ratio(m.latency.p99Ms, t.latency.p99Ms), 3)}`);
         parts.push(`server CPU ×${fmt(ratio(m.server?.cpuSeconds, t.server?.cpuSeconds), 2)}`);
       } else if (result.scenario === 'connect-storm') {
         parts.push(`time to all snapshots ×${fmt(ratio(m.connectAllMs, t.connectAllMs), 2)}`);
