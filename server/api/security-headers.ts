@@ -50,6 +50,10 @@ export function applySecurityHeaders(reply: FastifyReply): void {
 }
 
 export function installSecurityHeaders(app: FastifyInstance): void {
+  // The id every log line of this request carries (`reqId`), so a client can quote it in a report.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   void app.register(helmet, {
     global: true,
     contentSecurityPolicy: { useDefaults: false, directives },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { realDatabaseUrl } from '../../test/backends.js';
@@ -170,6 +171,30 @@ describe('security headers and CORS', () => {
     expect(read.json()).toEqual({ items: [expect.not.objectContaining({ onHand: expect.anything() }), expect.objectContaining({ status: 'unknown' })] });
     // A secret key in the query string is never accepted (it would end up in logs).
     expectError(await call(app, 'GET', `/v1/stock/A?key=${shop.sk}`), 401, 'unauthorized');
+  });
+});
+
+describe('logs', () => {
+  it('are JSON lines with the request id (also answered as x-request-id) and never carry a key', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const store = await memoryStore();
+    const app = appFor(store, config(), { logger });
+    try {
+      const m = await newMerchant(app);
+      const refused = await call(app, 'PUT', '/v1/stock/A', { key: `${m.sk}x`, body: { onHand: 1 } });
+      expect(refused.statusCode).toBe(401);
+      const requestId = refused.headers['x-request-id'];
+      expect(requestId).toBeTruthy();
+      const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(entries.find((e) => e.reqId === requestId)).toMatchObject({ level: 30, code: 'unauthorized', msg: 'request refused' });
+      const all = lines.join('\n');
+      expect(all).not.toContain(m.sk);
+      expect(all).not.toContain(ADMIN);
+    } finally {
+      await app.close();
+      await store.close();
+    }
   });
 });
 
