@@ -54,6 +54,7 @@ const envSchema = z.object({
   SKU_MAX_LENGTH: positiveInt.max(512).default(128),
   RATE_LIMIT_PER_KEY_PER_MINUTE: nonNegativeInt.default(120_000),
   RATE_LIMIT_PER_IP_PER_MINUTE: nonNegativeInt.default(6000),
+  TRUST_PROXY_HOPS: nonNegativeInt.max(10).default(0),
   IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
   RESERVATION_DEFAULT_TTL_SECONDS: positiveInt.default(600),
   RESERVATION_MAX_TTL_SECONDS: positiveInt.default(86_400),
@@ -94,6 +95,11 @@ export interface HttpLimits {
   /** 0 turns the limiter off. */
   readonly rateLimitPerKeyPerMinute: number;
   readonly rateLimitPerIpPerMinute: number;
+  /**
+   * Proxies in front of the API whose `X-Forwarded-For` is believed (0: none), so per-IP limits
+   * see the client's address rather than the load balancer's.
+   */
+  readonly trustProxyHops: number;
   readonly idempotencyTtlHours: number;
   readonly reservationDefaultTtlSeconds: number;
   readonly reservationMaxTtlSeconds: number;
@@ -143,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       skuMaxLength: e.SKU_MAX_LENGTH,
       rateLimitPerKeyPerMinute: e.RATE_LIMIT_PER_KEY_PER_MINUTE,
       rateLimitPerIpPerMinute: e.RATE_LIMIT_PER_IP_PER_MINUTE,
+      trustProxyHops: e.TRUST_PROXY_HOPS,
       idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
       reservationDefaultTtlSeconds: e.RESERVATION_DEFAULT_TTL_SECONDS,
       reservationMaxTtlSeconds: e.RESERVATION_MAX_TTL_SECONDS,
