@@ -58,6 +58,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Per-request lines would dominate under load; refusals and failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: http.bodyLimitBytes,
+    // Behind load balancers, request.ip (and so the per-IP limit) is the client's, not the balancer's.
+    trustProxy: http.trustProxyHops > 0 ? (_address: string, hop: number) => hop < http.trustProxyHops : false,
     // Wrong types are errors, not guesses: `"delta": "5"` is refused rather than coerced.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     routerOptions: { maxParamLength: Math.max(200, http.skuMaxLength * 3) },
