@@ -331,6 +331,30 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('across two API nodes
   });
 });
 
+describe('rate limits behind a load balancer', () => {
+  it('count the client from X-Forwarded-For with TRUST_PROXY_HOPS=1, and ignore the header without it', async () => {
+    const store = await memoryStore();
+    const behind = appFor(store, config({ RATE_LIMIT_PER_IP_PER_MINUTE: '2', TRUST_PROXY_HOPS: '1' }));
+    const direct = appFor(store, config({ RATE_LIMIT_PER_IP_PER_MINUTE: '2' }));
+    try {
+      const m = await newMerchant(behind);
+      const read = (app: FastifyInstance, client: string) =>
+        call(app, 'GET', `/v1/stock/A?key=${m.pk}`, { ip: '10.20.0.1', headers: { 'x-forwarded-for': client } });
+      // Behind the balancer: two shoppers, two budgets.
+      expect([(await read(behind, '1.1.1.1')).statusCode, (await read(behind, '1.1.1.1')).statusCode]).toEqual([200, 200]);
+      expect((await read(behind, '1.1.1.1')).statusCode).toBe(429);
+      expect((await read(behind, '2.2.2.2')).statusCode).toBe(200);
+      // Not trusted: a forged header does not buy a fresh budget.
+      expect([(await read(direct, '3.3.3.3')).statusCode, (await read(direct, '4.4.4.4')).statusCode]).toEqual([200, 200]);
+      expect((await read(direct, '5.5.5.5')).statusCode).toBe(429);
+    } finally {
+      await behind.close();
+      await direct.close();
+      await store.close();
+    }
+  });
+});
+
 describe.skipIf(redisUrl === null)('rate limiter while its Redis is down', () => {
   it('lets requests through (writes never depend on Redis) and limits again once Redis is back', async () => {
     const redis = await TestRedisServer.start();
