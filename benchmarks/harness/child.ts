@@ -65,7 +65,12 @@ export async function startChild(
       reject(new Error(`${file.pathname} did not start within ${timeoutMs} ms: ${tail.join('')}`));
     }, timeoutMs);
     lines.on('line', (line) => {
-      if (!line.startsWith('READY ')) return;
+      if (!line.startsWith('READY ')) {
+        tail.push(`${line}\n`);
+        if (tail.length > 40) tail.shift();
+        if (process.env.BENCH_SERVER_LOG) process.stderr.write(`[server] ${line}\n`);
+        return;
+      }
       clearTimeout(timer);
       resolve(JSON.parse(line.slice(6)) as ReadyInfo);
     });

@@ -86,7 +86,8 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     REDIS_URL: backends.redisUrl,
     REDIS_KEY_PREFIX: keyPrefix,
     ADMIN_TOKEN: adminToken,
-    LOG_LEVEL: 'silent',
+    // BENCH_SERVER_LOG=warn (or info…) shows the server's log lines on stderr while it runs.
+    LOG_LEVEL: process.env.BENCH_SERVER_LOG ?? 'silent',
     PUBLISH_INTERVAL_MS: String(options.publishIntervalMs),
     RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
     RATE_LIMIT_PER_IP_PER_MINUTE: '0',
