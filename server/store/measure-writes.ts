@@ -8,8 +8,9 @@
  * `--via http` sends the same adjusts as `POST /v1/stock/:sku/adjust` to the real API (buildApp on a
  * local port, keep-alive fetch from the same process), so it includes Fastify, auth and JSON.
  * `--rate-limit compare` (with `--via http`) measures in the same run with the rate limiter off, on
- * (in-process counters) and, given `--redis-url`, on with Redis counters; limits are set so high that
- * nothing is refused, so the difference is the limiter's cost alone.
+ * (in-process counters) and, given `--redis-url`, on with Redis counters, in interleaved one-second
+ * rounds (`--seconds` of them per mode and workload); limits are set so high that nothing is refused,
+ * so the difference is the limiter's cost alone.
  * It creates a scratch database, measures, and drops it. Not a test: numbers depend on the machine.
  */
 import { randomBytes } from 'node:crypto';
@@ -74,11 +75,11 @@ function httpAdjust(apiUrl: string, secretKey: string): Adjust {
   };
 }
 
-async function run(adjust: Adjust, pick: () => string): Promise<Result> {
+async function run(adjust: Adjust, pick: () => string, forSeconds = seconds): Promise<Result> {
   const latencies: number[] = [];
   let ok = 0;
   let refused = 0;
-  const end = performance.now() + seconds * 1000;
+  const end = performance.now() + forSeconds * 1000;
   const started = performance.now();
   let flip = 0;
   await Promise.all(
@@ -97,6 +98,18 @@ async function run(adjust: Adjust, pick: () => string): Promise<Result> {
   latencies.sort((a, b) => a - b);
   const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 100) / 100;
   return { ok, refused, perSecond: Math.round((ok + refused) / elapsed), p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+/** Rounds merged: summed counts and rate; p50/p99 as the median of the rounds' (a fair summary for equal rounds). */
+function merge(results: readonly Result[]): Result {
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return {
+    ok: results.reduce((sum, r) => sum + r.ok, 0),
+    refused: results.reduce((sum, r) => sum + r.refused, 0),
+    perSecond: Math.round(results.reduce((sum, r) => sum + r.perSecond, 0) / results.length),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+  };
 }
 
 const name = `stockwire_measure_${randomBytes(3).toString('hex')}`;
@@ -121,32 +134,45 @@ try {
   for (let i = 0; i < skus.length; i += 500) {
     await store.applyBatch(merchant.id, skus.slice(i, i + 500).map((sku) => ({ sku, onHand: 1_000_000 })));
   }
-  // A discarded first pass warms the JIT and the pool, so the first mode measured is not penalised.
-  const limiters =
-    viaHttp && values['rate-limit'] === 'compare' ? ['warmup', 'off', 'memory', ...(values['redis-url'] ? ['redis'] : []), 'off-again'] : ['off'];
-  const byLimiter: Record<string, { hotSku: Result; spread: Result }> = {};
+  const compare = viaHttp && values['rate-limit'] === 'compare';
+  const limiters = compare ? ['off', 'memory', ...(values['redis-url'] ? ['redis'] : [])] : ['off'];
+  const apps: FastifyInstance[] = [];
+  const adjusters = new Map<string, Adjust>();
   for (const limiter of limiters) {
-    let adjust = storeAdjust(store, merchant.id);
-    let app: FastifyInstance | undefined;
-    if (viaHttp) {
-      // On: every request is counted, but the limits are too high to refuse any.
-      const limit = limiter.startsWith('off') || limiter === 'warmup' ? '0' : '1000000000';
-      const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: limit, RATE_LIMIT_PER_IP_PER_MINUTE: limit });
-      app = buildApp({
-        store,
-        http: config.http,
-        adminToken: undefined,
-        publicWsUrl: config.publicWsUrl,
-        ...(limiter === 'redis' ? { rateLimitRedis: { url: values['redis-url']!, keyPrefix: `${name}:` } } : {}),
-      });
-      const apiUrl = await app.listen({ port: 0, host: '127.0.0.1' });
-      adjust = httpAdjust(apiUrl, merchant.secretKey);
+    if (!viaHttp) {
+      adjusters.set(limiter, storeAdjust(store, merchant.id));
+      continue;
     }
-    const hotSku = await run(adjust, () => 'HOT');
-    const spread = await run(adjust, () => skus[Math.floor(Math.random() * skus.length)]!);
-    await app?.close();
-    if (limiter !== 'warmup') byLimiter[limiter] = { hotSku, spread };
+    // On: every request is counted, but the limits are too high to refuse any.
+    const limit = limiter === 'off' ? '0' : '1000000000';
+    const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: limit, RATE_LIMIT_PER_IP_PER_MINUTE: limit });
+    const app = buildApp({
+      store,
+      http: config.http,
+      adminToken: undefined,
+      publicWsUrl: config.publicWsUrl,
+      ...(limiter === 'redis' ? { rateLimitRedis: { url: values['redis-url']!, keyPrefix: `${name}:` } } : {}),
+    });
+    apps.push(app);
+    adjusters.set(limiter, httpAdjust(await app.listen({ port: 0, host: '127.0.0.1' }), merchant.secretKey));
   }
+  const pickSpread = () => skus[Math.floor(Math.random() * skus.length)]!;
+  const byLimiter: Record<string, { hotSku: Result; spread: Result }> = {};
+  if (compare) {
+    // Interleaved one-second rounds (after a discarded warm-up), so a busy machine's drift hits every
+    // mode alike; each mode's result merges its rounds.
+    for (const adjust of adjusters.values()) await run(adjust, pickSpread, 1);
+    const rounds = new Map<string, { hot: Result[]; spread: Result[] }>(limiters.map((l) => [l, { hot: [], spread: [] }]));
+    for (let round = 0; round < seconds; round++) {
+      for (const limiter of limiters) rounds.get(limiter)!.hot.push(await run(adjusters.get(limiter)!, () => 'HOT', 1));
+      for (const limiter of limiters) rounds.get(limiter)!.spread.push(await run(adjusters.get(limiter)!, pickSpread, 1));
+    }
+    for (const [limiter, r] of rounds) byLimiter[limiter] = { hotSku: merge(r.hot), spread: merge(r.spread) };
+  } else {
+    const adjust = adjusters.get('off')!;
+    byLimiter.off = { hotSku: await run(adjust, () => 'HOT'), spread: await run(adjust, pickSpread) };
+  }
+  for (const app of apps) await app.close();
   const { hotSku: hot, spread } = byLimiter.off!;
   const row = await store.getStock(merchant.id, 'HOT');
   const journal = await store.journal(merchant.id, 'HOT');
