@@ -11,7 +11,9 @@ import { startOrderSimulator } from './order-simulator/order-simulator.js';
 import { buildReactExample } from './react/build.js';
 import { startReactServer } from './react/react-server.js';
 import { renderShopPage, startShopServer } from './shop/shop-server.js';
-import { ensureWidgetBuilt, freePort, hasChromium, launchChromium, repositoryRoot, widgetText } from './test-support.js';
+import { hasChromium, launchChromium } from '../test/support/chromium.js';
+import { freePort } from '../test/support/ports.js';
+import { ensureWidgetBuilt, repositoryRoot, widgetText } from './test-support.js';
 
 /**
  * Starts each example against a real Stockwire node (the per-run PostgreSQL when there is one,

@@ -5,7 +5,6 @@ import type { RunningStockwire } from '../../server/main.js';
 import {
   createMerchant,
   eventually,
-  freePort,
   SilentableRelay,
   setStock,
   startNode,
@@ -13,6 +12,7 @@ import {
   upsertProduct,
   type Merchant,
 } from '../../test/browser/stockwire-server.js';
+import { freePort } from '../../test/support/ports.js';
 import { StockwireError } from './errors.js';
 import { createStockClient, type StockClient, type StockClientOptions } from './stock-client.js';
 import type { ConnectionState, StockView } from './types.js';

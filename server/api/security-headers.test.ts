@@ -1,20 +1,17 @@
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium } from '../../test/support/chromium.js';
 import { loadConfig } from '../config.js';
 import { StockStore } from '../store/stock-store.js';
 import { buildApp } from './app.js';
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
 /** The helmet CSP must not break what the API serves to browsers: Swagger UI at /docs. */
-describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== 'true')('security headers in a real browser', () => {
+describe.skipIf(!hasChromium)('security headers in a real browser', () => {
   it('renders /docs under its Content-Security-Policy with no violation', async () => {
     const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: 'browser-admin-token-0123456789' });
     const store = await StockStore.open({ databaseUrl: undefined, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
     const app = buildApp({ store, http: config.http, adminToken: config.adminToken, publicWsUrl: config.publicWsUrl });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
-    const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const violations: string[] = [];

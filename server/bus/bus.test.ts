@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { busBackends, realRedisUrl } from '../../test/backends.js';
+import { waitFor } from '../../test/support/wait.js';
 import type { StockChange } from '../stock/types.js';
 import { BusKeys } from './bus-keys.js';
 import { MemoryBus } from './memory-bus.js';
@@ -14,13 +15,7 @@ const change = (merchantId: string, sku: string, version: number, available = ve
   view: { sku, status: available > 0 ? 'in_stock' : 'sold_out', available, version },
 });
 
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (check: () => boolean, timeoutMs = 5000): Promise<void> => waitFor(check, timeoutMs, 'the bus to deliver', 10);
 
 describe.each(busBackends())('bus on $name', ({ name, redisUrl, keyPrefix }) => {
   const buses: StockBus[] = [];

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { freePort } from '../../test/support/ports.js';
+import { waitFor } from '../../test/support/wait.js';
 
 /**
  * A throw-away `redis-server` child process for tests that kill and restart Redis (never the
@@ -30,7 +32,7 @@ export class TestRedisServer {
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    await waitFor(() => canConnect(this.port), 5000);
+    await waitFor(() => canConnect(this.port), 5000, `redis-server on port ${this.port}`, 25);
   }
 
   async kill(): Promise<void> {
@@ -43,18 +45,6 @@ export class TestRedisServer {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
@@ -64,13 +54,4 @@ function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms`);
 }

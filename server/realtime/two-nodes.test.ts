@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseBackends, realDatabaseUrl, realRedisUrl } from '../../test/backends.js';
+import { freePort } from '../../test/support/ports.js';
 import { inject } from 'vitest';
 import { loadConfig } from '../config.js';
 import { startStockwire, type RunningStockwire } from '../main.js';
@@ -181,14 +181,3 @@ describe.skipIf(databaseUrl === null)('stockwire serve', () => {
     }
   }, 40_000);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}

@@ -5,16 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumArgs, chromiumPath, hasChromium } from '../support/chromium.js';
 
 /**
  * A third-party shop for the browser tests: plain HTML pages on their own origin (a tiny node:http
  * server on another port, reached as `localhost` while the API is `127.0.0.1`), and a real headless
  * Chromium with a fresh profile.
  */
-export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
 /** Outside CI a machine without Chromium skips the browser suite; in CI (CI=true) a missing one fails it. */
-export const runBrowserTests = existsSync(chromiumPath) || process.env.CI === 'true';
+export const runBrowserTests = hasChromium;
 
 export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -91,15 +90,7 @@ export async function launchBrowser(): Promise<LaunchedBrowser> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-quic',
-      '--disable-sync',
-    ],
+    args: [...chromiumArgs],
   });
   return {
     context,

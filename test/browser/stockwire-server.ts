@@ -43,18 +43,6 @@ export function startNode(options: NodeOptions): Promise<RunningStockwire> {
   );
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface Merchant {
   readonly id: string;
   readonly publishableKey: string;

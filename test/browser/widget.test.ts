@@ -12,7 +12,8 @@ import {
   waitForText,
   type LaunchedBrowser,
 } from './shop-page.js';
-import { createMerchant, freePort, setStock, startNode, testStorage, upsertProduct, type Merchant } from './stockwire-server.js';
+import { freePort } from '../support/ports.js';
+import { createMerchant, setStock, startNode, testStorage, upsertProduct, type Merchant } from './stockwire-server.js';
 
 /**
  * widget.js end to end in real headless Chromium: a shop page on another origin pastes the script

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
 import { TestSocket } from '../../server/realtime/test-client.js';
-import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, ThrowawayPostgres, waitFor, type Merchant } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, ThrowawayPostgres, type Merchant } from './helpers.js';
 
 /**
  * PostgreSQL restarted under a running node (our own throwaway cluster, never the shared one):

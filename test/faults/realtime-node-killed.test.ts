@@ -5,7 +5,9 @@ import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
 import { createStockClient, type StockClient, type WebSocketConstructor } from '../../sdk/index.js';
 import { realDatabaseUrl, realRedisUrl } from '../backends.js';
-import { ADMIN, api, createMerchant, freePort, NodeProcess, waitFor, type Merchant } from './helpers.js';
+import { freePort } from '../support/ports.js';
+import { waitFor } from '../support/wait.js';
+import { ADMIN, api, createMerchant, NodeProcess, type Merchant } from './helpers.js';
 
 /**
  * A realtime node killed with SIGKILL under its clients: the SDK client reconnects to the other

@@ -4,7 +4,8 @@ import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
 import { TestSocket } from '../../server/realtime/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
-import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, waitFor, type Merchant } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, type Merchant } from './helpers.js';
 
 /**
  * Redis killed (SIGKILL, cache lost) and restarted under an API node and a separate realtime node:

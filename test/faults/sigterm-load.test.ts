@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TestSocket } from '../../server/realtime/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
-import { api, createMerchant, freePort, journalAgreesWithStock, NodeProcess } from './helpers.js';
+import { freePort } from '../support/ports.js';
+import { api, createMerchant, journalAgreesWithStock, NodeProcess } from './helpers.js';
 
 /**
  * SIGTERM to `stockwire serve` in the middle of a write load: every write is either done whole or

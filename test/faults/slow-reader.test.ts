@@ -3,7 +3,8 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
-import { ADMIN, createMerchant, metricValue, waitFor, type Merchant } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { ADMIN, createMerchant, metricValue, type Merchant } from './helpers.js';
 
 /**
  * A client that stops reading while its products change fast: the server drops it at the
