@@ -21,7 +21,7 @@ import type {
 } from './records.js';
 import type { Database } from './schema.js';
 import { isRetryableConflict, toStoreError } from './storage-errors.js';
-import { StockTransaction, adjustInOneStatement, toStockRecord } from './stock-transaction.js';
+import { StockTransaction, adjustInOneStatement, stockColumns, toProductRecord, toStockRecord } from './stock-transaction.js';
 
 export interface StockStoreOptions {
   /** How long an Idempotency-Key keeps its first answer. */
@@ -230,17 +230,7 @@ export class StockStore {
       if (options.from !== undefined) query = query.where('p.sku', '>=', options.from);
       return query.execute();
     });
-    const items = rows.slice(0, options.limit).map(
-      (r): ProductRecord => ({
-        sku: r.sku,
-        name: r.name,
-        lowStockThreshold: Number(r.low_stock_threshold),
-        display: r.display,
-        createdAt: new Date(r.created_at),
-        updatedAt: new Date(r.updated_at),
-        stock: toStockRecord({ ...r, updated_at: r.stock_updated_at }),
-      }),
-    );
+    const items = rows.slice(0, options.limit).map((r) => toProductRecord(r, toStockRecord({ ...r, updated_at: r.stock_updated_at })));
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > options.limit && last ? last.sku : null };
   }
@@ -528,16 +518,7 @@ export class StockStore {
       this.#db
         .selectFrom('stock as s')
         .innerJoin('products as p', (j) => j.onRef('p.merchant_id', '=', 's.merchant_id').onRef('p.sku', '=', 's.sku'))
-        .select([
-          's.merchant_id',
-          's.sku',
-          's.on_hand',
-          's.reserved',
-          's.version',
-          's.updated_at',
-          'p.low_stock_threshold',
-          'p.display',
-        ])
+        .select(stockColumns)
         .select((eb) =>
           eb
             .exists(

@@ -39,7 +39,28 @@ export function toStockRecord(row: StockRow): StockRecord {
   };
 }
 
-const stockColumns = [
+export interface ProductRow {
+  name: string | null;
+  low_stock_threshold: number;
+  display: DisplayPolicy;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function toProductRecord(product: ProductRow, stock: StockRecord): ProductRecord {
+  return {
+    sku: stock.sku,
+    name: product.name,
+    lowStockThreshold: Number(product.low_stock_threshold),
+    display: product.display,
+    createdAt: new Date(product.created_at),
+    updatedAt: new Date(product.updated_at),
+    stock,
+  };
+}
+
+/** The columns `toStockRecord` reads, from `stock as s` joined to `products as p`. */
+export const stockColumns = [
   's.merchant_id',
   's.sku',
   's.on_hand',
@@ -352,15 +373,7 @@ export class StockTransaction {
       .executeTakeFirstOrThrow();
     const record = toStockRecord({ ...stock, low_stock_threshold: product.low_stock_threshold, display: product.display });
     await this.#record(record, 'create', onHand, 0, reason ?? null);
-    return {
-      sku,
-      name: product.name,
-      lowStockThreshold: Number(product.low_stock_threshold),
-      display: product.display,
-      createdAt: new Date(product.created_at),
-      updatedAt: new Date(product.updated_at),
-      stock: record,
-    };
+    return toProductRecord(product, record);
   }
 
   async #product(sku: string): Promise<ProductRecord> {
@@ -372,15 +385,7 @@ export class StockTransaction {
       .executeTakeFirstOrThrow();
     const stock = await this.get(sku);
     if (!stock) throw new Error(`product ${sku} has no stock row`);
-    return {
-      sku,
-      name: product.name,
-      lowStockThreshold: Number(product.low_stock_threshold),
-      display: product.display,
-      createdAt: new Date(product.created_at),
-      updatedAt: new Date(product.updated_at),
-      stock,
-    };
+    return toProductRecord(product, stock);
   }
 
   /** The journal row for a change, written in the same transaction as the change itself. */
