@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenExample } from '../listen-example.js';
 import { demoProducts } from '../../server/demo/demo-products.js';
 
 /** Serves the built React example (`dist/app.js`) on its own port, with the Stockwire address and key written into the page. */
@@ -43,18 +43,5 @@ export async function startReactServer(options: ReactServerOptions): Promise<Run
       () => res.writeHead(500, { 'content-type': 'text/plain' }).end('Not built yet: run `npm run example:react`.'),
     );
   });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8082, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenExample(server, options.port ?? 8082, options.host ?? '127.0.0.1');
 }

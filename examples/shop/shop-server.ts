@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenExample } from '../listen-example.js';
 
 /**
  * Serves the example shop page on its own port — a different origin from the Stockwire API, as a
@@ -41,20 +41,7 @@ export async function startShopServer(options: ShopServerOptions): Promise<Runni
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
     }
   });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8081, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenExample(server, options.port ?? 8081, options.host ?? '127.0.0.1');
 }
 
 function escapeAttribute(value: string): string {
