@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
+import { createDatabase, deleteRedisPrefix, dropDatabase } from './support/throwaway-services.js';
 
 /**
  * One PostgreSQL database and one Redis key prefix per test run, removed at the end.
@@ -26,18 +26,11 @@ export default async function setup(project: TestProject) {
   const left: string[] = [];
 
   let databaseUrl: string | null = null;
-  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
   try {
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${dbName}"`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${dbName}`;
-    databaseUrl = url.toString();
+    databaseUrl = await createDatabase(adminUrl, dbName, 3000);
   } catch (error) {
     if (required) throw new Error(`CI=true but PostgreSQL at ${adminUrl} is not usable: ${(error as Error).message}`);
     left.push(`PostgreSQL (${adminUrl}: ${(error as Error).message})`);
-  } finally {
-    await admin.end().catch(() => {});
   }
 
   let redisAvailable = false;
@@ -66,21 +59,7 @@ export default async function setup(project: TestProject) {
   project.provide('redisPrefix', redisPrefix);
 
   return async () => {
-    if (databaseUrl) {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-      await client.end();
-    }
-    if (redisAvailable) {
-      const client = new Redis(redisUrl);
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await client.del(...keys);
-      } while (cursor !== '0');
-      client.disconnect();
-    }
+    if (databaseUrl) await dropDatabase(adminUrl, dbName);
+    if (redisAvailable) await deleteRedisPrefix(redisUrl, redisPrefix);
   };
 }

@@ -13,9 +13,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { freePort } from '../../test/support/ports.js';
+import { createDatabase, deleteRedisPrefix, dropDatabase } from '../../test/support/throwaway-services.js';
 import { TestSocket } from './test-client.js';
 
 const { values } = parseArgs({
@@ -40,15 +39,10 @@ const prefix = `swlatency:${runId}:`;
 const children: ChildProcess[] = [];
 
 async function main(): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  const dbUrl = new URL(adminUrl);
-  dbUrl.pathname = `/${dbName}`;
+  const dbUrl = await createDatabase(adminUrl, dbName);
 
   const [apiPort, wsPort, unusedA, unusedB] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const common = { DATABASE_URL: dbUrl.toString(), REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' };
+  const common = { DATABASE_URL: dbUrl, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' };
   startNode({ ...common, ROLE: 'api', PORT: String(apiPort), WS_PORT: String(unusedA), RATE_LIMIT_PER_KEY_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0' });
   startNode({ ...common, ROLE: 'realtime', PORT: String(unusedB), WS_PORT: String(wsPort) });
   const api = `http://127.0.0.1:${apiPort}`;
@@ -170,18 +164,8 @@ async function cleanup(): Promise<void> {
         }),
     ),
   );
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-  await admin.end();
-  const redis = new Redis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
+  await dropDatabase(adminUrl, dbName);
+  await deleteRedisPrefix(redisUrl, prefix);
 }
 
 try {

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
+import { createDatabase, dropDatabase } from '../../test/support/throwaway-services.js';
 import { buildApp } from '../api/app.js';
 import { loadConfig } from '../config.js';
 import { StockwireError } from '../errors.js';
@@ -113,13 +113,9 @@ function merge(results: readonly Result[]): Result {
 }
 
 const name = `stockwire_measure_${randomBytes(3).toString('hex')}`;
-const admin = new pg.Client({ connectionString: values['admin-url'] });
-await admin.connect();
-await admin.query(`CREATE DATABASE "${name}"`);
-const url = new URL(values['admin-url']!);
-url.pathname = `/${name}`;
+const databaseUrl = await createDatabase(values['admin-url']!, name);
 const store = await StockStore.open({
-  databaseUrl: url.toString(),
+  databaseUrl,
   dataDir: 'memory://',
   idempotencyTtlHours: 24,
   reservationSweepIntervalMs: 0,
@@ -186,6 +182,5 @@ try {
   );
 } finally {
   await store.close();
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
+  await dropDatabase(values['admin-url']!, name);
 }

@@ -1,0 +1,47 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+/**
+ * Throw-away PostgreSQL databases and Redis key prefixes on the shared services, for the test run
+ * (global-setup) and the measuring scripts. Imports nothing from vitest, so plain scripts may use it.
+ */
+
+/** Creates database `name` on the server of `adminUrl`; answers its URL. */
+export async function createDatabase(adminUrl: string, name: string, connectTimeoutMs?: number): Promise<string> {
+  const admin = new pg.Client({ connectionString: adminUrl, ...(connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: connectTimeoutMs }) });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end().catch(() => {});
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Drops database `name`, cutting off whoever is still connected to it. */
+export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Deletes every Redis key under `prefix`. */
+export async function deleteRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
