@@ -10,7 +10,7 @@ import { StockStore } from './store/stock-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { RedisBus } from './bus/redis-bus.js';
 import type { StockBus } from './bus/stock-bus.js';
-import { RealtimeGateway } from './realtime/realtime-gateway.js';
+import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
 import { publicView } from './stock/views.js';
 
 export interface RunningStockwire {
@@ -93,11 +93,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     let wsUrl: string | undefined;
     if (config.role !== 'api') {
       const gateway = await RealtimeGateway.start({
-        host: config.host,
-        port: config.wsPort,
-        publishIntervalMs: config.publishIntervalMs,
-        limits: config.realtime,
-        skuMaxLength: config.http.skuMaxLength,
+        ...gatewaySettings(config),
         store,
         bus,
         logger: logger.child({ component: 'realtime' }),
@@ -145,6 +141,19 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     await close();
     throw error;
   }
+}
+
+/** The gateway's slice of the config; the realtime test node takes the same, so it cannot drift from production. */
+export function gatewaySettings(
+  config: Config,
+): Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'skuMaxLength'> {
+  return {
+    host: config.host,
+    port: config.wsPort,
+    publishIntervalMs: config.publishIntervalMs,
+    limits: config.realtime,
+    skuMaxLength: config.http.skuMaxLength,
+  };
 }
 
 function urlHost(host: string): string {

@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from '../config.js';
+import { gatewaySettings } from '../main.js';
 import { MemoryBus } from '../bus/memory-bus.js';
 import { RedisBus } from '../bus/redis-bus.js';
 import type { StockBus } from '../bus/stock-bus.js';
@@ -39,11 +40,7 @@ export async function startTestNode(env: Record<string, string | undefined>, sto
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
   });
   const gateway = await RealtimeGateway.start({
-    host: config.host,
-    port: config.wsPort,
-    publishIntervalMs: config.publishIntervalMs,
-    limits: config.realtime,
-    skuMaxLength: config.http.skuMaxLength,
+    ...gatewaySettings(config),
     store: theStore,
     bus,
   });
