@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClientKind } from './harness/load-protocol.js';
 import { markdownTable, ratios, writeReport } from './harness/report.js';
 import { runScenario, scenarioNames, type ScenarioName, type ScenarioOptions } from './harness/scenarios.js';
-import { systemNames, type SystemName } from './harness/systems.js';
+import { defaultSystemNames, systemNames, type SystemName } from './harness/systems.js';
 
 /** Defaults sized for a 2-core machine; every one can be changed by a flag. */
 export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = {
@@ -28,7 +28,7 @@ export function buildCli(): Command {
   return new Command('bench')
     .description('Stockwire benchmarks: load generator, baselines and reports')
     .addArgument(new Command().createArgument('<scenario>', 'scenario to run').choices(scenarioNames))
-    .option('--systems <list>', `comma-separated, from: ${systemNames.join(', ')}`)
+    .option('--systems <list>', `comma-separated, from: ${systemNames.join(', ')} (default: all but stockwire-split)`)
     .option('-c, --connections <n>', 'client connections', int('connections'))
     .option('--products <n>', 'products', int('products'))
     .option('--per-conn <n>', 'products each connection subscribes to', int('per-conn'))
@@ -78,7 +78,7 @@ function assertLoopback(url: string): void {
 
 export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOptions {
   const d = scenarioDefaults[scenario];
-  const systems = (flags.systems ? flags.systems.split(',').map((s) => s.trim()).filter(Boolean) : (d.systems ?? [...systemNames])) as SystemName[];
+  const systems = (flags.systems ? flags.systems.split(',').map((s) => s.trim()).filter(Boolean) : (d.systems ?? [...defaultSystemNames])) as SystemName[];
   for (const s of systems) if (!systemNames.includes(s)) throw new Error(`unknown system ${s}; choose from ${systemNames.join(', ')}`);
   assertLoopback(flags.redisUrl);
   assertLoopback(flags.postgresUrl);

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Metrics, ScenarioResult, SystemResult } from './scenarios.js';
-import { baselineNames, type SystemName } from './systems.js';
+import { baselineNames, stockwireNames, type SystemName } from './systems.js';
 
 const fmt = (value: number | null | undefined, digits = 1): string =>
   value === null || value === undefined || Number.isNaN(value) ? '—' : value.toLocaleString('en-US', { maximumFractionDigits: digits });
@@ -102,7 +102,7 @@ export function ratios(result: ScenarioResult): string[] {
   const lines: string[] = [];
   const ratio = (a: number | null | undefined, b: number | null | undefined) =>
     a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
-  for (const ours of ['stockwire', 'stockwire-delivery'] as const) {
+  for (const ours of stockwireNames) {
     const mine = by.get(ours);
     if (!mine) continue;
     for (const base of baselineNames) {

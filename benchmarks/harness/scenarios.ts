@@ -13,7 +13,7 @@ import { LoadGenerator, createWriteClock, type WriteClock } from './generator.js
 import { Histogram, type LatencySummary } from './histogram.js';
 import { machineInfo, raiseFileLimit, type MachineInfo } from './machine.js';
 import { nextMessage, spawnTsWorker } from './spawn-worker.js';
-import { startSystem, type RunningSystem, type SystemName } from './systems.js';
+import { startSystem, stockwireNames, type RunningSystem, type SystemName } from './systems.js';
 import type { WriterInit, WriterResult } from './write-protocol.js';
 
 export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes'] as const;
@@ -140,8 +140,8 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
         notes.push(`writes measures Stockwire's REST → PostgreSQL path only; ${system} skipped`);
         continue;
       }
-      if ((scenario === 'connect-storm' || scenario === 'capacity') && system === 'stockwire-delivery') {
-        notes.push(`${scenario} has no writes: stockwire-delivery is the same server as stockwire, skipped`);
+      if ((scenario === 'connect-storm' || scenario === 'capacity') && system !== 'stockwire' && stockwireNames.includes(system)) {
+        notes.push(`${scenario} has no writes: ${system} is the same realtime server as stockwire, skipped`);
         continue;
       }
       results.push(await runOne(scenario, system, options, backends));
@@ -233,16 +233,25 @@ class Window {
   private readonly self = process.cpuUsage();
 
   constructor(
-    private readonly serverPid: number,
+    private readonly system: RunningSystem,
     private readonly redisPid: number | null,
   ) {
-    this.server = readProc(serverPid);
+    this.server = this.sample();
     this.redis = redisPid === null ? null : readProc(redisPid);
+  }
+
+  /** CPU summed over every process of the system; memory of the one clients connect to. */
+  private sample(): ProcSample | null {
+    const main = readProc(this.system.child.pid);
+    if (!main) return null;
+    let cpuSeconds = 0;
+    for (const pid of this.system.pids) cpuSeconds += readProc(pid)?.cpuSeconds ?? 0;
+    return { ...main, cpuSeconds };
   }
 
   finish(metrics: Metrics, watchdog: Watchdog): void {
     const wall = (nowMs() - this.startedAt) / 1000;
-    const server = readProc(this.serverPid);
+    const server = this.sample();
     const redis = this.redisPid === null ? null : readProc(this.redisPid);
     const self = process.cpuUsage(this.self);
     const serverCpu = server && this.server ? server.cpuSeconds - this.server.cpuSeconds : 0;
@@ -375,7 +384,7 @@ async function deliveryRun(
     const before = generator.counters();
     metrics.connections = { requested: options.connections, open: before.open, failed: before.failed, dropped: before.dropped, errors: {} };
     await generator.resetMeasurements();
-    const window = new Window(system.child.pid, _backends.redisPid);
+    const window = new Window(system, _backends.redisPid);
     const durationMs = options.durationS * 1000;
     const writer = startWriter({
       target: system.writeTarget,
@@ -442,7 +451,7 @@ async function deliveryRun(
 /** connect-storm: every client connects and subscribes at once; time until all hold a snapshot. */
 async function connectStormRun(system: RunningSystem, options: ScenarioOptions, metrics: Metrics, watchdog: Watchdog): Promise<void> {
   const clock = createWriteClock(options.products);
-  const window = new Window(system.child.pid, null);
+  const window = new Window(system, null);
   const { generator, connectMs } = await openClients(system, options, clock, options.products, Math.min(options.perConn, options.products), false, options.connections);
   try {
     const c = generator.counters();
@@ -461,7 +470,7 @@ async function connectStormRun(system: RunningSystem, options: ScenarioOptions, 
 async function capacityRun(system: RunningSystem, options: ScenarioOptions, metrics: Metrics, watchdog: Watchdog): Promise<void> {
   await sleep(Math.min(1500, options.settleS * 1000));
   const before = readProc(system.child.pid);
-  const window = new Window(system.child.pid, null);
+  const window = new Window(system, null);
   const clock = createWriteClock(options.products);
   const { generator } = await openClients(system, options, clock, options.products, Math.min(options.perConn, options.products), false, options.connectConcurrency);
   try {
@@ -489,7 +498,7 @@ async function writesRun(
   metrics: Metrics,
   watchdog: Watchdog,
 ): Promise<void> {
-  const window = new Window(system.child.pid, backends.redisPid);
+  const window = new Window(system, backends.redisPid);
   const phase = async (skuCount: number) => {
     const clock = createWriteClock(skuCount);
     const writer = startWriter({

@@ -11,18 +11,22 @@ import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
 
-export const systemNames = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'] as const;
+export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'seed', 'socketio', 'uws'] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
   stockwire: 'Stockwire (end to end)',
   'stockwire-delivery': 'Stockwire (delivery only)',
+  'stockwire-split': 'Stockwire (end to end, API and realtime processes)',
   seed: 'Seed design (ws + ioredis)',
   socketio: 'Socket.IO + redis-adapter',
   uws: 'Bare uWebSockets.js',
 };
 
 export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
+/** What a scenario runs when --systems is not given (the split variant is opt-in). */
+export const defaultSystemNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'];
+export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split'];
 
 export interface RunningSystem {
   readonly name: SystemName;
@@ -30,7 +34,10 @@ export interface RunningSystem {
   readonly protocol: ClientProtocol;
   readonly wsUrl: string;
   readonly origin: string | undefined;
+  /** The process clients connect to (its RSS is what `capacity` and the RSS cap read). */
   readonly child: ChildServer;
+  /** Every process of the system, for CPU seconds (the split variant has an API process too). */
+  readonly pids: readonly number[];
   readonly writeTarget: WriteTarget;
   /** Version of each product before the run, in the order of `skus`. */
   readonly startVersions: number[];
@@ -48,7 +55,7 @@ const serverFile = (name: string) => new URL(`../servers/${name}`, import.meta.u
 
 export async function startSystem(name: SystemName, backends: BenchBackends, options: SystemOptions): Promise<RunningSystem> {
   const label = systemLabels[name];
-  if (name === 'stockwire' || name === 'stockwire-delivery') return startStockwire(name, backends, options);
+  if (stockwireNames.includes(name)) return startStockwire(name, backends, options);
   const channelPrefix = `${backends.prefix}stock:`;
   const file = name === 'seed' ? 'seed-server.ts' : name === 'socketio' ? 'socketio-server.ts' : 'uws-server.ts';
   const child = await startChild(serverFile(file), {
@@ -67,6 +74,7 @@ export async function startSystem(name: SystemName, backends: BenchBackends, opt
     wsUrl: child.ready.wsUrl,
     origin: undefined,
     child,
+    pids: [child.pid],
     writeTarget,
     startVersions: options.skus.map(() => 0),
     stop: () => child.stop(),
@@ -77,7 +85,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
   if (!backends.databaseUrl) throw new Error('Stockwire needs PostgreSQL');
   const adminToken = randomBytes(16).toString('hex');
   const keyPrefix = `${backends.prefix}sw:`;
-  const child = await startChild(serverFile('stockwire-server.ts'), {
+  const env = {
     PORT: '0',
     WS_PORT: '0',
     HOST: '127.0.0.1',
@@ -94,9 +102,16 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     WS_MAX_MESSAGES_PER_SECOND: '1000',
     WS_MAX_CONNECTIONS_PER_IP: '0',
     ...options.extraEnv,
-  });
+  };
+  const split = name === 'stockwire-split';
+  const child = await startChild(serverFile('stockwire-server.ts'), { ...env, ROLE: split ? 'realtime' : 'all' });
+  let api: ChildServer | undefined;
+  const stop = async () => {
+    await Promise.all([child.stop(), api?.stop()]);
+  };
   try {
-    const apiUrl = child.ready.apiUrl!;
+    if (split) api = await startChild(serverFile('stockwire-server.ts'), { ...env, ROLE: 'api' });
+    const apiUrl = (api ?? child).ready.apiUrl!;
     const admin = new JsonClient(apiUrl, `Bearer ${adminToken}`);
     const created = await admin.request('POST', '/v1/merchants', { name: `bench ${name}` });
     admin.close();
@@ -105,7 +120,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     const startVersions = await prepareProducts(apiUrl, merchant.secretKey, options.skus);
     const wsUrl = `${child.ready.wsUrl}?key=${encodeURIComponent(merchant.publishableKey)}`;
     const writeTarget: WriteTarget =
-      name === 'stockwire'
+      name !== 'stockwire-delivery'
         ? { kind: 'rest', apiUrl, secretKey: merchant.secretKey }
         : { kind: 'bus', redisUrl: backends.redisUrl, keyPrefix, merchantId: merchant.id };
     return {
@@ -115,12 +130,13 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
       wsUrl,
       origin: undefined,
       child,
+      pids: api ? [child.pid, api.pid] : [child.pid],
       writeTarget,
       startVersions,
-      stop: () => child.stop(),
+      stop,
     };
   } catch (error) {
-    await child.stop();
+    await stop();
     throw error;
   }
 }

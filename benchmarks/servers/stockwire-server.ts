@@ -17,6 +17,6 @@ const mainModule = '../../server/main.js';
 const { startStockwire } = (await import(mainModule)) as { startStockwire: Start };
 
 const running = await startStockwire(loadConfig(process.env));
-if (!running.wsUrl || !running.apiUrl) throw new Error('bench needs ROLE=all (api and realtime)');
-announceReady({ wsUrl: `${running.wsUrl}/v1/ws`, apiUrl: running.apiUrl });
+// ROLE=all answers both; the split variant starts a ROLE=realtime and a ROLE=api process.
+announceReady({ wsUrl: running.wsUrl ? `${running.wsUrl}/v1/ws` : '', ...(running.apiUrl ? { apiUrl: running.apiUrl } : {}) });
 onShutdown(() => running.close());
