@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { stockStatuses, type StockChange } from '../stock/types.js';
+import { publicFields } from '../stock/views.js';
 
 /**
  * The one codec for everything the bus puts into Redis (cache values and change events).
@@ -19,10 +20,7 @@ const changeSchema = z.strictObject({
 });
 
 export function encodeChange(change: StockChange): string {
-  const { sku, status, available, version } = change.view;
-  // Whitelist the fields so nothing beyond the public view can ride along into Redis.
-  const view = available === undefined ? { sku, status, version } : { sku, status, available, version };
-  return JSON.stringify({ m: change.merchantId, v: view });
+  return JSON.stringify({ m: change.merchantId, v: publicFields(change.view) });
 }
 
 export function decodeChange(raw: string | Buffer | null | undefined): StockChange | undefined {
@@ -35,9 +33,5 @@ export function decodeChange(raw: string | Buffer | null | undefined): StockChan
   }
   const parsed = changeSchema.safeParse(json);
   if (!parsed.success) return undefined;
-  const { m, v } = parsed.data;
-  const view = v.available === undefined
-    ? { sku: v.sku, status: v.status, version: v.version }
-    : { sku: v.sku, status: v.status, available: v.available, version: v.version };
-  return { merchantId: m, view };
+  return { merchantId: parsed.data.m, view: publicFields(parsed.data.v) };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import { errorCodes } from '../errors.js';
 import type { PublicStock } from '../stock/types.js';
+import { publicFields } from '../stock/views.js';
 
 /**
  * The socket protocol codec: every client frame is decoded here (validated, never throwing) and
@@ -90,17 +91,12 @@ export function decodeClientMessage(data: ArrayBuffer | Uint8Array, isBinary: bo
   return { ok: true, message: { op: 'ping', id: value.id } };
 }
 
-function item(view: PublicStock): PublicStock {
-  const { sku, status, available, version } = view;
-  return available === undefined ? { sku, status, version } : { sku, status, available, version };
-}
-
 export function encodeSnapshot(views: readonly PublicStock[]): string {
-  return JSON.stringify({ t: 'snapshot', items: views.map(item) });
+  return JSON.stringify({ t: 'snapshot', items: views.map(publicFields) });
 }
 
 export function encodeStock(view: PublicStock): string {
-  return JSON.stringify({ t: 'stock', ...item(view) });
+  return JSON.stringify({ t: 'stock', ...publicFields(view) });
 }
 
 export function encodePong(id: string | number | undefined): string {

@@ -23,6 +23,15 @@ export function publicView(record: StockRecord): PublicStock {
     : { sku: record.sku, status, version: record.version };
 }
 
+/**
+ * Exactly the public fields of a view, in a fresh object: what crosses a process boundary (socket
+ * frame, Redis payload) is built from this whitelist, so nothing else can ride along.
+ */
+export function publicFields(view: PublicStock): PublicStock {
+  const { sku, status, available, version } = view;
+  return available === undefined ? { sku, status, version } : { sku, status, available, version };
+}
+
 /** An unknown SKU reads the same over REST (publishable key) and the socket. */
 export function unknownView(sku: string): PublicStock {
   return { sku, status: 'unknown', version: 0 };
