@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { freePort } from '../../test/support/ports.js';
+import { waitFor } from '../../test/support/wait.js';
 import { createDatabase, deleteRedisPrefix, dropDatabase } from '../../test/support/throwaway-services.js';
 import { TestSocket } from './test-client.js';
 
@@ -143,14 +144,8 @@ async function request(base: string, method: string, path: string, token: string
   return answer;
 }
 
-async function waitHealthy(url: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} did not become healthy`);
+function waitHealthy(url: string): Promise<void> {
+  return waitFor(() => fetch(url).then((r) => r.ok, () => false), 30_000, `${url} to become healthy`, 200);
 }
 
 async function cleanup(): Promise<void> {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
 import { realDatabaseUrl } from '../backends.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Real Stockwire nodes for the SDK and browser tests: the whole server from `startStockwire`
@@ -143,12 +144,6 @@ export class SilentableRelay {
 }
 
 /** Waits until `check` returns something truthy, polling every 10 ms. */
-export async function eventually<T>(check: () => T, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+export function eventually(check: () => unknown, what: string, timeoutMs = 10_000): Promise<void> {
+  return waitFor(() => Boolean(check()), timeoutMs, what, 10);
 }
