@@ -125,7 +125,7 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
     connections = maxConnections;
   }
   const options = { ...requested, connections };
-  const needDatabase = options.systems.some((s) => s === 'stockwire' || s === 'stockwire-delivery');
+  const needDatabase = options.systems.some((s) => stockwireNames.includes(s));
   const backends = await openBackends({
     redisUrl: options.redisUrl,
     postgresAdminUrl: options.postgresAdminUrl,
