@@ -314,7 +314,8 @@ describe('createStockClient against a real Stockwire node', () => {
     const limited = await startNode({
       port: await freePort(),
       wsPort: limitedPort,
-      storage,
+      // A second node beside the first: the embedded database allows one process per DATA_DIR.
+      storage: testStorage(),
       env: { WS_MAX_SUBSCRIPTIONS: '2' },
     });
     try {

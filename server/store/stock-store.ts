@@ -21,6 +21,8 @@ import type {
 } from './records.js';
 import type { Database } from './schema.js';
 import { isRetryableConflict, toStoreError } from './storage-errors.js';
+
+const loneSurrogate = /\p{Cs}/u;
 import { StockTransaction, adjustInOneStatement, stockColumns, toProductRecord, toStockRecord } from './stock-transaction.js';
 
 export interface StockStoreOptions {
@@ -173,8 +175,8 @@ export class StockStore {
   /** One entry per SKU, in order (null for unknown ones). */
   async getStocks(merchantId: string, skus: readonly string[]): Promise<(StockRecord | null)[]> {
     if (skus.length === 0) return [];
-    // PostgreSQL text cannot hold NUL, so no product has such a SKU: unknown, not a storage error.
-    const unique = [...new Set(skus)].filter((sku) => !sku.includes('\u0000'));
+    // PostgreSQL text cannot hold NUL or a lone surrogate, so no product has such a SKU: unknown, not a storage error.
+    const unique = [...new Set(skus)].filter((sku) => !sku.includes('\u0000') && !loneSurrogate.test(sku));
     if (unique.length === 0) return skus.map(() => null);
     let rows = await this.#readStock(merchantId, unique);
     const stale = rows.filter((r) => r.stale).map((r) => r.sku);
