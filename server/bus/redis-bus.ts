@@ -5,6 +5,9 @@ import { decodeChange, encodeChange } from './bus-codec.js';
 import { BusKeys } from './bus-keys.js';
 import { silentLogger, type ComponentLogger, type StockBus } from './stock-bus.js';
 
+/** How long close() waits for unsent changes to reach Redis. */
+const CLOSE_FLUSH_MS = 1000;
+
 export interface RedisBusOptions {
   readonly url: string;
   /** Every key and channel starts with it (`REDIS_KEY_PREFIX`). */
@@ -217,11 +220,12 @@ export class RedisBus implements StockBus {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Best effort: give pending changes one short chance to leave before the connections go.
-    if (this.outbox.size > 0 && this.cmd.status === 'ready') {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.flush(), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
-      clearTimeout(timer);
+    // Best effort: give pending changes up to a second to leave before the connections go, including
+    // those queued behind a flush that was already under way (flush() returns at once while one runs).
+    const deadline = Date.now() + CLOSE_FLUSH_MS;
+    while ((this.outbox.size > 0 || this.flushing) && this.cmd.status === 'ready' && Date.now() < deadline) {
+      void this.flush();
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
     this.closed = true;
     clearTimeout(this.retryTimer);

@@ -78,6 +78,8 @@ export class RealtimeGateway {
   private listenSocket: uWS.us_listen_socket | undefined;
   /** False from a bus outage until the resync finished: the local cache may be stale meanwhile. */
   private localCacheTrusted = true;
+  /** Snapshot reads under way, per topic: a connect storm shares one read per product, not one per socket. */
+  private readonly pendingReads = new Map<string, Promise<PublicStock>>();
   private framesPushed = 0;
   private closing = false;
   private boundPort = 0;
@@ -367,7 +369,7 @@ export class RealtimeGateway {
   /**
    * One view per sku: node-local latest value, then the bus cache, then the store. Values learned
    * from the bus or store seed the local cache; the answer is never older than what this node
-   * already pushed on the topic.
+   * already pushed on the topic. Concurrent reads of one product share a single read.
    */
   private async readViews(merchantId: string, skus: readonly string[]): Promise<PublicStock[]> {
     const found = new Map<string, PublicStock>();
@@ -377,18 +379,47 @@ export class RealtimeGateway {
         if (local !== undefined) found.set(sku, local);
       }
     }
-    let missing = skus.filter((sku) => !found.has(sku));
-    if (missing.length > 0) {
-      const cached = await this.options.bus.cached(merchantId, missing);
-      missing.forEach((sku, i) => {
-        const view = cached[i];
-        if (view !== undefined) {
-          found.set(sku, view);
-          this.learn(merchantId, view);
-        }
-      });
-      missing = missing.filter((sku) => !found.has(sku));
+    const waits: Array<Promise<unknown>> = [];
+    const toRead: string[] = [];
+    for (const sku of skus) {
+      if (found.has(sku)) continue;
+      const pending = this.pendingReads.get(topicOf(merchantId, sku));
+      if (pending) waits.push(pending.then((view) => found.set(sku, view)));
+      else toRead.push(sku);
     }
+    if (toRead.length > 0) {
+      const batch = this.readThrough(merchantId, toRead);
+      for (const sku of toRead) {
+        const topic = topicOf(merchantId, sku);
+        const read = batch.then((views) => views.get(sku) ?? { sku, status: 'unknown' as const, version: 0 });
+        this.pendingReads.set(topic, read);
+        const forget = () => {
+          if (this.pendingReads.get(topic) === read) this.pendingReads.delete(topic);
+        };
+        read.then(forget, forget);
+        waits.push(read.then((view) => found.set(sku, view)));
+      }
+    }
+    await Promise.all(waits);
+    return skus.map((sku) => {
+      const read = found.get(sku) ?? { sku, status: 'unknown', version: 0 };
+      const local = this.scheduler.latest(topicOf(merchantId, sku));
+      return local !== undefined && local.version > read.version ? local : read;
+    });
+  }
+
+  /** The bus cache, then the store for what it lacks; what is learned seeds this node's cache. */
+  private async readThrough(merchantId: string, skus: readonly string[]): Promise<Map<string, PublicStock>> {
+    const found = new Map<string, PublicStock>();
+    const cached = await this.options.bus.cached(merchantId, skus);
+    skus.forEach((sku, i) => {
+      const view = cached[i];
+      if (view !== undefined) {
+        found.set(sku, view);
+        this.learn(merchantId, view);
+      }
+    });
+    const missing = skus.filter((sku) => !found.has(sku));
     if (missing.length > 0) {
       const fromStore = await this.options.store.publicViews(merchantId, missing);
       for (const view of fromStore) {
@@ -398,11 +429,7 @@ export class RealtimeGateway {
         if (view.version > 0) this.options.bus.publish({ merchantId, view });
       }
     }
-    return skus.map((sku) => {
-      const read = found.get(sku) ?? { sku, status: 'unknown', version: 0 };
-      const local = this.scheduler.latest(topicOf(merchantId, sku));
-      return local !== undefined && local.version > read.version ? local : read;
-    });
+    return found;
   }
 
   /** Feeds a value into the topic's scheduler, if anyone on this node still watches it. */
