@@ -32,6 +32,24 @@ describe('folding scheduler', () => {
     s.close();
   });
 
+  it('stretches the window of a topic whose push is slow, so pushing cannot starve the event loop', () => {
+    let clock = 0;
+    const slowPush = (_t: string, v: PublicStock) => {
+      pushed.push(v);
+      clock += 80; // a push to tens of thousands of sockets
+    };
+    const s = new FoldingScheduler(100, slowPush, () => {}, () => clock);
+    s.offer('t', exact(1, 100));
+    s.offer('t', exact(2, 99));
+    s.offer('t', exact(3, 98));
+    expect(pushed.map((v) => v.version)).toEqual([2]);
+    vi.advanceTimersByTime(100);
+    expect(pushed.map((v) => v.version)).toEqual([2]);
+    vi.advanceTimersByTime(140);
+    expect(pushed.map((v) => v.version)).toEqual([2, 3]);
+    s.close();
+  });
+
   it('pushes every change with a zero interval and never goes backwards', () => {
     const s = new FoldingScheduler(0, (_t, v) => pushed.push(v));
     s.offer('t', exact(1, 10));

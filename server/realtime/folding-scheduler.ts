@@ -9,14 +9,26 @@ interface TopicFold {
   /** A newer value arrived inside the open window and waits for the trailing push. */
   dirty: boolean;
   timer: NodeJS.Timeout | undefined;
+  /**
+   * What the last push cost the event loop: its own time plus how late the window's timer fired (uWS
+   * does much of a large publish's socket work after publish() returns). 20,000 subscribers cost real time.
+   */
+  pushCostMs: number;
 }
+
+/**
+ * A window lasts at least this many times its topic's last push, so pushing one hot topic takes at
+ * most about a quarter of the event loop and the API beside it (ROLE=all) keeps answering.
+ */
+const WINDOW_PER_PUSH_TIME = 3;
 
 /**
  * Latest-value folding per topic. The first change is pushed at once and opens a window of
  * `intervalMs`; changes inside it only replace the pending value, pushed once when the window
  * closes (which opens the next window). Versions never go backwards (older or equal ones are
  * dropped), and a value whose public face equals the last pushed one sends nothing: a hidden count
- * that moved is not news.
+ * that moved is not news. A push so large that the window would be mostly pushing stretches the
+ * window (WINDOW_PER_PUSH_TIME): subscribers still converge on the newest value, only less often.
  */
 export class FoldingScheduler {
   private readonly topics = new Map<string, TopicFold>();
@@ -26,6 +38,7 @@ export class FoldingScheduler {
     private readonly push: (topic: string, view: PublicStock) => void,
     /** Told of every accepted change that got no push of its own (replaced inside a window, or no news). */
     private readonly onFolded: () => void = () => {},
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Offers a value; returns true when it was newer than what the topic had. */
@@ -33,7 +46,7 @@ export class FoldingScheduler {
     const fold = this.topics.get(topic);
     if (fold === undefined) {
       // The first value a node learns of a topic is what its subscribers get in their snapshot.
-      this.topics.set(topic, { latest: view, pushed: view, dirty: false, timer: undefined });
+      this.topics.set(topic, { latest: view, pushed: view, dirty: false, timer: undefined, pushCostMs: 0 });
       return true;
     }
     if (view.version <= fold.latest.version) return false;
@@ -69,19 +82,26 @@ export class FoldingScheduler {
   }
 
   private openWindow(topic: string, fold: TopicFold): void {
+    const delay = Math.max(this.intervalMs, WINDOW_PER_PUSH_TIME * fold.pushCostMs);
+    const due = this.now() + delay;
     fold.timer = setTimeout(() => {
       fold.timer = undefined;
       if (!fold.dirty || this.topics.get(topic) !== fold) return;
       fold.dirty = false;
-      if (this.pushIfNews(topic, fold)) this.openWindow(topic, fold);
-      else this.onFolded();
-    }, this.intervalMs);
+      const late = Math.max(0, this.now() - due);
+      if (this.pushIfNews(topic, fold)) {
+        fold.pushCostMs += late;
+        this.openWindow(topic, fold);
+      } else this.onFolded();
+    }, delay);
   }
 
   private pushIfNews(topic: string, fold: TopicFold): boolean {
     if (fold.pushed !== undefined && samePublicFace(fold.pushed, fold.latest)) return false;
     fold.pushed = fold.latest;
+    const started = this.now();
     this.push(topic, fold.latest);
+    fold.pushCostMs = this.now() - started;
     return true;
   }
 }
