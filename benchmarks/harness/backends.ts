@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import pg from 'pg';
+import { createDatabase, deleteRedisPrefix, dropDatabase } from '../../test/support/throwaway-services.js';
 
 export interface BenchBackends {
   readonly redisUrl: string;
@@ -37,13 +37,7 @@ export async function openBackends(options: BackendOptions): Promise<BenchBacken
   let created: string | null = null;
   if (options.needDatabase && !databaseUrl) {
     const name = `stockwire_bench_${runId}`;
-    const admin = new pg.Client({ connectionString: options.postgresAdminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    const url = new URL(options.postgresAdminUrl);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
+    databaseUrl = await createDatabase(options.postgresAdminUrl, name);
     created = name;
   }
   return {
@@ -52,20 +46,8 @@ export async function openBackends(options: BackendOptions): Promise<BenchBacken
     databaseUrl,
     redisPid: Number.isFinite(redisPid) ? redisPid : null,
     async dispose() {
-      if (created) {
-        const admin = new pg.Client({ connectionString: options.postgresAdminUrl });
-        await admin.connect();
-        await admin.query(`DROP DATABASE IF EXISTS "${created}" WITH (FORCE)`);
-        await admin.end();
-      }
-      const client = new Redis(options.redisUrl);
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await client.del(...keys);
-      } while (cursor !== '0');
-      client.disconnect();
+      if (created) await dropDatabase(options.postgresAdminUrl, created);
+      await deleteRedisPrefix(options.redisUrl, prefix);
     },
   };
 }
