@@ -173,7 +173,7 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
     }
   };
 
-  /** `always`: sent even past the request bound (releasing holds on stop leaves nothing held behind). */
+  /** `always`: sent even past the request bound (resolving holds leaves nothing held behind). */
   async function call(
     method: string,
     path: string,
@@ -348,7 +348,8 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
   async function resolveHold(id: string, state: SkuState, commit: boolean): Promise<void> {
     openHolds.delete(id);
     const path = `/v1/reservations/${encodeURIComponent(id)}`;
-    const answer = commit ? await call('POST', `${path}/commit`) : await call('DELETE', path, undefined, {}, true);
+    // Sent even past the request bound: a hold taken must be resolved, never left to expire.
+    const answer = commit ? await call('POST', `${path}/commit`, undefined, {}, true) : await call('DELETE', path, undefined, {}, true);
     if (answer === undefined || answer.status >= 300) return;
     if (commit) {
       stats.commits += 1;
