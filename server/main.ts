@@ -64,17 +64,19 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     : new MemoryBus();
   closers.push(() => bus.close());
   // Key rotations reach every node's key caches (any role: realtime nodes resolve publishable keys too).
+  const keyCaches: Array<(merchantId: string) => void> = [(merchantId) => store.forgetMerchantKeys(merchantId)];
+  const forgetKeys = (merchantId: string) => keyCaches.forEach((forget) => forget(merchantId));
   const keyRevocations: KeyRevocations = config.redisUrl
     ? new RedisKeyRevocations({
         url: config.redisUrl,
         keyPrefix: config.redisKeyPrefix,
-        onRevoked: (merchantId) => store.forgetMerchantKeys(merchantId),
+        onRevoked: forgetKeys,
         onError: (error) => {
           faults.redisErrors.inc({ component: 'key-revocation' });
           logger.debug({ err: error.message }, 'key revocation channel error');
         },
       })
-    : new LocalKeyRevocations((merchantId) => store.forgetMerchantKeys(merchantId));
+    : new LocalKeyRevocations(forgetKeys);
   closers.push(() => keyRevocations.close());
   bus.onConnection((state) => {
     if (state === 'down') faults.redisErrors.inc({ component: 'bus' });
@@ -100,6 +102,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metricsRegistry: registry,
       });
       closers.push(() => gateway.close());
+      keyCaches.push((merchantId) => gateway.forgetMerchantKeys(merchantId));
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
       logger.info({ wsUrl, bus: bus.kind }, 'realtime listening');
     }

@@ -43,6 +43,13 @@ export class PublishableKeyCache {
     this.inFlight.set(key, promise);
     return promise;
   }
+
+  /** A merchant's keys were rotated: its cached grants go, so an old key is refused at the next upgrade. */
+  forgetMerchant(merchantId: string): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.value?.merchantId === merchantId) this.entries.delete(key);
+    }
+  }
 }
 
 /**

@@ -366,6 +366,11 @@ export class RealtimeGateway {
     this.send(ws, data, encodeSnapshot(views.filter((view) => since[view.sku] !== view.version)));
   }
 
+  /** A merchant's keys were rotated (on any node): new upgrades with a cached old key are refused at once. */
+  forgetMerchantKeys(merchantId: string): void {
+    this.keys.forgetMerchant(merchantId);
+  }
+
   /**
    * One view per sku: node-local latest value, then the bus cache, then the store. Values learned
    * from the bus or store seed the local cache; the answer is never older than what this node

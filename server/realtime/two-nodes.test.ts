@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import { loadConfig } from '../config.js';
 import { startStockwire, type RunningStockwire } from '../main.js';
 import { TestRedisServer } from '../bus/test-redis-server.js';
-import { TestSocket } from './test-client.js';
+import { TestSocket, UpgradeRefused } from './test-client.js';
 
 const databaseUrl = realDatabaseUrl();
 const redisUrl = realRedisUrl();
@@ -74,6 +74,26 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('two nodes on Postgre
       expect(adjust.status).toBe(200);
       expect(await socket.next((f) => f.t === 'stock')).toEqual({ t: 'stock', sku: 'TWO-1', status: 'low_stock', available: 2, version: adjust.body.version });
     });
+    it('refuses a rotated publishable key at the next upgrade on node B, although node B had it cached', async () => {
+      const shop = (await api(apiNode.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'rotating' })).body as unknown as Merchant;
+      const oldUrl = `${wsNode.wsUrl}/v1/ws?key=${shop.publishableKey}`;
+      (await TestSocket.open(oldUrl)).close(); // node B now holds the grant in its key cache
+      const rotated = await api(apiNode.apiUrl!, 'POST', `/v1/merchants/${shop.id}/keys/rotate`, adminToken, { publishable: true });
+      expect(rotated.status).toBe(200);
+      const refusal = async () => {
+        try {
+          (await TestSocket.open(oldUrl)).close();
+          return 101;
+        } catch (error) {
+          return error instanceof UpgradeRefused ? error.status : -1;
+        }
+      };
+      // Well inside the key cache's lifetime: only the revocation message can make this pass.
+      await expect.poll(refusal, { timeout: 1000, interval: 50 }).toBe(401);
+      const fresh = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${rotated.body.publishableKey as string}`);
+      fresh.close();
+    });
+
     it('folds a burst of 100 changes written through node A into a handful of frames on node B, ending with the newest', async () => {
       await api(apiNode.apiUrl!, 'PUT', '/v1/stock/BURST', merchant.secretKey, { onHand: 1000 });
       const socket = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${merchant.publishableKey}`);
