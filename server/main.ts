@@ -149,13 +149,14 @@ export async function startStockwire(config: Config, options: StartOptions = {})
 /** The gateway's slice of the config; the realtime test node takes the same, so it cannot drift from production. */
 export function gatewaySettings(
   config: Config,
-): Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'skuMaxLength'> {
+): Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'skuMaxLength' | 'trustProxyHops'> {
   return {
     host: config.host,
     port: config.wsPort,
     publishIntervalMs: config.publishIntervalMs,
     limits: config.realtime,
     skuMaxLength: config.http.skuMaxLength,
+    trustProxyHops: config.http.trustProxyHops,
   };
 }
 

@@ -254,6 +254,8 @@ describe('realtime gateway limits', () => {
     const a = await TestSocket.open(node.socketUrl(key));
     const b = await TestSocket.open(node.socketUrl(key));
     expect(await refusedStatus(node.socketUrl(key))).toBe(429);
+    // No trusted proxy: a forged X-Forwarded-For does not buy another connection.
+    expect(await refusedStatus(node.socketUrl(key), { 'x-forwarded-for': '203.0.113.9' })).toBe(429);
     a.close();
     await a.closed();
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -268,5 +270,25 @@ describe('realtime gateway limits', () => {
     await node.gateway.close();
     expect(await socket.closed()).toBe(1001);
     await expect(TestSocket.open(url)).rejects.toThrow();
+  });
+});
+
+describe('realtime gateway behind a trusted load balancer', () => {
+  let node: TestNode;
+  let key: string;
+  beforeAll(async () => {
+    node = await startTestNode({ DATABASE_URL: database.databaseUrl, WS_MAX_CONNECTIONS_PER_IP: '1', TRUST_PROXY_HOPS: '1' });
+    key = (await node.store.createMerchant({ name: 'behind a balancer' })).publishableKey;
+  });
+  afterAll(async () => {
+    await node?.close();
+  });
+
+  it('counts connections per shopper named by X-Forwarded-For, not per balancer', async () => {
+    const first = await TestSocket.open(node.socketUrl(key), { 'x-forwarded-for': '203.0.113.1' });
+    const second = await TestSocket.open(node.socketUrl(key), { 'x-forwarded-for': '203.0.113.2' });
+    expect(await refusedStatus(node.socketUrl(key), { 'x-forwarded-for': '198.51.100.5, 203.0.113.1' })).toBe(429);
+    first.close();
+    second.close();
   });
 });

@@ -5,6 +5,7 @@ import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
+import { clientAddress } from './client-address.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { PublishableKeyCache, originAllowed, type PublishableKeyGrant } from './key-cache.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
@@ -23,6 +24,8 @@ export interface RealtimeGatewayOptions {
   readonly publishIntervalMs: number;
   readonly limits: RealtimeLimits;
   readonly skuMaxLength: number;
+  /** Load balancers in front whose `X-Forwarded-For` names the shopper (TRUST_PROXY_HOPS); 0 trusts none. */
+  readonly trustProxyHops?: number;
   readonly store: RealtimeStore;
   readonly bus: StockBus;
   readonly logger?: ComponentLogger;
@@ -222,7 +225,11 @@ export class RealtimeGateway {
     const secWebSocketKey = req.getHeader('sec-websocket-key');
     const secWebSocketProtocol = req.getHeader('sec-websocket-protocol');
     const secWebSocketExtensions = req.getHeader('sec-websocket-extensions');
-    const ip = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
+    const ip = clientAddress(
+      Buffer.from(res.getRemoteAddressAsText()).toString('utf8'),
+      req.getHeader('x-forwarded-for'),
+      this.options.trustProxyHops ?? 0,
+    );
 
     const refuse = (code: ErrorCode) => {
       this.metrics.upgradesRefused.inc({ code });
