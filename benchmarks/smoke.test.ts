@@ -86,7 +86,10 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
       // A burst of SYNs may see a rare reset on a loaded CI box: the harness reports it, the smoke
       // test only checks that the scenario measures (the full run is where the numbers count).
       const why = `${r.system}: ${JSON.stringify(r.metrics.connections)}`;
-      expect(r.metrics.connections!.open + r.metrics.connections!.failed, why).toBe(300);
+      // `open` is the current count: a client dropped in the burst is between reconnect attempts.
+      const { open, failed, dropped } = r.metrics.connections!;
+      expect(open + failed, why).toBeLessThanOrEqual(300);
+      expect(open + failed + dropped, why).toBeGreaterThanOrEqual(300);
       expect(r.metrics.lost!, why).toBeLessThanOrEqual(15);
     }
   });
