@@ -4,6 +4,11 @@ import { busBackends, databaseBackends } from '../../test/backends.js';
 import type { ServerFrame } from './test-client.js';
 import { TestSocket, UpgradeRefused } from './test-client.js';
 import { startTestNode, type TestNode } from './test-node.js';
+import { MemoryBus } from '../bus/memory-bus.js';
+import { loadConfig } from '../config.js';
+import { gatewaySettings } from '../main.js';
+import { StockStore } from '../store/stock-store.js';
+import { RealtimeGateway } from './realtime-gateway.js';
 
 const database = databaseBackends()[0]!;
 
@@ -290,5 +295,46 @@ describe('realtime gateway behind a trusted load balancer', () => {
     expect(await refusedStatus(node.socketUrl(key), { 'x-forwarded-for': '198.51.100.5, 203.0.113.1' })).toBe(429);
     first.close();
     second.close();
+  });
+});
+
+describe('realtime gateway under a connect storm', () => {
+  let store: StockStore;
+  let gateway: RealtimeGateway;
+  let storeReads = 0;
+  beforeAll(async () => {
+    store = await StockStore.open({ databaseUrl: undefined, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
+    // The real store, counted and slowed down as a busy database would be: every socket's `sub`
+    // arrives while the first read is still under way.
+    const counted = {
+      publicViews: async (merchantId: string, skus: readonly string[]) => {
+        storeReads += 1;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return store.publicViews(merchantId, skus);
+      },
+      resolvePublishableKey: (key: string) => store.resolvePublishableKey(key),
+    };
+    gateway = await RealtimeGateway.start({
+      ...gatewaySettings(loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent' })),
+      store: counted,
+      bus: new MemoryBus(),
+    });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await store?.close();
+  });
+
+  it('shares one snapshot read per product among sockets subscribing at once', async () => {
+    const merchant = await store.createMerchant({ name: 'storm' });
+    await store.setStock(merchant.id, 'HOT', { onHand: 7 });
+    const url = `${gateway.url}/v1/ws?key=${merchant.publishableKey}`;
+    const sockets = await Promise.all(Array.from({ length: 50 }, () => TestSocket.open(url)));
+    storeReads = 0;
+    for (const socket of sockets) socket.send({ op: 'sub', skus: ['HOT'] });
+    const snapshots = await Promise.all(sockets.map((socket) => socket.next((f) => f.t === 'snapshot')));
+    for (const snapshot of snapshots) expect(snapshot).toMatchObject({ items: [{ sku: 'HOT', available: 7 }] });
+    expect(storeReads).toBe(1);
+    for (const socket of sockets) socket.close();
   });
 });
