@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { ApiMetrics } from './api/api-metrics.js';
 import { buildApp } from './api/app.js';
 import { FaultMetrics } from './fault-metrics.js';
-import { LocalKeyRevocations, RedisKeyRevocations, type KeyRevocations } from './api/key-revocations.js';
+import type { KeyRevocations } from './api/key-revocations.js';
 import type { DemoPageOptions } from './demo/demo-page.js';
 import { createLogger, type Logger } from './log.js';
 import { StockStore } from './store/stock-store.js';
@@ -65,19 +65,10 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   closers.push(() => bus.close());
   // Key rotations reach every node's key caches (any role: realtime nodes resolve publishable keys too).
   const keyCaches: Array<(merchantId: string) => void> = [(merchantId) => store.forgetMerchantKeys(merchantId)];
-  const forgetKeys = (merchantId: string) => keyCaches.forEach((forget) => forget(merchantId));
-  const keyRevocations: KeyRevocations = config.redisUrl
-    ? new RedisKeyRevocations({
-        url: config.redisUrl,
-        keyPrefix: config.redisKeyPrefix,
-        onRevoked: forgetKeys,
-        onError: (error) => {
-          faults.redisErrors.inc({ component: 'key-revocation' });
-          logger.debug({ err: error.message }, 'key revocation channel error');
-        },
-      })
-    : new LocalKeyRevocations(forgetKeys);
-  closers.push(() => keyRevocations.close());
+  bus.onControl((message) => {
+    if (message.type === 'keys_revoked') keyCaches.forEach((forget) => forget(message.merchantId));
+  });
+  const keyRevocations: KeyRevocations = { announce: (merchantId) => bus.broadcast({ type: 'keys_revoked', merchantId }) };
   bus.onConnection((state) => {
     if (state === 'down') faults.redisErrors.inc({ component: 'bus' });
   });

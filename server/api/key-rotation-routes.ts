@@ -16,7 +16,7 @@ export interface KeyRotationRoutesOptions {
 /**
  * `POST /v1/merchants/:id/keys/rotate` (admin token): a new secret key, and a new publishable key
  * too with `{ "publishable": true }`. The old secret key is refused from the moment of the answer
- * on this node, and on the others as soon as the revocation reaches them over Redis.
+ * on this node, and on the others as soon as the revocation reaches them over the bus.
  */
 export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotationRoutesOptions): Promise<void> {
   const { store, adminToken } = options;
@@ -59,8 +59,8 @@ export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotati
       const { id } = request.params;
       const rotated = await store.rotateKeys(id, { publishable: publishableWanted(request.body) });
       if (rotated === null) throw new StockwireError('not_found', 'No such merchant.');
-      if (options.revocations) options.revocations.announce(id);
-      else store.forgetMerchantKeys(id);
+      store.forgetMerchantKeys(id);
+      options.revocations?.announce(id);
       reply.header('cache-control', 'no-store');
       return { id, publishableKey: rotated.publishableKey, secretKey: rotated.secretKey };
     },

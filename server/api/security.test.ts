@@ -7,7 +7,7 @@ import { realDatabaseUrl } from '../../test/backends.js';
 import { loadConfig, type Config } from '../config.js';
 import { StockStore } from '../store/stock-store.js';
 import { buildApp, type AppDeps } from './app.js';
-import { RedisKeyRevocations } from './key-revocations.js';
+import { RedisBus } from '../bus/redis-bus.js';
 import { TestRedisServer } from '../bus/test-redis-server.js';
 
 const ADMIN = 'security-admin-token-0123456789';
@@ -260,25 +260,29 @@ const redisUrl = inject('redisUrl');
 const redisPrefix = inject('redisPrefix');
 
 describe.skipIf(databaseUrl === null || redisUrl === null)('across two API nodes (PostgreSQL + Redis)', () => {
-  const nodes: Array<{ store: StockStore; app: FastifyInstance; revocations: RedisKeyRevocations }> = [];
+  const nodes: Array<{ store: StockStore; app: FastifyInstance; bus: RedisBus }> = [];
   const prefix = `${redisPrefix}sec${randomBytes(3).toString('hex')}:`;
 
   beforeAll(async () => {
     const cfg = config({ RATE_LIMIT_PER_KEY_PER_MINUTE: '5', RATE_LIMIT_PER_IP_PER_MINUTE: '4' });
     for (let i = 0; i < 2; i++) {
       const store = await StockStore.open({ databaseUrl: databaseUrl!, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
-      const revocations = new RedisKeyRevocations({ url: redisUrl!, keyPrefix: prefix, onRevoked: (id) => store.forgetMerchantKeys(id) });
-      const app = appFor(store, cfg, { keyRevocations: revocations, rateLimitRedis: { url: redisUrl!, keyPrefix: prefix } });
+      const bus = new RedisBus({ url: redisUrl!, keyPrefix: prefix });
+      bus.onControl((message) => {
+        if (message.type === 'keys_revoked') store.forgetMerchantKeys(message.merchantId);
+      });
+      const keyRevocations = { announce: (merchantId: string) => bus.broadcast({ type: 'keys_revoked', merchantId }) };
+      const app = appFor(store, cfg, { keyRevocations, rateLimitRedis: { url: redisUrl!, keyPrefix: prefix } });
       await app.ready();
-      nodes.push({ store, app, revocations });
+      // Both subscribers are in place before anything is announced.
+      expect(await bus.ready()).toBe(true);
+      nodes.push({ store, app, bus });
     }
-    // Let both subscribers be in place before anything is announced.
-    await new Promise((resolve) => setTimeout(resolve, 300));
   });
   afterAll(async () => {
     for (const node of nodes) {
       await node.app.close();
-      await node.revocations.close();
+      await node.bus.close();
       await node.store.close();
     }
   });

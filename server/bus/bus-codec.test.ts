@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeChange, encodeChange } from './bus-codec.js';
+import { decodeChange, decodeControl, encodeChange, encodeControl } from './bus-codec.js';
 
 describe('bus codec', () => {
   it('round-trips a change and keeps only public fields', () => {
@@ -15,5 +15,14 @@ describe('bus codec', () => {
       '{"m":"x","v":{"sku":"A","status":"in_stock","version":-1}}', '{"m":"x","v":{"sku":"A","status":"in_stock","version":1,"onHand":5}}',
       '{"m":"x","v":{"sku":"A","status":"in_stock","available":1.5,"version":1}}', Buffer.from([0xff, 0xfe])];
     for (const raw of bad) expect(decodeChange(raw)).toBeUndefined();
+  });
+
+  it('round-trips a control message with its sender and refuses anything else', () => {
+    expect(decodeControl(encodeControl('n1', { type: 'merchant_deleted', merchantId: 'm_1' }))).toEqual({
+      nodeId: 'n1',
+      message: { type: 'merchant_deleted', merchantId: 'm_1' },
+    });
+    const bad = [null, 'not json', '{"n":"a","t":"nope","m":"m"}', '{"n":"a","t":"keys_revoked"}', '{"n":"a","t":"keys_revoked","m":"m","secret":"sk_x"}', '{"n":"","t":"keys_revoked","m":"m"}'];
+    for (const raw of bad) expect(decodeControl(raw)).toBeUndefined();
   });
 });

@@ -15,4 +15,9 @@ export class BusKeys {
   channel(merchantId: string, sku: string): string {
     return `${this.prefix}chg:{${topicOf(merchantId, sku)}}`;
   }
+
+  /** The one channel of control messages that every node subscribes to. */
+  controlChannel(): string {
+    return `${this.prefix}ctl:{control}`;
+  }
 }

@@ -4,6 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { busBackends, realRedisUrl } from '../../test/backends.js';
 import { waitFor } from '../../test/support/wait.js';
 import type { StockChange } from '../stock/types.js';
+import type { ControlMessage } from './control-message.js';
 import { BusKeys } from './bus-keys.js';
 import { MemoryBus } from './memory-bus.js';
 import { RedisBus } from './redis-bus.js';
@@ -83,6 +84,24 @@ describe.each(busBackends())('bus on $name', ({ name, redisUrl, keyPrefix }) => 
     expect(seen).toEqual(['W@1', 'W@2']);
   });
 
+  it('tells every node a control message once, the sender included, without watching any product', async () => {
+    const [sender, other] = await open();
+    const merchantId = randomUUID();
+    const heard: string[] = [];
+    const record = (node: string) => (message: ControlMessage) => {
+      if (message.merchantId === merchantId) heard.push(`${node}:${message.type}`);
+    };
+    sender.onControl(record('sender'));
+    if (other !== sender) other.onControl(record('other'));
+    sender.broadcast({ type: 'keys_revoked', merchantId });
+    sender.broadcast({ type: 'merchant_deleted', merchantId });
+    const expected = other === sender ? 2 : 4;
+    await until(() => heard.length >= expected);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // an echo would arrive by now
+    expect(heard.filter((h) => h.startsWith('sender:'))).toEqual(['sender:keys_revoked', 'sender:merchant_deleted']);
+    if (other !== sender) expect(heard.filter((h) => h.startsWith('other:'))).toEqual(['other:keys_revoked', 'other:merchant_deleted']);
+  });
+
   it.skipIf(name !== 'redis')('drops invalid payloads without breaking the subscriber loop', async () => {
     const [writer, reader] = await open();
     const merchantId = randomUUID();
@@ -96,10 +115,20 @@ describe.each(busBackends())('bus on $name', ({ name, redisUrl, keyPrefix }) => 
     for (const junk of ['not json', '{"m":"x"}', JSON.stringify({ m: 'other', v: { sku: 'A', status: 'in_stock', version: 9 } })]) {
       await raw.spublish(channel, junk);
     }
+    const controls: ControlMessage[] = [];
+    reader.onControl((message) => {
+      if (message.merchantId === merchantId) controls.push(message);
+    });
+    const controlChannel = new BusKeys(keyPrefix).controlChannel();
+    for (const junk of ['not json', JSON.stringify({ n: 'x', t: 'keys_stolen', m: merchantId }), JSON.stringify({ n: 'x', t: 'keys_revoked', m: merchantId, key: 'sk_1' })]) {
+      await raw.spublish(controlChannel, junk);
+    }
     raw.disconnect();
     writer.publish(change(merchantId, 'A', 1));
-    await until(() => seen.length === 1);
+    writer.broadcast({ type: 'merchant_changed', merchantId });
+    await until(() => seen.length === 1 && controls.length === 1);
     expect(seen).toEqual([1]);
+    expect(controls).toEqual([{ type: 'merchant_changed', merchantId }]);
   });
 });
 
@@ -127,8 +156,13 @@ describe.skipIf(realRedisUrl() === null)('redis bus across a Redis restart', () 
     writer.publish(change(merchantId, 'A', 1));
     await until(() => seen.length === 1);
 
+    const controls: ControlMessage[] = [];
+    reader.onControl((message) => controls.push(message));
+
     await redis.kill();
     await until(() => !reader.connected);
+    writer.broadcast({ type: 'keys_revoked', merchantId });
+    await until(() => writer.pendingControlCount === 1); // refused by the dead connection, so it waits
     const before = performance.now();
     expect(() => writer.publish(change(merchantId, 'A', 2))).not.toThrow();
     writer.publish(change(merchantId, 'A', 3));
@@ -141,6 +175,10 @@ describe.skipIf(realRedisUrl() === null)('redis bus across a Redis restart', () 
     expect(Date.now() - back).toBeLessThan(5000);
     expect(seen).not.toContain(2); // folded in the outbox: only the newest goes out
     expect(states).toEqual(['down', 'up']);
+    // Broadcast while Redis was down: it waited, then went out (whether the other node had
+    // resubscribed by then is a race; it resyncs on `up` instead).
+    await until(() => writer.pendingControlCount === 0, 5000);
+    expect(controls.length).toBeLessThanOrEqual(1);
     expect(await reader.cached(merchantId, ['A'])).toEqual([change(merchantId, 'A', 3).view]);
     expect(writer.pendingCount).toBe(0);
   });

@@ -1,5 +1,7 @@
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
+import type { ControlMessage } from './control-message.js';
+import { deliver } from './listeners.js';
 import type { StockBus } from './stock-bus.js';
 
 /**
@@ -11,6 +13,7 @@ export class MemoryBus implements StockBus {
   readonly connected = true;
   private readonly latest = new Map<string, PublicStock>();
   private readonly changeListeners = new Set<(change: StockChange) => void>();
+  private readonly controlListeners = new Set<(message: ControlMessage) => void>();
   private closed = false;
 
   publish(change: StockChange): void {
@@ -19,15 +22,17 @@ export class MemoryBus implements StockBus {
     const current = this.latest.get(topic);
     if (current !== undefined && current.version >= change.view.version) return;
     this.latest.set(topic, change.view);
-    queueMicrotask(() => {
-      for (const listener of this.changeListeners) {
-        try {
-          listener(change);
-        } catch {
-          // A listener's failure is its own; the other listeners still get the change.
-        }
-      }
-    });
+    queueMicrotask(() => deliver(this.changeListeners, change));
+  }
+
+  broadcast(message: ControlMessage): void {
+    if (this.closed) return;
+    queueMicrotask(() => deliver(this.controlListeners, message));
+  }
+
+  onControl(listener: (message: ControlMessage) => void): () => void {
+    this.controlListeners.add(listener);
+    return () => this.controlListeners.delete(listener);
   }
 
   cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
@@ -52,6 +57,7 @@ export class MemoryBus implements StockBus {
   close(): Promise<void> {
     this.closed = true;
     this.changeListeners.clear();
+    this.controlListeners.clear();
     return Promise.resolve();
   }
 }

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
-import { decodeChange, encodeChange } from './bus-codec.js';
+import { decodeChange, decodeControl, encodeChange, encodeControl } from './bus-codec.js';
 import { BusKeys } from './bus-keys.js';
+import type { ControlMessage } from './control-message.js';
+import { deliver } from './listeners.js';
 import { silentLogger, type ComponentLogger, type StockBus } from './stock-bus.js';
 
 /** How long close() waits for unsent changes to reach Redis. */
@@ -19,6 +22,8 @@ export interface RedisBusOptions {
   readonly readTimeoutMs?: number;
   /** Products that may wait in the outbox while Redis is down (latest value each). */
   readonly maxOutbox?: number;
+  /** Control messages that may wait while Redis is down (oldest dropped past it). */
+  readonly maxControlOutbox?: number;
 }
 
 /**
@@ -60,6 +65,9 @@ interface Watched {
  * out (cache and event) as soon as it is back; (2) when the subscriber connection comes back it
  * re-subscribes and reports `up`, and the gateway re-reads every active product from the store,
  * which also covers events lost in flight or a writer that died with a full outbox.
+ *
+ * Control messages travel on one sharded channel every node subscribes to. The sender delivers its
+ * own at once and skips its echo; while Redis is down they wait in a small outbox of their own.
  */
 export class RedisBus implements StockBus {
   readonly kind = 'redis';
@@ -68,6 +76,11 @@ export class RedisBus implements StockBus {
   private readonly cacheTtlSeconds: number;
   private readonly readTimeoutMs: number;
   private readonly maxOutbox: number;
+  private readonly maxControlOutbox: number;
+  private readonly nodeId = randomBytes(8).toString('hex');
+  private readonly controlChannel: string;
+  private readonly controlOutbox: string[] = [];
+  private readonly controlListeners = new Set<(message: ControlMessage) => void>();
   private readonly cmd: Redis & SetLatestCommand;
   private readonly sub: Redis;
   private readonly outbox = new Map<string, StockChange>();
@@ -89,6 +102,8 @@ export class RedisBus implements StockBus {
     this.cacheTtlSeconds = options.cacheTtlSeconds ?? 86_400;
     this.readTimeoutMs = options.readTimeoutMs ?? 500;
     this.maxOutbox = options.maxOutbox ?? 100_000;
+    this.maxControlOutbox = options.maxControlOutbox ?? 10_000;
+    this.controlChannel = this.keys.controlChannel();
 
     const common = {
       lazyConnect: false,
@@ -108,6 +123,7 @@ export class RedisBus implements StockBus {
     this.cmd.on('ready', () => {
       void this.checkServerVersion();
       this.queueFlush();
+      this.flushControl();
       // The two connections come back independently; whichever is second replays what was missed.
       if (this.subUp) void this.replayCache([...this.watched.values()]);
     });
@@ -134,6 +150,19 @@ export class RedisBus implements StockBus {
     this.outbox.delete(topic);
     this.outbox.set(topic, change);
     this.queueFlush();
+  }
+
+  broadcast(message: ControlMessage): void {
+    if (this.closed) return;
+    queueMicrotask(() => deliver(this.controlListeners, message, this.logger, 'bus control listener'));
+    if (this.controlOutbox.length >= this.maxControlOutbox) this.controlOutbox.shift();
+    this.controlOutbox.push(encodeControl(this.nodeId, message));
+    this.flushControl();
+  }
+
+  onControl(listener: (message: ControlMessage) => void): () => void {
+    this.controlListeners.add(listener);
+    return () => this.controlListeners.delete(listener);
   }
 
   async cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
@@ -218,6 +247,11 @@ export class RedisBus implements StockBus {
     return this.outbox.size;
   }
 
+  /** Control messages still waiting for Redis (for tests and metrics). */
+  get pendingControlCount(): number {
+    return this.controlOutbox.length;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     // Best effort: give pending changes up to a second to leave before the connections go, including
@@ -230,6 +264,7 @@ export class RedisBus implements StockBus {
     this.closed = true;
     clearTimeout(this.retryTimer);
     this.changeListeners.clear();
+    this.controlListeners.clear();
     this.connectionListeners.clear();
     this.cmd.disconnect();
     this.sub.disconnect();
@@ -296,6 +331,17 @@ export class RedisBus implements StockBus {
     }
   }
 
+  /** Sends waiting control messages in order; one that fails goes back to the front for the next `ready`. */
+  private flushControl(): void {
+    while (this.controlOutbox.length > 0 && this.cmd.status === 'ready' && !this.closed) {
+      const payload = this.controlOutbox.shift()!;
+      this.cmd.spublish(this.controlChannel, payload).catch((error: unknown) => {
+        this.controlOutbox.unshift(payload);
+        this.logger.debug({ err: error instanceof Error ? error.message : String(error) }, 'redis bus control message not sent; will retry');
+      });
+    }
+  }
+
   /** Sharded pub/sub (SSUBSCRIBE/SPUBLISH) needs Redis 7; say so loudly instead of failing quietly. */
   private async checkServerVersion(): Promise<void> {
     const info = await this.cmd.info('server').catch(() => '');
@@ -312,7 +358,7 @@ export class RedisBus implements StockBus {
   private async onSubscriberReady(): Promise<void> {
     const entries = [...this.watched.values()];
     // One SSUBSCRIBE per channel: on a cluster, channels of different slots may not share a command.
-    await Promise.all(entries.map((entry) => this.sub.ssubscribe(entry.channel).catch(() => undefined)));
+    await Promise.all([this.controlChannel, ...entries.map((entry) => entry.channel)].map((channel) => this.sub.ssubscribe(channel).catch(() => undefined)));
     if (this.closed || this.sub.status !== 'ready') return;
     if (!this.subUp) this.logger.info({ watched: entries.length }, 'redis bus connected');
     this.subUp = true;
@@ -345,32 +391,30 @@ export class RedisBus implements StockBus {
   }
 
   private emitConnection(state: 'up' | 'down'): void {
-    for (const listener of this.connectionListeners) {
-      try {
-        listener(state);
-      } catch (error) {
-        this.logger.error({ err: (error as Error).message }, 'bus connection listener failed');
-      }
-    }
+    deliver(this.connectionListeners, state, this.logger, 'bus connection listener');
   }
 
   private onMessage(channel: string, message: Buffer): void {
+    if (channel === this.controlChannel) {
+      const sent = decodeControl(message);
+      if (sent === undefined) this.countBadPayload(channel);
+      else if (sent.nodeId !== this.nodeId) deliver(this.controlListeners, sent.message, this.logger, 'bus control listener');
+      return;
+    }
     const entry = this.byChannel.get(channel);
     if (entry === undefined) return; // unsubscribed meanwhile: not ours to parse
     const change = decodeChange(message);
     if (change === undefined || change.merchantId !== entry.merchantId || change.view.sku !== entry.sku) {
-      this.badPayloads += 1;
-      if (this.badPayloads === 1 || this.badPayloads % 1000 === 0) {
-        this.logger.warn({ channel, count: this.badPayloads }, 'redis bus dropped an invalid payload');
-      }
+      this.countBadPayload(channel);
       return;
     }
-    for (const listener of this.changeListeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        this.logger.error({ err: (error as Error).message }, 'bus change listener failed');
-      }
+    deliver(this.changeListeners, change, this.logger, 'bus change listener');
+  }
+
+  private countBadPayload(channel: string): void {
+    this.badPayloads += 1;
+    if (this.badPayloads === 1 || this.badPayloads % 1000 === 0) {
+      this.logger.warn({ channel, count: this.badPayloads }, 'redis bus dropped an invalid payload');
     }
   }
 }

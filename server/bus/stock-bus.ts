@@ -1,9 +1,11 @@
 import type { PublicStock, StockChange } from '../stock/types.js';
+import type { ControlMessage } from './control-message.js';
 
 /**
  * The bus between writers and realtime nodes: a latest-value cache per product (version-guarded,
- * an older version never overwrites a newer one) plus change events. Two adapters share this port:
- * `RedisBus` (many nodes) and `MemoryBus` (one process). Only our own types cross it.
+ * an older version never overwrites a newer one), change events, and control messages that every
+ * node hears. Two adapters share this port: `RedisBus` (many nodes) and `MemoryBus` (one process).
+ * Only our own types cross it.
  */
 export interface StockBus {
   readonly kind: 'redis' | 'memory';
@@ -25,6 +27,17 @@ export interface StockBus {
   watch(merchantId: string, sku: string): Promise<void>;
   /** Drops one reference taken by `watch`. */
   unwatch(merchantId: string, sku: string): void;
+
+  /**
+   * Tells every node, this one included (at once, and only once), e.g. that a merchant's keys were
+   * rotated. Never throws and never waits. Sent while the bus is down, it waits and goes out when
+   * the bus is back; a node that was cut off itself may still miss it, so listeners treat what they
+   * cached as stale on `up`, and what a control message invalidates also expires on its own.
+   */
+  broadcast(message: ControlMessage): void;
+
+  /** Every control message broadcast by any node, this one included. */
+  onControl(listener: (message: ControlMessage) => void): () => void;
 
   /** Every change for a watched product (and, on the memory bus, every change). */
   onChange(listener: (change: StockChange) => void): () => void;
