@@ -12,6 +12,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
       'no-console': 'off',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['uWebSockets.js', '@btc-vision/uwebsockets.js'].map((name) => ({
+            name,
+            message: 'Use server/realtime/uws.ts: it loads the native build for this Node and never the JavaScript fallback.',
+          })),
+        },
+      ],
     },
   },
+  { files: ['server/realtime/uws.ts'], rules: { 'no-restricted-imports': 'off' } },
 );

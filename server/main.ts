@@ -11,6 +11,7 @@ import { MemoryBus } from './bus/memory-bus.js';
 import { RedisBus } from './bus/redis-bus.js';
 import type { StockBus } from './bus/stock-bus.js';
 import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
+import { loadUws } from './realtime/uws.js';
 import { publicView } from './stock/views.js';
 
 export interface RunningStockwire {
@@ -40,6 +41,8 @@ export interface StartOptions {
  */
 export async function startStockwire(config: Config, options: StartOptions = {}): Promise<RunningStockwire> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  // No native uWebSockets.js build for this Node: refuse before touching storage.
+  if (config.role !== 'api') loadUws();
   // One metrics registry per process: the API port and the realtime port serve the same /metrics.
   const registry = new Registry();
   const faults = new FaultMetrics(registry);
@@ -95,7 +98,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
       closers.push(() => gateway.close());
       keyCaches.push((merchantId) => gateway.forgetMerchantKeys(merchantId));
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
-      logger.info({ wsUrl, bus: bus.kind }, 'realtime listening');
+      logger.info({ wsUrl, bus: bus.kind, uws: gateway.uwsBuild }, 'realtime listening');
     }
     // WS_PORT=0 (tests): tell widget.js the port actually bound, unless PUBLIC_WS_URL was set.
     const publicWsUrl =

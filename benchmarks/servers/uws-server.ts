@@ -3,10 +3,12 @@
  * to the topic named by its channel. Nothing a real product needs (auth, versions, folding, limits).
  */
 import { Redis } from 'ioredis';
-import uWS from 'uWebSockets.js';
+import { loadUws, type us_listen_socket } from '../../server/realtime/uws.js';
 import { readSubscribe, snapshotFrame, unknownItem, viewOfFrame } from '../harness/frames.js';
 import { announceReady, baselineEnv, onShutdown } from './server-env.js';
 
+// The same native build the Stockwire gateway loads, so the ceiling is measured on equal terms.
+const { uws: uWS } = loadUws();
 const env = baselineEnv();
 const latest = new Map<string, string>();
 const decoder = new TextDecoder();
@@ -17,7 +19,7 @@ app.ws('/v1/ws', {
   maxPayloadLength: 16 * 1024,
   idleTimeout: 120,
   maxBackpressure: 256 * 1024,
-  closeOnBackpressureLimit: 1,
+  closeOnBackpressureLimit: true,
   message: (ws, message) => {
     const skus = readSubscribe(decoder.decode(message));
     if (!skus) return;
@@ -43,7 +45,7 @@ sub.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) =>
   app.publish(sku, message, false);
 });
 
-const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
   app.listen(env.host, 0, (socket) => (socket ? resolve(socket) : reject(new Error('uWS listen failed'))));
 });
 const port = uWS.us_socket_local_port(listenSocket);

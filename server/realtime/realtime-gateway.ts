@@ -1,5 +1,4 @@
 import type { Registry } from 'prom-client';
-import uWS from 'uWebSockets.js';
 import type { RealtimeLimits } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
@@ -9,6 +8,7 @@ import { clientAddress } from './client-address.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { PublishableKeyCache, originAllowed, type PublishableKeyGrant } from './key-cache.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
+import { loadUws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t, type UwsModule, type WebSocket } from './uws.js';
 import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, type ClientMessage } from './protocol.js';
 
 /** What the gateway reads from the store (the `StockStore` satisfies it). */
@@ -57,7 +57,7 @@ interface ActiveTopic {
   readonly watching: Promise<void>;
 }
 
-type Socket = uWS.WebSocket<SocketData>;
+type Socket = WebSocket<SocketData>;
 
 /** Chunk size of store reads during a resync (the store's multi-get limit). */
 const RESYNC_CHUNK = 100;
@@ -69,7 +69,10 @@ const HARD_FRAME_FACTOR = 4;
  * the node-local latest value, then the bus cache, then the store; pushes folded per topic.
  */
 export class RealtimeGateway {
-  private readonly app: uWS.TemplatedApp;
+  private readonly uws: UwsModule;
+  /** npm name and version of the native uWebSockets.js build in use. */
+  readonly uwsBuild: string;
+  private readonly app: TemplatedApp;
   private readonly logger: ComponentLogger;
   private readonly keys: PublishableKeyCache;
   private readonly scheduler: FoldingScheduler;
@@ -78,7 +81,7 @@ export class RealtimeGateway {
   private readonly active = new Map<string, ActiveTopic>();
   private readonly connectionsPerIp = new Map<string, number>();
   private readonly unsubscribeBus: Array<() => void> = [];
-  private listenSocket: uWS.us_listen_socket | undefined;
+  private listenSocket: us_listen_socket | undefined;
   /** False from a bus outage until the resync finished: the local cache may be stale meanwhile. */
   private localCacheTrusted = true;
   /** Snapshot reads under way, per topic: a connect storm shares one read per product, not one per socket. */
@@ -103,16 +106,19 @@ export class RealtimeGateway {
       },
       () => this.metrics.updatesFolded.inc(),
     );
-    this.app = uWS.App();
+    const { uws, build } = loadUws();
+    this.uws = uws;
+    this.uwsBuild = build.name;
+    this.app = uws.App();
     this.app.ws<SocketData>('/v1/ws', {
       maxPayloadLength: options.limits.maxFrameBytes * HARD_FRAME_FACTOR,
       idleTimeout: options.limits.idleTimeoutSeconds,
       sendPingsAutomatically: true,
       maxBackpressure: options.limits.maxBackpressureBytes,
       // A reader that cannot keep up is closed rather than silently skipped (it would stay stale);
-      // its client reconnects and resubscribes with `since`. (Typed as number in this build.)
-      closeOnBackpressureLimit: 1,
-      compression: uWS.DISABLED,
+      // its client reconnects and resubscribes with `since`.
+      closeOnBackpressureLimit: true,
+      compression: uws.DISABLED,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.open(ws),
       message: (ws, message, isBinary) => this.message(ws, message, isBinary),
@@ -180,7 +186,7 @@ export class RealtimeGateway {
     if (this.closing) return;
     this.closing = true;
     if (this.listenSocket !== undefined) {
-      uWS.us_listen_socket_close(this.listenSocket);
+      this.uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
     }
     for (const ws of [...this.sockets]) {
@@ -206,7 +212,7 @@ export class RealtimeGateway {
           return;
         }
         this.listenSocket = listenSocket;
-        this.boundPort = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+        this.boundPort = this.uws.us_socket_local_port(listenSocket);
         resolve();
       });
     });
@@ -214,7 +220,7 @@ export class RealtimeGateway {
 
   // ---- upgrade: key and origin are checked before the socket opens -----------------------------
 
-  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
