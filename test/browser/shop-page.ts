@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { chromiumArgs, chromiumPath, hasChromium } from '../support/chromium.js';
+import { chromiumArgs, chromiumEndpoint, chromiumPath, hasChromium, launchChromium } from '../support/chromium.js';
 
 /**
  * A third-party shop for the browser tests: plain HTML pages on their own origin (a tiny node:http
@@ -84,8 +84,19 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
-/** Debian's Chromium, headless, with a fresh user-data-dir that is removed afterwards. */
+/** Debian's Chromium, headless, with a fresh user-data-dir that is removed afterwards (or a fresh context of a served one). */
 export async function launchBrowser(): Promise<LaunchedBrowser> {
+  if (chromiumEndpoint !== undefined) {
+    const browser = await launchChromium();
+    const context = await browser.newContext();
+    return {
+      context,
+      close: async () => {
+        await context.close();
+        await browser.close();
+      },
+    };
+  }
   const profile = mkdtempSync(join(tmpdir(), 'stockwire-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
