@@ -36,16 +36,16 @@ function declarations() {
   return {
     name: 'stockwire-declarations',
     writeBundle() {
-      execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.sdk.json'], { stdio: 'inherit' });
+      execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'sdk/tsconfig.build.json'], { stdio: 'inherit' });
     },
   };
 }
 
 export default [
   {
-    // The script tag merchants paste: one IIFE with Preact inside, minified.
+    // The script tag merchants paste: one IIFE with Preact inside, minified. The server package serves it.
     input: 'sdk/embed.ts',
-    output: { file: 'dist/widget.js', format: 'iife', sourcemap: false },
+    output: { file: 'server/dist/widget.js', format: 'iife', sourcemap: false },
     plugins: [
       nodeResolve({ browser: true, extensions: ['.ts', '.tsx', '.js', '.mjs'] }),
       esbuild({ ...esbuildOptions, minify: false }),
@@ -60,10 +60,10 @@ export default [
     ],
   },
   {
-    // The npm package: `stockwire` and `stockwire/widget` as ES modules; Preact stays a dependency.
+    // The `stockwire` package: `.` and `./widget` as ES modules; Preact stays a dependency.
     input: { index: 'sdk/index.ts', 'widget/index': 'sdk/widget/index.ts' },
     external: (id) => id === 'preact' || id.startsWith('preact/'),
-    output: { dir: 'dist/sdk', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
+    output: { dir: 'sdk/dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
     plugins: [nodeResolve({ extensions: ['.ts', '.tsx', '.js'] }), esbuild(esbuildOptions), declarations()],
   },
 ];

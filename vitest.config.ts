@@ -1,10 +1,23 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 // uWebSockets.js aborts a worker thread that ends with a listen socket open; forks isolate that.
 export default defineConfig({
+  // Tests run the workspace packages from source (as tsconfig's `paths` do), never a stale build.
+  resolve: {
+    alias: [
+      { find: /^stockwire$/, replacement: source('./sdk/index.ts') },
+      { find: /^stockwire\/widget$/, replacement: source('./sdk/widget/index.ts') },
+      { find: /^stockwire-server$/, replacement: source('./server/index.ts') },
+      { find: /^stockwire-server\/simulator$/, replacement: source('./server/simulator/index.ts') },
+    ],
+  },
   test: {
     pool: 'forks',
     include: ['server/**/*.test.ts', 'sdk/**/*.test.ts', 'benchmarks/**/*.test.ts', 'examples/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: ['test/global-setup.ts'],

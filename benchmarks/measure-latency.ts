@@ -3,7 +3,7 @@
  * frame arrives at a subscriber on node B (ROLE=realtime), through real PostgreSQL and Redis.
  * Each node is its own process (`stockwire serve`), as in production.
  *
- *   npx tsx server/realtime/measure-latency.ts [--writes 2000] [--products 200] [--rate 200]
+ *   npx tsx benchmarks/measure-latency.ts [--writes 2000] [--products 200] [--rate 200]
  *
  * Uses PostgreSQL at TEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres)
  * to create a throw-away database, and Redis at REDIS_URL (default redis://127.0.0.1:6379) under a
@@ -13,10 +13,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { freePort } from '../../test/support/ports.js';
-import { waitFor } from '../../test/support/wait.js';
-import { createDatabase, deleteRedisPrefix, dropDatabase } from '../../test/support/throwaway-services.js';
-import { TestSocket } from './test-client.js';
+import { freePort } from '../test/support/ports.js';
+import { waitFor } from '../test/support/wait.js';
+import { createDatabase, deleteRedisPrefix, dropDatabase } from '../test/support/throwaway-services.js';
+import { TestSocket } from '../test/support/test-client.js';
 
 const { values } = parseArgs({
   options: {

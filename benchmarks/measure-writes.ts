@@ -2,7 +2,7 @@
  * Adjusts per second against real PostgreSQL, straight through the store (one transaction per adjust:
  * conditional update + journal row), on one hot SKU and spread over 1,000 SKUs.
  *
- *   npx tsx server/store/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--pool-size 10] [--admin-url postgres://…/postgres]
+ *   npx tsx benchmarks/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--pool-size 10] [--admin-url postgres://…/postgres]
  *     [--rate-limit compare [--redis-url redis://127.0.0.1:6379]]
  *
  * `--via http` sends the same adjusts as `POST /v1/stock/:sku/adjust` to the real API (buildApp on a
@@ -16,11 +16,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
-import { createDatabase, dropDatabase } from '../../test/support/throwaway-services.js';
-import { buildApp } from '../api/app.js';
-import { loadConfig } from '../config.js';
-import { StockwireError } from '../errors.js';
-import { StockStore } from './stock-store.js';
+import { createDatabase, dropDatabase } from '../test/support/throwaway-services.js';
+import { buildApp } from '../server/api/app.js';
+import { loadConfig } from '../server/config.js';
+import { StockwireError } from '../server/errors.js';
+import { StockStore } from '../server/store/stock-store.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,4 +1,4 @@
-import { readDemoKeys } from '../server/demo/demo-file.js';
+import { readDemoKeys } from 'stockwire-server/simulator';
 
 /**
  * Where an example page gets its Stockwire addresses and publishable key: flags or environment

@@ -1,10 +1,10 @@
 import type { Config } from './config.js';
+import type { FastifyPluginAsync } from 'fastify';
 import { Registry } from 'prom-client';
 import { ApiMetrics } from './api/api-metrics.js';
 import { buildApp } from './api/app.js';
 import { FaultMetrics } from './fault-metrics.js';
 import type { KeyRevocations } from './api/key-revocations.js';
-import type { DemoPageOptions } from './demo/demo-page.js';
 import { createLogger, type Logger } from './log.js';
 import { StockStore } from './store/stock-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
@@ -31,8 +31,8 @@ export interface RunningStockwire {
 
 export interface StartOptions {
   readonly logger?: Logger;
-  /** Only the demo (`npm start`) serves `/demo`. */
-  readonly demoPage?: DemoPageOptions;
+  /** Routes added beside the API (`stockwire demo` adds its page); production adds none. */
+  readonly extraRoutes?: readonly FastifyPluginAsync[];
 }
 
 /**
@@ -117,7 +117,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         faults,
         bus,
         ...(config.redisUrl ? { rateLimitRedis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix } } : {}),
-        ...(options.demoPage ? { demoPage: options.demoPage } : {}),
+        ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
       });
       closers.push(() => app.close());
       await app.listen({ port: config.port, host: config.host });

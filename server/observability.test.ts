@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { startStockwire, type RunningStockwire } from './main.js';
-import { TestSocket } from './realtime/test-client.js';
+import { TestSocket } from '../test/support/test-client.js';
 
 const ADMIN = 'observability-admin-token-0123456789';
 

@@ -4,9 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { readDemoKeys } from '../../server/demo/demo-file.js';
-import { demoProducts } from '../../server/demo/demo-products.js';
-import { SimulatorError, startOrderSimulator, type SimulatedSku, type SimulatorStats } from './order-simulator.js';
+import { demoProducts, readDemoKeys, SimulatorError, startOrderSimulator, type SimulatedSku, type SimulatorStats } from 'stockwire-server/simulator';
 
 const program = new Command()
   .name('order-simulator')

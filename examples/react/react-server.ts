@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { listenExample } from '../listen-example.js';
-import { demoProducts } from '../../server/demo/demo-products.js';
+import { demoProducts } from 'stockwire-server/simulator';
 
 /** Serves the built React example (`dist/app.js`) on its own port, with the Stockwire address and key written into the page. */
 export interface ReactServerOptions {

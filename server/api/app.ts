@@ -1,10 +1,9 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { HttpLimits } from '../config.js';
 import type { FaultMetrics } from '../fault-metrics.js';
-import { demoPage, type DemoPageOptions } from '../demo/demo-page.js';
 import type { Logger } from '../log.js';
 import type { StockStore } from '../store/stock-store.js';
 import { originAllowed, presentedKey } from './auth.js';
@@ -33,8 +32,8 @@ export interface AppDeps {
   readonly publicWsUrl: string;
   /** Omitted: the app logs nothing. */
   readonly logger?: Logger;
-  /** Only the demo (`npm start`) serves `/demo`. */
-  readonly demoPage?: DemoPageOptions;
+  /** Pages a caller adds beside the API (the demo registers `/demo` this way); the API knows nothing of them. */
+  readonly extraRoutes?: readonly FastifyPluginAsync[];
   /** Where `/metrics` counts; a fresh registry when omitted. */
   readonly metrics?: ApiMetrics;
   /** Set (REDIS_URL): rate-limit counters live in Redis, so limits hold across API nodes. */
@@ -135,7 +134,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(stockRoutes, { store, limits: http });
   void app.register(reservationRoutes, { store, limits: http });
   void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
-  if (deps.demoPage) void app.register(demoPage, deps.demoPage);
+  for (const routes of deps.extraRoutes ?? []) void app.register(routes);
   return app;
 }
 

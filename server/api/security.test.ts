@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../config.js';
 import { StockStore } from '../store/stock-store.js';
 import { buildApp, type AppDeps } from './app.js';
 import { RedisBus } from '../bus/redis-bus.js';
-import { TestRedisServer } from '../bus/test-redis-server.js';
+import { TestRedisServer } from '../../test/support/test-redis-server.js';
 
 const ADMIN = 'security-admin-token-0123456789';
 

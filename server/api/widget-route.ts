@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
@@ -8,7 +9,7 @@ import { StockwireError } from '../errors.js';
 export interface WidgetRouteOptions {
   /** The socket address the bundle is told to use (`PUBLIC_WS_URL`). */
   readonly publicWsUrl: string;
-  /** The built bundle; default `dist/widget.js` of this package (`npm run build`). */
+  /** The built bundle; default `dist/widget.js` of the stockwire-server package (`npm run build`). */
   readonly file?: string;
 }
 
@@ -19,7 +20,9 @@ interface Bundle {
   readonly etag: string;
 }
 
-const defaultFile = fileURLToPath(new URL('../../dist/widget.js', import.meta.url));
+// Compiled, this file is `dist/api/widget-route.js`; run from source (tests) it is `api/widget-route.ts`.
+const here = fileURLToPath(new URL('.', import.meta.url));
+export const defaultWidgetFile = join(here, here.endsWith(`${sep}dist${sep}api${sep}`) ? '..' : '../dist', 'widget.js');
 
 /** widget.js lives at a fixed URL, so caches keep it briefly and revalidate with the ETag. */
 const cacheControl = 'public, max-age=300, stale-while-revalidate=86400';
@@ -31,7 +34,7 @@ const cacheControl = 'public, max-age=300, stale-while-revalidate=86400';
  * answers alike, and a rebuilt bundle is picked up without a restart. Served gzipped when accepted.
  */
 export const widgetRoute: FastifyPluginAsync<WidgetRouteOptions> = async (app, options) => {
-  const file = options.file ?? defaultFile;
+  const file = options.file ?? defaultWidgetFile;
   const prefix = Buffer.from(`window.__stockwireWs=${JSON.stringify(options.publicWsUrl)};\n`);
   let cached: Bundle | undefined;
 

@@ -9,7 +9,7 @@ import { BusKeys } from './bus-keys.js';
 import { MemoryBus } from './memory-bus.js';
 import { RedisBus } from './redis-bus.js';
 import type { StockBus } from './stock-bus.js';
-import { TestRedisServer } from './test-redis-server.js';
+import { TestRedisServer } from '../../test/support/test-redis-server.js';
 
 const change = (merchantId: string, sku: string, version: number, available = version): StockChange => ({
   merchantId,

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startOrderSimulator, type OrderSimulator } from '../../examples/order-simulator/order-simulator.js';
+import { startOrderSimulator, type OrderSimulator } from '../simulator/order-simulator.js';
+import { defaultWidgetFile } from '../api/widget-route.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { startStockwire } from '../main.js';
 import { demoFilePath } from './demo-file.js';
-import type { DemoPageInfo } from './demo-page.js';
+import { demoPage, type DemoPageInfo } from './demo-page.js';
 import { demoProducts } from './demo-products.js';
 import { ensureDemoMerchant, rememberDemoAddresses } from './demo-setup.js';
-import { ensureWidgetBundle } from './widget-bundle.js';
 
 /**
  * `npm start`: the production server (`startStockwire`, same code as `npm run serve`) plus what
@@ -44,17 +45,13 @@ export async function runDemo(config: Config, options: DemoOptions = {}): Promis
   const demoConfig: Config = { ...config, adminToken };
   const print = options.print ?? ((text: string) => process.stdout.write(text));
 
-  if (config.role === 'all') {
-    const building = () => print('  Building the widget bundle (dist/widget.js, first start only)…\n');
-    await ensureWidgetBundle(building).catch((error: unknown) => {
-      print(`  Could not build widget.js (${(error as Error).message.split('\n')[0]}); run \`npm run build\`.\n`);
-    });
-  }
+  // The package ships widget.js prebuilt; a repository checkout builds it with `npm run build`.
+  if (!existsSync(defaultWidgetFile)) print(`  widget.js is not built (${defaultWidgetFile}): run \`npm run build\`.\n`);
 
   let pageInfo: DemoPageInfo | undefined;
   const running = await startStockwire(demoConfig, {
     ...(options.logger ? { logger: options.logger } : {}),
-    demoPage: { info: () => pageInfo },
+    extraRoutes: [(app) => demoPage(app, { info: () => pageInfo })],
   });
   let simulator: OrderSimulator | undefined;
   try {

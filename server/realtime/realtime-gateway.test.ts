@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busBackends, databaseBackends } from '../../test/backends.js';
-import type { ServerFrame } from './test-client.js';
-import { TestSocket, UpgradeRefused } from './test-client.js';
-import { startTestNode, type TestNode } from './test-node.js';
+import type { ServerFrame } from '../../test/support/test-client.js';
+import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
+import { startTestNode, type TestNode } from '../../test/support/test-node.js';
 import { MemoryBus } from '../bus/memory-bus.js';
 import { loadConfig } from '../config.js';
 import { gatewaySettings } from '../main.js';

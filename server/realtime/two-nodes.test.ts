@@ -5,8 +5,8 @@ import { freePort } from '../../test/support/ports.js';
 import { inject } from 'vitest';
 import { loadConfig } from '../config.js';
 import { startStockwire, type RunningStockwire } from '../main.js';
-import { TestRedisServer } from '../bus/test-redis-server.js';
-import { TestSocket, UpgradeRefused } from './test-client.js';
+import { TestRedisServer } from '../../test/support/test-redis-server.js';
+import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
 
 const databaseUrl = realDatabaseUrl();
 const redisUrl = realRedisUrl();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
-import { TestSocket } from '../../server/realtime/test-client.js';
+import { TestSocket } from '../support/test-client.js';
 import { waitFor } from '../support/wait.js';
 import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, ThrowawayPostgres, type Merchant } from './helpers.js';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestRedisServer } from '../../server/bus/test-redis-server.js';
+import { TestRedisServer } from '../support/test-redis-server.js';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
-import { TestSocket } from '../../server/realtime/test-client.js';
+import { TestSocket } from '../support/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
 import { waitFor } from '../support/wait.js';
 import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, type Merchant } from './helpers.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TestSocket } from '../../server/realtime/test-client.js';
+import { TestSocket } from '../support/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
 import { freePort } from '../support/ports.js';
 import { api, createMerchant, journalAgreesWithStock, NodeProcess } from './helpers.js';

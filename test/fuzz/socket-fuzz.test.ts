@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startTestNode, type TestNode } from '../../server/realtime/test-node.js';
-import { TestSocket, type ServerFrame } from '../../server/realtime/test-client.js';
+import { startTestNode, type TestNode } from '../support/test-node.js';
+import { TestSocket, type ServerFrame } from '../support/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
 import { fuzzJson, hostileString, hugeNumber, runs, wrongType } from './arbitraries.js';
 

@@ -1,11 +1,11 @@
-import { loadConfig, type Config } from '../config.js';
-import { gatewaySettings } from '../main.js';
-import { MemoryBus } from '../bus/memory-bus.js';
-import { RedisBus } from '../bus/redis-bus.js';
-import type { StockBus } from '../bus/stock-bus.js';
-import { publicView } from '../stock/views.js';
-import { StockStore } from '../store/stock-store.js';
-import { RealtimeGateway } from './realtime-gateway.js';
+import { loadConfig, type Config } from '../../server/config.js';
+import { gatewaySettings } from '../../server/main.js';
+import { MemoryBus } from '../../server/bus/memory-bus.js';
+import { RedisBus } from '../../server/bus/redis-bus.js';
+import type { StockBus } from '../../server/bus/stock-bus.js';
+import { publicView } from '../../server/stock/views.js';
+import { StockStore } from '../../server/store/stock-store.js';
+import { RealtimeGateway } from '../../server/realtime/realtime-gateway.js';
 
 export interface TestNode {
   readonly config: Config;

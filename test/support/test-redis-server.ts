@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { freePort } from '../../test/support/ports.js';
-import { waitFor } from '../../test/support/wait.js';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
 
 /**
  * A throw-away `redis-server` child process for tests that kill and restart Redis (never the
