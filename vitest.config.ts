@@ -17,7 +17,8 @@ export default defineConfig({
   test: {
     pool: 'forks',
     include: ['server/**/*.test.ts', 'sdk/**/*.test.ts', 'benchmarks/**/*.test.ts', 'examples/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/dist/**'],
+    // The package test packs and rebuilds dist/: `npm run test:packages` runs it after these.
+    exclude: ['**/node_modules/**', '**/dist/**', 'test/packages/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: ['test/global-setup.ts'],

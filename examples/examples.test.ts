@@ -12,7 +12,8 @@ import { startReactServer } from './react/react-server.js';
 import { renderShopPage, startShopServer } from './shop/shop-server.js';
 import { hasChromium, launchChromium } from '../test/support/chromium.js';
 import { freePort } from '../test/support/ports.js';
-import { ensureWidgetBuilt, repositoryRoot, widgetText } from './test-support.js';
+import { ensureWidgetBuilt, repositoryRoot } from '../test/support/build.js';
+import { widgetText } from '../test/support/widget-page.js';
 
 /**
  * Starts each example against a real Stockwire node (the per-run PostgreSQL when there is one,
@@ -52,7 +53,7 @@ async function product(sku: string, onHand: number, settings: { display?: string
 }
 
 beforeAll(async () => {
-  await ensureWidgetBuilt();
+  ensureWidgetBuilt();
   dataDir = await mkdtemp(join(tmpdir(), 'stockwire-examples-'));
   const wsPort = await freePort();
   const databaseUrl = inject('databaseUrl') ?? undefined;

@@ -52,7 +52,7 @@ describe('startStockwire (ROLE=api, embedded storage)', () => {
 
 describe('stockwire CLI', () => {
   it('stops on bad configuration with one line naming the variable', () => {
-    const result = spawnSync(process.execPath, ['bin/stockwire.js', 'serve'], {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
       env: { ...process.env, PORT: 'eighty', LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 20_000,
@@ -65,7 +65,7 @@ describe('stockwire CLI', () => {
   });
 
   it('says in one line when storage cannot be reached', () => {
-    const result = spawnSync(process.execPath, ['bin/stockwire.js', 'serve'], {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
       env: { ...process.env, PORT: '0', ROLE: 'api', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 30_000,

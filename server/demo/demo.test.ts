@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allWidgetTexts, ensureWidgetBuilt, repositoryRoot } from '../../examples/test-support.js';
+import { ensureWidgetBuilt, repositoryRoot } from '../../test/support/build.js';
+import { allWidgetTexts } from '../../test/support/widget-page.js';
 import { hasChromium, launchChromium } from '../../test/support/chromium.js';
 import { freePort } from '../../test/support/ports.js';
 import { loadConfig } from '../config.js';
@@ -37,7 +38,7 @@ async function stockOf(demo: RunningDemo, sku: string): Promise<{ http: number; 
 }
 
 beforeAll(async () => {
-  await ensureWidgetBuilt();
+  ensureWidgetBuilt();
   dataDir = await mkdtemp(join(tmpdir(), 'stockwire-demo-'));
   wsPort = await freePort();
   if (hasChromium) browser = await launchChromium();

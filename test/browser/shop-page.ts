@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumArgs, chromiumEndpoint, chromiumPath, hasChromium, launchChromium } from '../support/chromium.js';
 
@@ -15,16 +13,7 @@ import { chromiumArgs, chromiumEndpoint, chromiumPath, hasChromium, launchChromi
 /** Outside CI a machine without Chromium skips the browser suite; in CI (CI=true) a missing one fails it. */
 export const runBrowserTests = hasChromium;
 
-export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
-
-/** `npm test` builds first; a single test file run may not have, so build when an output is missing. */
-export function ensureWidgetBuilt(): void {
-  if (['dist/widget.js', 'dist/sdk/index.js', 'dist/sdk/widget/index.js'].every((f) => existsSync(join(repositoryRoot, f)))) return;
-  execFileSync(process.execPath, [join(repositoryRoot, 'node_modules/rollup/dist/bin/rollup'), '-c'], {
-    cwd: repositoryRoot,
-    stdio: 'pipe',
-  });
-}
+export { ensureWidgetBuilt, repositoryRoot } from '../support/build.js';
 
 export interface ShopPage {
   readonly html: string;

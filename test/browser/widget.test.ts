@@ -308,8 +308,8 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
 
   it('works as the npm package too: stockwire + stockwire/widget as ES modules (StockBadge, defineStockElement)', async () => {
     await setStock(apiUrl, merchant, 'ESM', 2);
-    shop.addScript('/pkg/index.js', join(repositoryRoot, 'dist/sdk/index.js'));
-    shop.addScript('/pkg/widget/index.js', join(repositoryRoot, 'dist/sdk/widget/index.js'));
+    shop.addScript('/pkg/index.js', join(repositoryRoot, 'sdk/dist/index.js'));
+    shop.addScript('/pkg/widget/index.js', join(repositoryRoot, 'sdk/dist/widget/index.js'));
     shop.addScript('/preact.js', join(repositoryRoot, 'node_modules/preact/dist/preact.module.js'));
     const imports = { stockwire: '/pkg/index.js', 'stockwire/widget': '/pkg/widget/index.js', preact: '/preact.js' };
     const tab = await open(

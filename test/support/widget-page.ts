@@ -1,14 +1,6 @@
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 
-/**
- * Helpers shared by the examples' and the demo's tests: widget.js built if missing, and what the
- * widget shows on a page. Chromium and free ports come from test/support.
- */
-/** `/widget.js` serves `dist/widget.js`; `npm test` builds it first, a single test file may not have. */
-export { ensureWidgetBundle as ensureWidgetBuilt } from '../server/demo/widget-bundle.js';
-
-export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
+/** What the widget shows on a page, for the browser tests of the demo and the examples. */
 
 /**
  * What the widget shows for one SKU. It renders inside the open Shadow DOM of `<stockwire-stock>`

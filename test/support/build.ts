@@ -1,0 +1,15 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** What rollup makes: the script-tag bundle the server serves, and the `stockwire` package's modules. */
+const bundles = ['server/dist/widget.js', 'sdk/dist/index.js', 'sdk/dist/widget/index.js'];
+
+/** `npm test` builds first; a single test file run may not have, so build when an output is missing. */
+export function ensureWidgetBuilt(): void {
+  if (bundles.every((file) => existsSync(join(repositoryRoot, file)))) return;
+  execFileSync(process.execPath, [join(repositoryRoot, 'node_modules/rollup/dist/bin/rollup'), '-c'], { cwd: repositoryRoot, stdio: 'pipe' });
+}
