@@ -3,7 +3,7 @@
  * frame arrives at a subscriber on node B (ROLE=realtime), through real PostgreSQL and Redis.
  * Each node is its own process (`stockwire serve`), as in production.
  *
- *   npx tsx benchmarks/measure-latency.ts [--writes 2000] [--products 200] [--rate 200]
+ *   npm run measure:latency -- [--writes 2000] [--products 200] [--rate 200]
  *
  * Uses PostgreSQL at TEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres)
  * to create a throw-away database, and Redis at REDIS_URL (default redis://127.0.0.1:6379) under a
@@ -126,7 +126,8 @@ function summarize(samples: number[]): Record<string, number> {
 }
 
 function startNode(env: Record<string, string>): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
+  // The compiled server, as production runs it (`npm run measure:latency` builds first).
+  const child = spawn(process.execPath, ['server/dist/cli.js', 'serve'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

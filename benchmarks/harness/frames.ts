@@ -1,5 +1,5 @@
 /**
- * The Stockwire frame format (shared/DESIGN.md, "Realtime protocol"), built and read the same way
+ * The Stockwire frame format (docs/protocol.md), built and read the same way
  * for every system under test so that message sizes match. Reading is a scan, not JSON.parse:
  * the load generator must stay cheaper than the servers it measures.
  */

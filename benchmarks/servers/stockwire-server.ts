@@ -1,20 +1,15 @@
 /**
- * Stockwire itself as a bench child: the production composition root (`startStockwire`) with the
- * configuration the harness passes in the environment (real PostgreSQL and Redis).
+ * Stockwire itself as a bench child: the compiled server package (what production runs, so memory and
+ * start-up are production's), started through its composition root with the configuration the harness
+ * passes in the environment (real PostgreSQL and Redis).
  */
-import { loadConfig } from '../../server/config.js';
+import { existsSync } from 'node:fs';
+import type * as StockwireServer from '../../server/index.js';
 import { announceReady, onShutdown } from './server-env.js';
 
-interface RunningStockwire {
-  readonly apiUrl: string | undefined;
-  readonly wsUrl: string | undefined;
-  close(): Promise<void>;
-}
-type Start = (config: ReturnType<typeof loadConfig>) => Promise<RunningStockwire>;
-
-// Loaded by path so the harness type-checks before server/main.ts exists (interfaces.md signature).
-const mainModule = '../../server/main.js';
-const { startStockwire } = (await import(mainModule)) as { startStockwire: Start };
+const compiled = new URL('../../server/dist/index.js', import.meta.url);
+if (!existsSync(compiled)) throw new Error('The benchmarks run the compiled server: `npm run build` first.');
+const { loadConfig, startStockwire } = (await import(compiled.href)) as typeof StockwireServer;
 
 const running = await startStockwire(loadConfig(process.env));
 // ROLE=all answers both; the split variant starts a ROLE=realtime and a ROLE=api process.
