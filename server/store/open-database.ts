@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { DataDirLock } from './data-dir-lock.js';
@@ -56,8 +56,10 @@ function openPostgres(url: string, options: DatabaseOptions): OpenedDatabase {
 }
 
 async function openPGlite(dataDir: string): Promise<OpenedDatabase> {
+  // Loaded only when chosen, so a PostgreSQL deployment never holds the embedded database's code in memory.
+  const { PGlite: Embedded } = await import('@electric-sql/pglite');
   if (dataDir.startsWith('memory://')) {
-    const database = await PGlite.create(dataDir);
+    const database = await Embedded.create(dataDir);
     return { db: new Kysely<Database>({ dialect: new PGliteDialect({ database }) }), backend: 'pglite' };
   }
   // A subdirectory of its own: DATA_DIR also holds other files (the demo's keys), and initdb wants an empty one.
@@ -67,7 +69,7 @@ async function openPGlite(dataDir: string): Promise<OpenedDatabase> {
   const lock = DataDirLock.acquire(root);
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(location);
+    pglite = await Embedded.create(location);
   } catch (error) {
     lock.release();
     throw error;
