@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// A 2 MB young generation (V8's default grows to 16 MB) keeps an idle node near 100 MB RSS instead of ~130;
+// the cost is more frequent, shorter scavenges. `node dist/cli.js` without the flag runs too, with the larger heap.
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';

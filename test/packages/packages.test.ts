@@ -84,7 +84,8 @@ describe('installed from the tarballs', () => {
 
     const [port, wsPort] = [await freePort(), await freePort()];
     const api = `http://127.0.0.1:${port}`;
-    node = spawn(process.execPath, [join(serverDir, 'node_modules/stockwire-server/dist/cli.js'), 'serve'], {
+    // The bin as npm installed it (`npx stockwire serve`): plain node, with the flags of its first line.
+    node = spawn(join(serverDir, 'node_modules/.bin/stockwire'), ['serve'], {
       cwd: serverDir,
       env: { PATH: process.env.PATH, PORT: String(port), WS_PORT: String(wsPort), METRICS_PORT: '0', WS_THREADS: '1', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
