@@ -1,10 +1,15 @@
 /**
- * Systems under test run as child processes (node --import tsx <file>) so the harness can read their
- * CPU seconds and peak RSS from /proc, and so a crash or a file-limit hit stays in the child.
+ * Systems under test run as child processes so the harness can read their CPU seconds and peak RSS
+ * from /proc, and so a crash or a file-limit hit stays in the child. Each server file is bundled to
+ * plain JavaScript first and run by plain `node`, as production runs: no TypeScript loader (and no
+ * esbuild service process) in any system's memory or CPU time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import type { ReadyInfo } from '../servers/server-env.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -32,6 +37,45 @@ export function readProc(pid: number): ProcSample | null {
   }
 }
 
+/** RSS of a process and all its descendants (the npm, loader or worker processes a system may start). */
+export function readTreeRss(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  let total = 0;
+  const pending = [pid];
+  while (pending.length > 0) {
+    const next = pending.pop()!;
+    total += readProc(next)?.rssBytes ?? 0;
+    pending.push(...(children.get(next) ?? []));
+  }
+  return total;
+}
+
+/** Where bundled server files go: inside node_modules, so their external imports resolve from the repository; one folder per harness process. */
+const bundleDir = fileURLToPath(new URL(`../../node_modules/.cache/stockwire-bench/${process.pid}/`, import.meta.url));
+const bundles = new Map<string, Promise<string>>();
+process.once('exit', () => rmSync(bundleDir, { recursive: true, force: true }));
+
+/** Bundled once per harness process (the split variant starts the same file twice). */
+function bundle(file: URL): Promise<string> {
+  let outfile = bundles.get(file.href);
+  if (outfile === undefined) {
+    const target = `${bundleDir}${basename(file.pathname, '.ts')}.mjs`;
+    outfile = build({ entryPoints: [fileURLToPath(file)], outfile: target, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' }).then(() => target);
+    bundles.set(file.href, outfile);
+  }
+  return outfile;
+}
+
 export interface ChildServer {
   readonly pid: number;
   readonly ready: ReadyInfo;
@@ -41,15 +85,27 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-export async function startChild(
-  file: URL,
-  env: Record<string, string>,
-  timeoutMs = 60_000,
-): Promise<ChildServer> {
+/** A baseline server file, bundled and run by `node`; ready when it prints its `READY {…}` line. */
+export async function startChild(file: URL, env: Record<string, string>, timeoutMs = 60_000): Promise<ChildServer> {
+  return startProcess({ name: file.pathname, command: [process.execPath, await bundle(file)] }, env, timeoutMs);
+}
+
+export interface ChildCommand {
+  /** For error messages. */
+  readonly name: string;
+  /** The executable and its arguments. */
+  readonly command: readonly string[];
+  /** Resolves once the child serves; default: its `READY {…}` stdout line. */
+  readonly ready?: () => Promise<ReadyInfo>;
+}
+
+export async function startProcess(spec: ChildCommand, env: Record<string, string>, timeoutMs = 60_000): Promise<ChildServer> {
+  const name = spec.name;
   // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits (for "why").
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', file.pathname], {
-    env: { ...process.env, ...env },
+  const profile = process.env.BENCH_CPU_PROF ? `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` : '';
+  const [executable, ...args] = spec.command;
+  const child = spawn(executable!, args, {
+    env: { ...process.env, ...env, ...(profile ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${profile}` } : {}) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const tail: string[] = [];
@@ -62,7 +118,7 @@ export async function startChild(
   const ready = await new Promise<ReadyInfo>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${file.pathname} did not start within ${timeoutMs} ms: ${tail.join('')}`));
+      reject(new Error(`${name} did not start within ${timeoutMs} ms: ${tail.join('')}`));
     }, timeoutMs);
     lines.on('line', (line) => {
       if (!line.startsWith('READY ')) {
@@ -71,13 +127,25 @@ export async function startChild(
         if (process.env.BENCH_SERVER_LOG) process.stderr.write(`[server] ${line}\n`);
         return;
       }
+      if (spec.ready) return;
       clearTimeout(timer);
       resolve(JSON.parse(line.slice(6)) as ReadyInfo);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${file.pathname} exited with ${code} before it was ready: ${tail.join('')}`));
+      reject(new Error(`${name} exited with ${code} before it was ready: ${tail.join('')}`));
     });
+    spec.ready?.().then(
+      (info) => {
+        clearTimeout(timer);
+        resolve(info);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
   });
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null) resolve();

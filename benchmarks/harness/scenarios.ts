@@ -5,7 +5,7 @@
 import cliProgress from 'cli-progress';
 import { type Worker } from 'node:worker_threads';
 import { openBackends, type BenchBackends } from './backends.js';
-import { readProc, type ProcSample } from './child.js';
+import { readProc, readTreeRss, type ProcSample } from './child.js';
 import { nowMs, sleep, waitFor } from './clock.js';
 import { skuName } from './frames.js';
 import type { ClientKind } from './load-protocol.js';
@@ -88,7 +88,9 @@ export interface Metrics {
   writesSpread?: Metrics['writes'];
   connectAllMs?: number | null;
   idleConnections?: number;
+  /** RSS of the server's whole process tree, idle with no clients (capacity). */
   rssBeforeMb?: number;
+  /** The same with every client connected and subscribed, after the settle time. */
   rssAfterMb?: number;
   bytesPerConnection?: number | null;
   server?: { cpuSeconds: number; cpuPercent: number; peakRssMb: number; killedOverRssCap: boolean };
@@ -468,23 +470,22 @@ async function connectStormRun(system: RunningSystem, options: ScenarioOptions, 
 
 /** capacity: idle subscribed connections; server memory per connection from RSS before and after. */
 async function capacityRun(system: RunningSystem, options: ScenarioOptions, metrics: Metrics, watchdog: Watchdog): Promise<void> {
-  await sleep(Math.min(1500, options.settleS * 1000));
-  const before = readProc(system.child.pid);
+  await sleep(options.settleS * 1000); // idle, no clients: start-up garbage collected
+  const before = readTreeRss(system.child.pid);
   const window = new Window(system, null);
   const clock = createWriteClock(options.products);
   const { generator } = await openClients(system, options, clock, options.products, Math.min(options.perConn, options.products), false, options.connectConcurrency);
   try {
     await sleep(options.settleS * 1000); // idle: let allocations settle (and a GC run) before reading RSS
-    const after = readProc(system.child.pid);
+    const after = readTreeRss(system.child.pid);
     const c = generator.counters();
     window.finish(metrics, watchdog);
     const { errors } = await generator.collect();
     metrics.connections = { requested: options.connections, open: c.open, failed: c.failed, dropped: c.dropped, errors };
     metrics.idleConnections = c.snapshots;
-    metrics.rssBeforeMb = round((before?.rssBytes ?? 0) / MB);
-    metrics.rssAfterMb = round((after?.rssBytes ?? 0) / MB);
-    metrics.bytesPerConnection =
-      before && after && c.snapshots > 0 ? Math.round((after.rssBytes - before.rssBytes) / c.snapshots) : null;
+    metrics.rssBeforeMb = round(before / MB);
+    metrics.rssAfterMb = round(after / MB);
+    metrics.bytesPerConnection = before > 0 && after > 0 && c.snapshots > 0 ? Math.round((after - before) / c.snapshots) : null;
   } finally {
     await generator.close();
   }

@@ -4,8 +4,12 @@
  * (changes put straight onto its bus). The three baselines take a Redis publish as their write path.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { BenchBackends } from './backends.js';
-import { startChild, type ChildServer } from './child.js';
+import { freePort } from '../../test/support/ports.js';
+import { waitFor } from '../../test/support/wait.js';
+import { startChild, startProcess, type ChildServer } from './child.js';
 import { START_STOCK } from './frames.js';
 import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
@@ -86,8 +90,6 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
   const adminToken = randomBytes(16).toString('hex');
   const keyPrefix = `${backends.prefix}sw:`;
   const env = {
-    PORT: '0',
-    WS_PORT: '0',
     HOST: '127.0.0.1',
     ROLE: 'all',
     DATABASE_URL: backends.databaseUrl,
@@ -104,13 +106,13 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     ...options.extraEnv,
   };
   const split = name === 'stockwire-split';
-  const child = await startChild(serverFile('stockwire-server.ts'), { ...env, ROLE: split ? 'realtime' : 'all' });
+  const child = await startServe({ ...env, ROLE: split ? 'realtime' : 'all' });
   let api: ChildServer | undefined;
   const stop = async () => {
     await Promise.all([child.stop(), api?.stop()]);
   };
   try {
-    if (split) api = await startChild(serverFile('stockwire-server.ts'), { ...env, ROLE: 'api' });
+    if (split) api = await startServe({ ...env, ROLE: 'api' });
     const apiUrl = (api ?? child).ready.apiUrl!;
     const admin = new JsonClient(apiUrl, `Bearer ${adminToken}`);
     const created = await admin.request('POST', '/v1/merchants', { name: `bench ${name}` });
@@ -139,6 +141,23 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     await stop();
     throw error;
   }
+}
+
+/** The compiled bin, as production runs it (`stockwire serve`, with the node flags of its own first line). */
+const cli = fileURLToPath(new URL('../../server/dist/cli.js', import.meta.url));
+
+/** `stockwire serve` on ports of its own; ready when its roles answer `/healthz`. */
+async function startServe(env: Record<string, string>): Promise<ChildServer> {
+  if (!existsSync(cli)) throw new Error('The benchmarks run the compiled server: `npm run build` first.');
+  const [port, wsPort] = [await freePort(), await freePort()];
+  const apiUrl = env.ROLE === 'realtime' ? undefined : `http://127.0.0.1:${port}`;
+  const wsUrl = env.ROLE === 'api' ? '' : `ws://127.0.0.1:${wsPort}/v1/ws`;
+  const healthz = [apiUrl, wsUrl && `http://127.0.0.1:${wsPort}`].filter(Boolean).map((base) => `${base}/healthz`);
+  const ready = async () => {
+    await waitFor(async () => (await Promise.all(healthz.map((url) => fetch(url).then((r) => r.ok, () => false)))).every(Boolean), 60_000, 'stockwire serve');
+    return { wsUrl, ...(apiUrl ? { apiUrl } : {}) };
+  };
+  return startProcess({ name: 'stockwire serve', command: [cli, 'serve'], ready }, { ...env, PORT: String(port), WS_PORT: String(wsPort) });
 }
 
 /** Every product `exact` with START_STOCK in stock (so frames carry the same fields as the baselines'). */
