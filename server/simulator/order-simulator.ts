@@ -10,6 +10,12 @@
  * console.log(await sim.done);
  */
 
+import { errorCodeOf, idOf, stockOf, type StockLike } from './answers.js';
+import { SimulatorApi, SimulatorError } from './simulator-api.js';
+import { Tasks } from './tasks.js';
+
+export { SimulatorError } from './simulator-api.js';
+
 /** A product to drive; a bare string is `{ sku }`. */
 export interface SimulatedSku {
   readonly sku: string;
@@ -90,16 +96,6 @@ export interface OrderSimulator {
   stop(): Promise<SimulatorStats>;
 }
 
-export class SimulatorError extends Error {
-  override readonly name = 'SimulatorError';
-  constructor(
-    readonly code: 'unauthorized' | 'unreachable' | 'bad_response',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 interface SkuState {
   readonly sku: string;
   readonly weight: number;
@@ -109,28 +105,14 @@ interface SkuState {
   restockTimer: NodeJS.Timeout | undefined;
 }
 
-interface Answer {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-interface StockLike {
-  readonly onHand: number;
-  readonly available: number;
-  readonly status: string;
-}
-
 const maxInFlight = 32;
-const maxConsecutiveNetworkErrors = 10;
 
 export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimulator {
-  const apiUrl = options.apiUrl.replace(/\/+$/, '');
   const rate = options.rate ?? 5;
   if (!(rate > 0 && rate <= 1000)) throw new RangeError('rate must be in (0, 1000] orders per second');
   if (options.skus.length === 0) throw new RangeError('at least one SKU is needed');
   const random = options.random ?? Math.random;
   const [restockMin, restockMax] = options.restockDelayMs ?? [3000, 8000];
-  const maxRequests = options.maxRequests ?? Number.POSITIVE_INFINITY;
   const runId = Date.now().toString(36) + Math.floor(random() * 1e6).toString(36);
 
   const skus: SkuState[] = options.skus.map((entry, index) => {
@@ -146,18 +128,12 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
   });
   const names = new Map(options.skus.map((e) => (typeof e === 'string' ? [e, undefined] : [e.sku, e.name])));
 
-  const stats: SimulatorStats = {
-    requests: 0, sales: 0, unitsSold: 0, refused: 0, soldOut: 0, restocks: 0, bursts: 0,
-    holds: 0, commits: 0, releases: 0, rateLimited: 0, errors: 0, elapsedMs: 0,
-  };
+  // Counted here: what the flows saw. Requests, rate limits and transport errors are the API client's.
+  const counts = { sales: 0, unitsSold: 0, refused: 0, soldOut: 0, restocks: 0, bursts: 0, holds: 0, commits: 0, releases: 0, errors: 0 };
   const startedAt = Date.now();
   let nextOrder = options.firstOrderNumber ?? 1001;
   let stopping = false;
   let fatal: SimulatorError | undefined;
-  let pausedUntil = 0;
-  let consecutiveNetworkErrors = 0;
-  const inFlight = new Set<Promise<unknown>>();
-  const timers = new Set<NodeJS.Timeout>();
   const openHolds = new Map<string, string>(); // reservation id -> sku
   const holdWaiters = new Map<string, () => void>(); // wakes a shopper "at checkout" early on stop
   let tickTimer: NodeJS.Timeout | undefined;
@@ -172,79 +148,27 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
       // a listener's bug must not stop the stream
     }
   };
-
-  /** `always`: sent even past the request bound (resolving holds leaves nothing held behind). */
-  async function call(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-    always = false,
-  ): Promise<Answer | undefined> {
-    if (stats.requests >= maxRequests && !always) {
-      requestStop();
-      return undefined;
-    }
-    stats.requests += 1;
-    let response: Response;
-    try {
-      response = await fetch(`${apiUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${options.secretKey}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      });
-    } catch (error) {
-      stats.errors += 1;
-      consecutiveNetworkErrors += 1;
-      if (consecutiveNetworkErrors >= maxConsecutiveNetworkErrors) {
-        fail(new SimulatorError('unreachable', `The API at ${apiUrl} stopped answering: ${(error as Error).message}`));
-      }
-      return undefined;
-    }
-    consecutiveNetworkErrors = 0;
-    const text = await response.text().catch(() => '');
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = text;
-    }
-    if (response.status === 401 || response.status === 403) {
-      fail(new SimulatorError('unauthorized', `The API refused the secret key (${response.status} ${errorCodeOf(parsed) ?? ''}). Pass an sk_… key of the merchant with --key.`));
-    } else if (response.status === 429) {
-      stats.rateLimited += 1;
-      const retry = Number(response.headers.get('retry-after'));
-      pausedUntil = Date.now() + (Number.isFinite(retry) && retry > 0 ? retry * 1000 : 1000);
-    } else if (response.status >= 500) {
-      stats.errors += 1;
-      emit({ type: 'error', message: `${method} ${path}: ${response.status} ${errorCodeOf(parsed) ?? ''}` });
-    }
-    return { status: response.status, body: parsed };
-  }
-
-  /** Runs a flow, tracked so `stop()` can wait for it; a flow never throws. */
-  function track(flow: () => Promise<void>): void {
-    const p: Promise<void> = flow().catch((error: unknown) => {
-      stats.errors += 1;
-      emit({ type: 'error', message: (error as Error).message });
-    });
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-  }
-
-  function later(ms: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopping) fn();
-    }, ms);
-    timers.add(t);
-    return t;
-  }
+  const api = new SimulatorApi({
+    apiUrl: options.apiUrl,
+    secretKey: options.secretKey,
+    ...(options.maxRequests !== undefined ? { maxRequests: options.maxRequests } : {}),
+    onFatal: (error) => fail(error),
+    onBoundReached: () => requestStop(),
+    onServerError: (message) => emit({ type: 'error', message }),
+  });
+  const call = api.call.bind(api);
+  const tasks = new Tasks((error: unknown) => {
+    counts.errors += 1;
+    emit({ type: 'error', message: (error as Error).message });
+  });
+  const track = tasks.track.bind(tasks);
+  const stats = (): SimulatorStats => ({
+    ...counts,
+    requests: api.requests,
+    rateLimited: api.rateLimited,
+    errors: counts.errors + api.networkErrors + api.serverErrors,
+    elapsedMs: Date.now() - startedAt,
+  });
 
   function observe(state: SkuState, stock: StockLike | undefined): void {
     if (stock === undefined) return;
@@ -253,7 +177,7 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
     state.status = stock.status;
     if (stock.status === 'sold_out') {
       if (!wasSoldOut) {
-        stats.soldOut += 1;
+        counts.soldOut += 1;
         emit({ type: 'sold_out', sku: state.sku });
       }
       scheduleRestock(state);
@@ -265,14 +189,14 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
   function scheduleRestock(state: SkuState): void {
     if (state.restockTimer !== undefined || stopping) return;
     const delay = restockMin + random() * Math.max(0, restockMax - restockMin);
-    state.restockTimer = later(delay, () => track(() => restock(state)));
+    state.restockTimer = tasks.later(delay, () => track(() => restock(state)));
   }
 
   async function restock(state: SkuState): Promise<void> {
     const answer = await call('PUT', `/v1/stock/${encodeURIComponent(state.sku)}`, { onHand: state.parLevel });
     state.restockTimer = undefined;
     if (answer === undefined || answer.status !== 200) return;
-    stats.restocks += 1;
+    counts.restocks += 1;
     emit({ type: 'restock', sku: state.sku, onHand: state.parLevel });
     const stock = stockOf(answer.body);
     if (stock !== undefined) {
@@ -294,20 +218,20 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
     );
     if (answer === undefined) return;
     if (answer.status === 200) {
-      stats.sales += 1;
-      stats.unitsSold += quantity;
+      counts.sales += 1;
+      counts.unitsSold += quantity;
       const stock = stockOf(answer.body);
       emit({ type: 'sale', sku: state.sku, quantity, order, available: stock?.available });
       observe(state, stock);
     } else if (answer.status === 409) {
-      stats.refused += 1;
+      counts.refused += 1;
       emit({ type: 'refused', sku: state.sku, quantity, order });
       // The last units went elsewhere: look again so the product gets restocked.
       const fresh = await call('GET', `/v1/stock/${encodeURIComponent(state.sku)}`);
       if (fresh?.status === 200) observe(state, stockOf(fresh.body));
       else scheduleRestock(state);
     } else if (answer.status !== 429 && answer.status < 500) {
-      stats.errors += 1;
+      counts.errors += 1;
       emit({ type: 'error', message: `adjust ${state.sku}: ${answer.status} ${errorCodeOf(answer.body) ?? ''}` });
     }
   }
@@ -316,27 +240,23 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
     const answer = await call('POST', '/v1/reservations', { sku: state.sku, quantity: 1, ttlSeconds: 60 });
     if (answer === undefined) return;
     if (answer.status === 409) {
-      stats.refused += 1;
+      counts.refused += 1;
       return;
     }
     const id = idOf(answer.body);
     if (answer.status !== 201 || id === undefined) {
-      if (answer.status !== 429 && answer.status < 500) stats.errors += 1;
+      if (answer.status !== 429 && answer.status < 500) counts.errors += 1;
       return;
     }
-    stats.holds += 1;
+    counts.holds += 1;
     openHolds.set(id, state.sku);
     emit({ type: 'hold', sku: state.sku, reservationId: id });
     // A shopper at checkout: most pay within a few seconds, some abandon the cart.
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        resolve();
-      }, 1000 + random() * 3000);
-      timers.add(t);
+    // Stopped meanwhile: no wait, the hold is released below (a stopped Tasks fires no timer).
+    if (!stopping) await new Promise<void>((resolve) => {
+      const t = tasks.later(1000 + random() * 3000, resolve);
       holdWaiters.set(id, () => {
-        clearTimeout(t);
-        timers.delete(t);
+        tasks.cancel(t);
         resolve();
       });
     });
@@ -352,13 +272,13 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
     const answer = commit ? await call('POST', `${path}/commit`, undefined, {}, true) : await call('DELETE', path, undefined, {}, true);
     if (answer === undefined || answer.status >= 300) return;
     if (commit) {
-      stats.commits += 1;
-      stats.unitsSold += 1;
+      counts.commits += 1;
+      counts.unitsSold += 1;
       emit({ type: 'commit', sku: state.sku, reservationId: id });
       const stock = stockOf(answer.body);
       if (stock !== undefined) observe(state, stock);
     } else {
-      stats.releases += 1;
+      counts.releases += 1;
       emit({ type: 'release', sku: state.sku, reservationId: id });
     }
   }
@@ -377,14 +297,14 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
 
   function tick(): void {
     if (stopping) return;
-    if (Date.now() >= pausedUntil && inFlight.size < maxInFlight) {
+    if (Date.now() >= api.pausedUntil && tasks.running < maxInFlight) {
       const state = pick();
       const r = random();
       if (state === undefined) {
         // Everything is sold out: wait for the deliveries.
       } else if (options.bursts !== false && r < 0.03) {
         const orders = 4 + Math.floor(random() * 7);
-        stats.bursts += 1;
+        counts.bursts += 1;
         emit({ type: 'burst', sku: state.sku, orders });
         for (let i = 0; i < orders; i += 1) track(() => sell(state, 1));
       } else if (options.reservations !== false && r < 0.15) {
@@ -409,7 +329,7 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
       }
       if (fatal || stopping) return;
       if (answer === undefined) {
-        throw new SimulatorError('unreachable', `Cannot reach the API at ${apiUrl}. Is Stockwire running (npm start)?`);
+        throw new SimulatorError('unreachable', `Cannot reach the API at ${api.apiUrl}. Is Stockwire running (npm start)?`);
       }
       const par = Math.max(state.parLevel, options.defaultParLevel ?? 20);
       if (answer.status === 404 && options.createMissing !== false) {
@@ -441,8 +361,7 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
     stopping = true;
     if (tickTimer !== undefined) clearTimeout(tickTimer);
     if (durationTimer !== undefined) clearTimeout(durationTimer);
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
+    tasks.stop();
     for (const s of skus) s.restockTimer = undefined;
     // Shoppers waiting at checkout decide now; their holds are released below.
     for (const wake of [...holdWaiters.values()]) wake();
@@ -462,7 +381,7 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
       tick();
     }
     await finished;
-    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    await tasks.settled();
     // Holds whose shopper never decided (the stream stopped first) are released, never left to expire.
     if (fatal === undefined) {
       for (const [id, sku] of [...openHolds]) {
@@ -470,9 +389,8 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
         await resolveHold(id, state, false);
       }
     }
-    stats.elapsedMs = Date.now() - startedAt;
     if (fatal !== undefined) throw fatal;
-    return { ...stats };
+    return stats();
   })();
   // Callers that only use stop() still see fatal errors there; avoid an unhandled rejection here.
   done.catch(() => {});
@@ -484,36 +402,10 @@ export function startOrderSimulator(options: OrderSimulatorOptions): OrderSimula
 
   return {
     done,
-    stats: () => ({ ...stats, elapsedMs: Date.now() - startedAt }),
+    stats,
     stop: () => {
       requestStop();
       return done;
     },
   };
-}
-
-function stockOf(body: unknown): StockLike | undefined {
-  if (isStockLike(body)) return body;
-  if (body !== null && typeof body === 'object' && isStockLike((body as { stock?: unknown }).stock)) {
-    return (body as { stock: StockLike }).stock;
-  }
-  return undefined;
-}
-
-function isStockLike(value: unknown): value is StockLike {
-  if (value === null || typeof value !== 'object') return false;
-  const v = value as Record<string, unknown>;
-  return typeof v.onHand === 'number' && typeof v.available === 'number' && typeof v.status === 'string';
-}
-
-function idOf(body: unknown): string | undefined {
-  if (body === null || typeof body !== 'object') return undefined;
-  const id = (body as { id?: unknown }).id;
-  return typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
-}
-
-function errorCodeOf(body: unknown): string | undefined {
-  if (body === null || typeof body !== 'object') return undefined;
-  const error = (body as { error?: { code?: unknown } }).error;
-  return typeof error?.code === 'string' ? error.code : undefined;
 }
