@@ -1,22 +1,32 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestSocket } from '../support/test-client.js';
-import { realDatabaseUrl } from '../backends.js';
 import { freePort } from '../support/ports.js';
-import { api, createMerchant, journalAgreesWithStock, NodeProcess } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { api, createMerchant, journalAgreesWithStock, NodeProcess, ThrowawayPostgres } from './helpers.js';
 
 /**
  * SIGTERM to `stockwire serve` in the middle of a write load: every write is either done whole or
  * not at all (the journal sums agree with the stock rows, every acknowledged write is in the
  * journal), socket clients are told with close code 1001, and the process exits 0.
+ *
+ * It runs on a PostgreSQL cluster of its own, so only this test decides when its database stops:
+ * on the shared server it once read "the database system is shutting down", an answer only a
+ * server being stopped gives, and nothing in the suite stops that one.
  */
-const databaseUrl = realDatabaseUrl();
 const SKUS = ['T-1', 'T-2', 'T-3', 'T-4', 'T-5'];
 const WRITERS = 12;
 
-describe.skipIf(databaseUrl === null)('fault: SIGTERM during load', () => {
+describe('fault: SIGTERM during load', () => {
+  let db: ThrowawayPostgres;
+  beforeAll(async () => {
+    db = await ThrowawayPostgres.create();
+  }, 60_000);
+  afterAll(() => db?.destroy());
+
   it('leaves no write half done and tells socket clients 1001', async () => {
+    const databaseUrl = db.url;
     const [port, wsPort] = [await freePort(), await freePort()];
-    const node = await NodeProcess.start({ PORT: String(port), WS_PORT: String(wsPort), DATABASE_URL: databaseUrl!, PUBLISH_INTERVAL_MS: '20' });
+    const node = await NodeProcess.start({ PORT: String(port), WS_PORT: String(wsPort), DATABASE_URL: databaseUrl, PUBLISH_INTERVAL_MS: '20' });
     const base = `http://127.0.0.1:${port}`;
     try {
       const shop = await createMerchant(base);
@@ -50,7 +60,8 @@ describe.skipIf(databaseUrl === null)('fault: SIGTERM during load', () => {
         }
       };
       const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Signal mid-load, once the writers are well under way (however busy the machine is).
+      await waitFor(() => acknowledged.length >= 100, 30_000, '100 acknowledged writes');
       const acknowledgedBeforeSignal = acknowledged.length;
       node.kill('SIGTERM');
       const codes = await Promise.all(sockets.map((socket) => socket.closed(10_000)));
@@ -59,11 +70,11 @@ describe.skipIf(databaseUrl === null)('fault: SIGTERM during load', () => {
       await Promise.all(writers);
 
       expect(codes).toEqual([1001, 1001, 1001]);
-      expect(acknowledgedBeforeSignal).toBeGreaterThan(50);
+      expect(acknowledgedBeforeSignal).toBeGreaterThanOrEqual(100);
       // Nothing but successes, 503s while closing, and refused connections once it is gone.
       for (const status of statuses.keys()) expect([0, 200, 503]).toContain(status);
 
-      const rows = await journalAgreesWithStock(databaseUrl!, shop.id);
+      const rows = await journalAgreesWithStock(databaseUrl, shop.id);
       expect(rows.map((r) => r.sku)).toEqual(SKUS);
       for (const row of rows) {
         expect(row.journal, `${row.sku}: journal sum = on_hand`).toBe(row.onHand);
