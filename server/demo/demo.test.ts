@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureWidgetBuilt, repositoryRoot } from '../../test/support/build.js';
+import { builtCli, ensureWidgetBuilt, repositoryRoot } from '../../test/support/build.js';
 import { allWidgetTexts } from '../../test/support/widget-page.js';
 import { hasChromium, launchChromium } from '../../test/support/chromium.js';
 import { freePort } from '../../test/support/ports.js';
@@ -132,7 +132,8 @@ describe('npm start (the demo)', () => {
 
   it('`stockwire demo` (npm start) prints the banner and stops cleanly on Ctrl-C', { timeout: 90_000 }, async () => {
     const cliDataDir = await mkdtemp(join(tmpdir(), 'stockwire-demo-cli-'));
-    const child = spawn(process.execPath, [join(repositoryRoot, 'node_modules/tsx/dist/cli.mjs'), join(repositoryRoot, 'server/cli.ts'), 'demo'], {
+    // What `npm start` runs: the compiled bin, with the node flags of its first line.
+    const child = spawn(builtCli(), ['demo'], {
       cwd: repositoryRoot,
       env: { ...process.env, PORT: '0', WS_PORT: String(await freePort()), DATA_DIR: cliDataDir, DATABASE_URL: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,3 +13,12 @@ export function ensureWidgetBuilt(): void {
   if (bundles.every((file) => existsSync(join(repositoryRoot, file)))) return;
   execFileSync(process.execPath, [join(repositoryRoot, 'node_modules/rollup/dist/bin/rollup'), '-c'], { cwd: repositoryRoot, stdio: 'pipe' });
 }
+
+/** The compiled `stockwire` bin, as `npm start` runs it; built (everything) when missing. */
+export function builtCli(): string {
+  const cli = join(repositoryRoot, 'server/dist/cli.js');
+  if (!existsSync(cli) || !bundles.every((file) => existsSync(join(repositoryRoot, file)))) {
+    execFileSync('npm', ['run', 'build'], { cwd: repositoryRoot, stdio: 'pipe' });
+  }
+  return cli;
+}
