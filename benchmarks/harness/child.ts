@@ -61,14 +61,33 @@ export function readTreeRss(pid: number): number {
 }
 
 /** Where bundled server files go: inside node_modules, so their external imports resolve from the repository; one folder per harness process. */
-const bundleDir = fileURLToPath(new URL(`../../node_modules/.cache/stockwire-bench/${process.pid}/`, import.meta.url));
+const bundleRoot = fileURLToPath(new URL('../../node_modules/.cache/stockwire-bench/', import.meta.url));
+const bundleDir = `${bundleRoot}${process.pid}/`;
 const bundles = new Map<string, Promise<string>>();
 process.once('exit', () => rmSync(bundleDir, { recursive: true, force: true }));
+
+/** Folders of harness processes that are gone (a test worker is killed without an `exit` event). */
+function removeStaleBundles(): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(bundleRoot);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    try {
+      process.kill(Number(entry), 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') rmSync(`${bundleRoot}${entry}`, { recursive: true, force: true });
+    }
+  }
+}
 
 /** Bundled once per harness process (the split variant starts the same file twice). */
 function bundle(file: URL): Promise<string> {
   let outfile = bundles.get(file.href);
   if (outfile === undefined) {
+    if (bundles.size === 0) removeStaleBundles();
     const target = `${bundleDir}${basename(file.pathname, '.ts')}.mjs`;
     outfile = build({ entryPoints: [fileURLToPath(file)], outfile: target, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' }).then(() => target);
     bundles.set(file.href, outfile);
