@@ -75,7 +75,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   bus.onConnection((state) => {
     if (state === 'down') faults.redisErrors.inc({ component: 'bus' });
   });
-  store.onCommitted((records) => {
+  store.onPublicChange((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
   });
   const close = async (): Promise<void> => {

@@ -3,7 +3,7 @@ import type { RealtimeLimits } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
-import { topicOf } from '../stock/views.js';
+import { topicOf, unknownView } from '../stock/views.js';
 import { clientAddress } from './client-address.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { PublishableKeyCache, originAllowed, type PublishableKeyGrant } from './key-cache.js';
@@ -409,7 +409,7 @@ export class RealtimeGateway {
       const batch = this.readThrough(merchantId, toRead);
       for (const sku of toRead) {
         const topic = topicOf(merchantId, sku);
-        const read = batch.then((views) => views.get(sku) ?? { sku, status: 'unknown' as const, version: 0 });
+        const read = batch.then((views) => views.get(sku) ?? unknownView(sku));
         this.pendingReads.set(topic, read);
         const forget = () => {
           if (this.pendingReads.get(topic) === read) this.pendingReads.delete(topic);
@@ -420,7 +420,7 @@ export class RealtimeGateway {
     }
     await Promise.all(waits);
     return skus.map((sku) => {
-      const read = found.get(sku) ?? { sku, status: 'unknown', version: 0 };
+      const read = found.get(sku) ?? unknownView(sku);
       const local = this.scheduler.latest(topicOf(merchantId, sku));
       return local !== undefined && local.version > read.version ? local : read;
     });

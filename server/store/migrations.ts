@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
+import { faceSql } from './public-face-sql.js';
 
 /**
  * The one set of migrations for PostgreSQL and PGlite, in code rather than files on disk so the
@@ -111,6 +112,28 @@ export const migrations: Readonly<Record<string, Migration>> = {
         .addPrimaryKeyConstraint('idempotency_keys_pkey', ['merchant_id', 'key'])
         .execute();
       await db.schema.createIndex('idempotency_keys_expiry_idx').on('idempotency_keys').column('expires_at').execute();
+    },
+  },
+  '0002_public_version': {
+    // The public version (`stock/public-face.ts`) and the face it stands for. Existing rows start at
+    // their internal version, the highest number any client can hold (every public path carried the
+    // internal version until now), so the next change is never ignored and nobody goes backwards.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('stock').addColumn('public_version', 'integer').execute();
+      await db.schema.alterTable('stock').addColumn('public_face', 'text').execute();
+      await sql`
+        update stock as s
+           set public_version = s.version,
+               public_face = ${faceSql(sql`s.on_hand`, sql`s.reserved`)}
+          from products as p
+         where p.merchant_id = s.merchant_id and p.sku = s.sku`.execute(db);
+      await db.schema.alterTable('stock').alterColumn('public_version', (c) => c.setNotNull()).execute();
+      await db.schema.alterTable('stock').alterColumn('public_face', (c) => c.setNotNull()).execute();
+      await db.schema
+        .alterTable('stock')
+        .addCheckConstraint('stock_public_version_positive', sql`public_version >= 1`)
+        .execute();
     },
   },
 };

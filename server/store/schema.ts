@@ -40,6 +40,10 @@ export interface StockTable {
   on_hand: number;
   reserved: ColumnType<number, number | undefined, number>;
   version: number;
+  /** What publishable keys, sockets and the bus carry as `version` (`stock/public-face.ts`). */
+  public_version: number;
+  /** `faceKey` of the face at `public_version`: what the next write compares its face with. */
+  public_face: string;
   updated_at: UpdatedAt;
 }
 

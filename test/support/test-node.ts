@@ -36,7 +36,7 @@ export async function startTestNode(env: Record<string, string | undefined>, sto
     ? new RedisBus({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
     : new MemoryBus();
   if (bus instanceof RedisBus) await bus.ready();
-  const off = theStore.onCommitted((records) => {
+  const off = theStore.onPublicChange((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
   });
   const gateway = await RealtimeGateway.start({

@@ -1,0 +1,48 @@
+import { sql, type RawBuilder } from 'kysely';
+import { unknownFace, faceKey } from '../stock/public-face.js';
+
+/**
+ * `faceKey(publicFace(onHand - reserved, threshold, display))` written in SQL, so an UPDATE can
+ * compare the face it leaves with the stored one (`stock.public_face`) in the same statement: the
+ * public version is decided atomically with the write, with no read-then-write race. The
+ * equivalence with the TypeScript rule is tested over every policy (`public-face-sql.test.ts`).
+ * Stock rows never have available < 0 (a CHECK), so no clamping is needed here.
+ */
+export function faceSql(
+  onHand: RawBuilder<number>,
+  reserved: RawBuilder<number>,
+  threshold: RawBuilder<number> = sql<number>`p.low_stock_threshold`,
+  display: RawBuilder<string> = sql<string>`p.display`,
+): RawBuilder<string> {
+  const available = sql<number>`(${onHand} - ${reserved})`;
+  return sql<string>`(case
+    when ${available} <= 0 then case when ${display} = 'status' then 'sold_out' else 'sold_out:0' end
+    when ${available} <= ${threshold} then case when ${display} = 'status' then 'low_stock' else 'low_stock:' || ${available}::text end
+    else case when ${display} = 'exact' then 'in_stock:' || ${available}::text else 'in_stock' end
+  end)`;
+}
+
+/** The public version and face a transaction started from, for a product it has locked. */
+export interface PublicStart {
+  readonly version: number;
+  readonly face: string;
+}
+
+/** A product created in this transaction starts from the unknown SKU at public version 0. */
+export const createdStart: PublicStart = Object.freeze({ version: 0, face: faceKey(unknownFace) });
+
+/**
+ * The SET of `public_version` and `public_face` for a write leaving the face `next`: one more than
+ * at the start when the face differs from the start's, else the start's. `start` omitted means the
+ * row's own values before this statement (a write that is its own transaction); given, it is what
+ * the transaction saw when it locked the row, so several writes to one product in one transaction
+ * (a batch, an expiry before a retry) add at most one, and none when the face ends as it began.
+ */
+export function publicVersionSet(next: RawBuilder<string>, start?: PublicStart): { public_version: RawBuilder<number>; public_face: RawBuilder<string> } {
+  const version = start === undefined ? sql<number>`s.public_version` : sql<number>`${start.version}::integer`;
+  const face = start === undefined ? sql<string>`s.public_face` : sql<string>`${start.face}::text`;
+  return {
+    public_version: sql<number>`${version} + case when ${next} is distinct from ${face} then 1 else 0 end`,
+    public_face: next,
+  };
+}
