@@ -15,6 +15,7 @@ describe.each(databaseBackends())('faceSql on $name', ({ databaseUrl }) => {
     await store?.close();
   });
 
+  // The inputs are sums, as in the write paths (`s.on_hand + $1`): the rule must group them.
   it('computes the same face key as the TypeScript rule, for every policy', async () => {
     const cases: Array<{ onHand: number; reserved: number; threshold: number; display: string }> = [];
     for (const display of displayPolicies) {
@@ -28,7 +29,7 @@ describe.each(databaseBackends())('faceSql on $name', ({ databaseUrl }) => {
       (c) => sql`(${c.onHand}::integer, ${c.reserved}::integer, ${c.threshold}::integer, ${c.display}::text)`,
     );
     const { rows: keys } = await sql<{ key: string }>`
-      select ${faceSql(sql`t.on_hand`, sql`t.reserved`, sql`t.threshold`, sql`t.display`)} as key
+      select ${faceSql(sql`t.on_hand + 0`, sql`0 + t.reserved`, sql`t.threshold`, sql`t.display`)} as key
         from (values ${sql.join(rows)}) as t(on_hand, reserved, threshold, display)`.execute(store.db);
     expect(keys.map((k) => k.key)).toEqual(
       cases.map((c) => faceKey(publicFace(c.onHand - c.reserved, c.threshold, c.display as (typeof displayPolicies)[number]))),

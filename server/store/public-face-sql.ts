@@ -14,7 +14,7 @@ export function faceSql(
   threshold: RawBuilder<number> = sql<number>`p.low_stock_threshold`,
   display: RawBuilder<string> = sql<string>`p.display`,
 ): RawBuilder<string> {
-  const available = sql<number>`(${onHand} - ${reserved})`;
+  const available = sql<number>`((${onHand}) - (${reserved}))`;
   return sql<string>`(case
     when ${available} <= 0 then case when ${display} = 'status' then 'sold_out' else 'sold_out:0' end
     when ${available} <= ${threshold} then case when ${display} = 'status' then 'low_stock' else 'low_stock:' || ${available}::text end
