@@ -122,14 +122,17 @@ export const migrations: Readonly<Record<string, Migration>> = {
     async up(db: Kysely<any>): Promise<void> {
       await db.schema.alterTable('stock').addColumn('public_version', 'integer').execute();
       await db.schema.alterTable('stock').addColumn('public_face', 'text').execute();
+      await db.schema.alterTable('stock').addColumn('public_changed_version', 'integer').execute();
       await sql`
         update stock as s
            set public_version = s.version,
-               public_face = ${faceSql(sql`s.on_hand`, sql`s.reserved`)}
+               public_face = ${faceSql(sql`s.on_hand`, sql`s.reserved`)},
+               public_changed_version = s.version
           from products as p
          where p.merchant_id = s.merchant_id and p.sku = s.sku`.execute(db);
       await db.schema.alterTable('stock').alterColumn('public_version', (c) => c.setNotNull()).execute();
       await db.schema.alterTable('stock').alterColumn('public_face', (c) => c.setNotNull()).execute();
+      await db.schema.alterTable('stock').alterColumn('public_changed_version', (c) => c.setNotNull()).execute();
       await db.schema
         .alterTable('stock')
         .addCheckConstraint('stock_public_version_positive', sql`public_version >= 1`)

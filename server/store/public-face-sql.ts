@@ -32,17 +32,24 @@ export interface PublicStart {
 export const createdStart: PublicStart = Object.freeze({ version: 0, face: faceKey(unknownFace) });
 
 /**
- * The SET of `public_version` and `public_face` for a write leaving the face `next`: one more than
+ * The SET of the public columns for a write leaving the face `next`: `public_version` is one more than
  * at the start when the face differs from the start's, else the start's. `start` omitted means the
  * row's own values before this statement (a write that is its own transaction); given, it is what
  * the transaction saw when it locked the row, so several writes to one product in one transaction
  * (a batch, an expiry before a retry) add at most one, and none when the face ends as it began.
+ * `public_changed_version` becomes the new internal version when the public version moved, so the
+ * one-statement path can tell from its RETURNING row alone (`public_changed_version = version`).
  */
-export function publicVersionSet(next: RawBuilder<string>, start?: PublicStart): { public_version: RawBuilder<number>; public_face: RawBuilder<string> } {
+export function publicVersionSet(
+  next: RawBuilder<string>,
+  start?: PublicStart,
+): { public_version: RawBuilder<number>; public_face: RawBuilder<string>; public_changed_version: RawBuilder<number> } {
   const version = start === undefined ? sql<number>`s.public_version` : sql<number>`${start.version}::integer`;
   const face = start === undefined ? sql<string>`s.public_face` : sql<string>`${start.face}::text`;
+  const moved = sql<boolean>`${next} is distinct from ${face}`;
   return {
-    public_version: sql<number>`${version} + case when ${next} is distinct from ${face} then 1 else 0 end`,
+    public_version: sql<number>`${version} + case when ${moved} then 1 else 0 end`,
     public_face: next,
+    public_changed_version: sql<number>`case when ${moved} then s.version + 1 else s.public_changed_version end`,
   };
 }

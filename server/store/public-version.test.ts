@@ -141,11 +141,11 @@ describe.each(databaseBackends())('public version on $name', ({ name, databaseUr
         ('m1', 'S', 9, 0, 7), ('m1', 'T', 3, 1, 12), ('m1', 'E', 0, 0, 4)`.execute(fresh.db);
 
       await migrateToLatest(fresh.db);
-      const rows = await fresh.db.selectFrom('stock').select(['sku', 'version', 'public_version', 'public_face']).orderBy('sku').execute();
+      const rows = await fresh.db.selectFrom('stock').select(['sku', 'version', 'public_version', 'public_face', 'public_changed_version']).orderBy('sku').execute();
       expect(rows).toEqual([
-        { sku: 'E', version: 4, public_version: 4, public_face: faceKey(publicFace(0, 5, 'exact')) },
-        { sku: 'S', version: 7, public_version: 7, public_face: 'in_stock' },
-        { sku: 'T', version: 12, public_version: 12, public_face: 'low_stock:2' },
+        { sku: 'E', version: 4, public_version: 4, public_face: faceKey(publicFace(0, 5, 'exact')), public_changed_version: 4 },
+        { sku: 'S', version: 7, public_version: 7, public_face: 'in_stock', public_changed_version: 7 },
+        { sku: 'T', version: 12, public_version: 12, public_face: 'low_stock:2', public_changed_version: 12 },
       ]);
 
       // A client holding version 7 of S (all it could hold) never goes back, and hears the next change.

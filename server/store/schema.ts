@@ -44,6 +44,8 @@ export interface StockTable {
   public_version: number;
   /** `faceKey` of the face at `public_version`: what the next write compares its face with. */
   public_face: string;
+  /** The internal version of the last write that moved `public_version`: tells a one-statement write whether it did. */
+  public_changed_version: number;
   updated_at: UpdatedAt;
 }
 

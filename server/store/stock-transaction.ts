@@ -418,7 +418,16 @@ export class StockTransaction {
     const face = faceKey(publicFace(onHand, Number(product.low_stock_threshold), product.display));
     const stock = await this.trx
       .insertInto('stock')
-      .values({ merchant_id: this.merchantId, sku, on_hand: onHand, reserved: 0, version: 1, public_version: 1, public_face: face })
+      .values({
+        merchant_id: this.merchantId,
+        sku,
+        on_hand: onHand,
+        reserved: 0,
+        version: 1,
+        public_version: 1,
+        public_face: face,
+        public_changed_version: 1,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     // The row did not exist before this transaction, and nobody else can see it until COMMIT.
@@ -480,10 +489,7 @@ export class StockTransaction {
  * transaction. The public version is decided in the same UPDATE (`publicVersionSet`). Returns null
  * when the row refused (unknown SKU, not enough stock, over the maximum).
  *
- * `publicChanged` tells the store whether to announce the change. Without `start` it compares with
- * the statement's snapshot (`prior`), which a concurrent write may have moved on: then it can say
- * true for a version that write already announced (the bus and sockets drop a repeated version),
- * never false for a version nobody announced.
+ * `publicChanged`: this statement moved the public version (the store announces only such changes).
  */
 export async function adjustInOneStatement(
   executor: Kysely<Database>,
@@ -497,25 +503,23 @@ export async function adjustInOneStatement(
   const onHand = sql<number>`s.on_hand + ${delta}::integer`;
   const pub = publicVersionSet(faceSql(onHand, sql`s.reserved`), start);
   const { rows } = await sql<StockRow & { public_changed: boolean }>`
-    with prior as (
-      select public_version from stock where merchant_id = ${merchantId} and sku = ${sku}
-    ), changed as (
+    with changed as (
       update stock as s
-         set on_hand = ${onHand}, version = s.version + 1,
-             public_version = ${pub.public_version}, public_face = ${pub.public_face}, updated_at = now()
+         set on_hand = ${onHand}, version = s.version + 1, public_version = ${pub.public_version},
+             public_face = ${pub.public_face}, public_changed_version = ${pub.public_changed_version}, updated_at = now()
         from products as p
        where p.merchant_id = s.merchant_id and p.sku = s.sku
          and s.merchant_id = ${merchantId} and s.sku = ${sku}
          and ${onHand} >= s.reserved
          and ${onHand} <= ${MAX_QUANTITY}::integer
-      returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.public_version, s.updated_at, p.low_stock_threshold, p.display
+      returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.public_version, s.updated_at, p.low_stock_threshold, p.display,
+                s.public_changed_version = s.version as public_changed
     ), journal as (
       insert into stock_journal (merchant_id, sku, version, kind, on_hand_delta, reserved_delta, reason, idempotency_key)
       select merchant_id, sku, version, 'adjust', ${delta}::integer, 0, ${input.reason ?? null}::text, ${idempotencyKey}::text
         from changed
     )
-    select changed.*, changed.public_version is distinct from (select public_version from prior) as public_changed
-      from changed`.execute(executor);
+    select * from changed`.execute(executor);
   const row = rows[0];
   return row ? { record: toStockRecord(row), publicChanged: row.public_changed } : null;
 }
