@@ -1,5 +1,4 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { faceSql } from './public-face-sql.js';
 
 /**
  * The one set of migrations for PostgreSQL and PGlite, in code rather than files on disk so the
@@ -120,13 +119,24 @@ export const migrations: Readonly<Record<string, Migration>> = {
     // internal version until now), so the next change is never ignored and nobody goes backwards.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     async up(db: Kysely<any>): Promise<void> {
+      // `faceKey(publicFace(…))` of `stock/public-face.ts`, as one inlinable SQL expression (no clamping:
+      // a CHECK keeps available >= 0). A change to the rule is a new migration replacing it.
+      await sql`
+        create or replace function stockwire_public_face(available integer, threshold integer, display text)
+        returns text language sql immutable parallel safe as $$
+          select case
+            when available <= 0 then case when display = 'status' then 'sold_out' else 'sold_out:0' end
+            when available <= threshold then case when display = 'status' then 'low_stock' else 'low_stock:' || available::text end
+            else case when display = 'exact' then 'in_stock:' || available::text else 'in_stock' end
+          end
+        $$`.execute(db);
       await db.schema.alterTable('stock').addColumn('public_version', 'integer').execute();
       await db.schema.alterTable('stock').addColumn('public_face', 'text').execute();
       await db.schema.alterTable('stock').addColumn('public_changed_version', 'integer').execute();
       await sql`
         update stock as s
            set public_version = s.version,
-               public_face = ${faceSql(sql`s.on_hand`, sql`s.reserved`)},
+               public_face = stockwire_public_face(s.on_hand - s.reserved, p.low_stock_threshold, p.display),
                public_changed_version = s.version
           from products as p
          where p.merchant_id = s.merchant_id and p.sku = s.sku`.execute(db);

@@ -2,11 +2,12 @@ import { sql, type RawBuilder } from 'kysely';
 import { unknownFace, faceKey } from '../stock/public-face.js';
 
 /**
- * `faceKey(publicFace(onHand - reserved, threshold, display))` written in SQL, so an UPDATE can
- * compare the face it leaves with the stored one (`stock.public_face`) in the same statement: the
- * public version is decided atomically with the write, with no read-then-write race. The
+ * `faceKey(publicFace(onHand - reserved, threshold, display))` in SQL: the database function
+ * `stockwire_public_face` (migration `0002_public_version`), so an UPDATE compares the face it leaves
+ * with the stored one (`stock.public_face`) in the same statement: the public version is decided
+ * atomically with the write, with no read-then-write race. The function is one SQL expression, which
+ * PostgreSQL inlines; as a call it keeps the hot-path statement short to send, parse and plan. Its
  * equivalence with the TypeScript rule is tested over every policy (`public-face-sql.test.ts`).
- * Stock rows never have available < 0 (a CHECK), so no clamping is needed here.
  */
 export function faceSql(
   onHand: RawBuilder<number>,
@@ -14,12 +15,7 @@ export function faceSql(
   threshold: RawBuilder<number> = sql<number>`p.low_stock_threshold`,
   display: RawBuilder<string> = sql<string>`p.display`,
 ): RawBuilder<string> {
-  const available = sql<number>`((${onHand}) - (${reserved}))`;
-  return sql<string>`(case
-    when ${available} <= 0 then case when ${display} = 'status' then 'sold_out' else 'sold_out:0' end
-    when ${available} <= ${threshold} then case when ${display} = 'status' then 'low_stock' else 'low_stock:' || ${available}::text end
-    else case when ${display} = 'exact' then 'in_stock:' || ${available}::text else 'in_stock' end
-  end)`;
+  return sql<string>`stockwire_public_face((${onHand}) - (${reserved}), ${threshold}, ${display})`;
 }
 
 /** The public version and face a transaction started from, for a product it has locked. */
