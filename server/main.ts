@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './log.js';
 import { StockStore } from './store/stock-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { RedisBus } from './bus/redis-bus.js';
+import { redisEndpoint } from './bus/redis-endpoint.js';
 import type { StockBus } from './bus/stock-bus.js';
 import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
 import { loadUws } from './realtime/uws.js';
@@ -61,9 +62,10 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     },
   });
   const closers: Array<() => Promise<void>> = [() => store.close()];
-  // Redis when REDIS_URL is set (many nodes), else in-process (one node). Writes never wait for it.
-  const bus: StockBus = config.redisUrl
-    ? new RedisBus({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
+  // Redis or a Redis Cluster when set (many nodes), else in-process (one node). Writes never wait for it.
+  const redis = redisEndpoint(config);
+  const bus: StockBus = redis
+    ? new RedisBus({ ...redis, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
     : new MemoryBus();
   closers.push(() => bus.close());
   // Key rotations reach every node's key caches (any role: realtime nodes resolve publishable keys too).
@@ -116,7 +118,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metrics: new ApiMetrics(registry),
         faults,
         bus,
-        ...(config.redisUrl ? { rateLimitRedis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix } } : {}),
+        ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
       });
       closers.push(() => app.close());

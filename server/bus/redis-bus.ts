@@ -1,18 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
 import { decodeChange, decodeControl, encodeChange, encodeControl } from './bus-codec.js';
 import { BusKeys } from './bus-keys.js';
 import type { ControlMessage } from './control-message.js';
 import { deliver } from './listeners.js';
+import { connectRedis, type RedisClient, type RedisEndpoint } from './redis-endpoint.js';
 import { silentLogger, type ComponentLogger, type StockBus } from './stock-bus.js';
 
 /** How long close() waits for unsent changes to reach Redis. */
 const CLOSE_FLUSH_MS = 1000;
 
-export interface RedisBusOptions {
-  readonly url: string;
+export type RedisBusOptions = RedisEndpoint & {
   /** Every key and channel starts with it (`REDIS_KEY_PREFIX`). */
   readonly keyPrefix: string;
   readonly logger?: ComponentLogger;
@@ -24,7 +24,7 @@ export interface RedisBusOptions {
   readonly maxOutbox?: number;
   /** Control messages that may wait while Redis is down (oldest dropped past it). */
   readonly maxControlOutbox?: number;
-}
+};
 
 /**
  * Sets the cached value only when the version is newer, and publishes it in the same atomic step:
@@ -52,7 +52,9 @@ interface Watched {
 }
 
 /**
- * Redis adapter (ioredis, Redis 7+ for sharded pub/sub).
+ * Redis adapter (ioredis, Redis 7+ for sharded pub/sub), on one Redis or a Redis Cluster: the same
+ * code holds an ioredis `Redis` or `Cluster`. Commands go one by one and ioredis pipelines those of
+ * one tick per node, as a cluster requires.
  *
  * Subscription by demand: a node SSUBSCRIBEs to one channel per product that at least one of its
  * sockets watches (reference-counted), so it never receives, let alone parses, events for products
@@ -81,8 +83,8 @@ export class RedisBus implements StockBus {
   private readonly controlChannel: string;
   private readonly controlOutbox: string[] = [];
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
-  private readonly cmd: Redis & SetLatestCommand;
-  private readonly sub: Redis;
+  private readonly cmd: RedisClient & SetLatestCommand;
+  private readonly sub: RedisClient;
   private readonly outbox = new Map<string, StockChange>();
   private readonly watched = new Map<string, Watched>();
   private readonly byChannel = new Map<string, Watched>();
@@ -91,6 +93,7 @@ export class RedisBus implements StockBus {
   private flushing = false;
   private flushQueued = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private controlRetryTimer: NodeJS.Timeout | undefined;
   private subUp = false;
   private closed = false;
   private badPayloads = 0;
@@ -105,18 +108,12 @@ export class RedisBus implements StockBus {
     this.maxControlOutbox = options.maxControlOutbox ?? 10_000;
     this.controlChannel = this.keys.controlChannel();
 
-    const common = {
-      lazyConnect: false,
-      connectTimeout: 2000,
-      // Commands fail fast while disconnected: the outbox, not ioredis, holds what must be retried.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      // Reconnect quickly and forever; Redis being back within a second or two keeps the 5 s promise.
-      retryStrategy: (times: number) => Math.min(100 * times, 1000),
-    };
-    this.cmd = new Redis(options.url, { ...common, connectionName: 'stockwire-bus' }) as Redis & SetLatestCommand;
+    // Commands fail fast while disconnected: the outbox, not ioredis, holds what must be retried.
+    // Reconnect quickly and forever; Redis being back within a second or two keeps the 5 s promise.
+    const common = { connectTimeoutMs: 2000, retryDelayMs: (times: number) => Math.min(100 * times, 1000) };
+    this.cmd = connectRedis(options, { ...common, connectionName: 'stockwire-bus' }) as RedisClient & SetLatestCommand;
     this.cmd.defineCommand('stockwireSetLatest', { numberOfKeys: 1, lua: setLatestLua });
-    this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'stockwire-sub' });
+    this.sub = connectRedis(options, { ...common, connectionName: 'stockwire-sub', subscriber: true });
 
     this.cmd.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus command connection error'));
     this.sub.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus subscriber connection error'));
@@ -130,6 +127,7 @@ export class RedisBus implements StockBus {
     this.sub.on('ready', () => void this.onSubscriberReady());
     this.sub.on('close', () => this.onSubscriberDown());
     this.sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString('utf8'), message));
+    if (isCluster(this.sub)) this.followShards(this.sub);
   }
 
   get connected(): boolean {
@@ -168,21 +166,17 @@ export class RedisBus implements StockBus {
   async cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
     const misses = skus.map(() => undefined);
     if (skus.length === 0 || this.closed || this.cmd.status !== 'ready') return misses;
-    const pipeline = this.cmd.pipeline();
-    for (const sku of skus) pipeline.hgetBuffer(this.keys.latestKey(merchantId, sku), 'p');
     let timer: NodeJS.Timeout | undefined;
     try {
       const results = await Promise.race([
-        pipeline.exec(),
+        this.readLatest(skus.map((sku) => this.keys.latestKey(merchantId, sku))),
         new Promise<null>((resolve) => {
           timer = setTimeout(() => resolve(null), this.readTimeoutMs);
         }),
       ]);
       if (results === null) return misses;
       return skus.map((sku, i) => {
-        const [error, raw] = results[i] ?? [null, null];
-        if (error !== null) return undefined;
-        const change = decodeChange(raw as Buffer | null);
+        const change = decodeChange(results[i] ?? null);
         return change !== undefined && change.merchantId === merchantId && change.view.sku === sku ? change.view : undefined;
       });
     } catch {
@@ -263,6 +257,7 @@ export class RedisBus implements StockBus {
     }
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.controlRetryTimer);
     this.changeListeners.clear();
     this.controlListeners.clear();
     this.connectionListeners.clear();
@@ -291,26 +286,23 @@ export class RedisBus implements StockBus {
           this.outbox.delete(topic);
           if (batch.length >= 500) break;
         }
-        const pipeline = this.cmd.pipeline() as ReturnType<Redis['pipeline']> & SetLatestCommand;
-        for (const change of batch) {
-          const { merchantId, view } = change;
-          pipeline.stockwireSetLatest(
-            this.keys.latestKey(merchantId, view.sku),
-            view.version,
-            encodeChange(change),
-            this.keys.channel(merchantId, view.sku),
-            this.cacheTtlSeconds,
-          );
-        }
-        let results: Array<[Error | null, unknown]> | null = null;
-        try {
-          results = await pipeline.exec();
-        } catch {
-          results = null;
-        }
+        // One command each; ioredis pipelines them per node (products of a batch live on every shard).
+        const results = await Promise.allSettled(
+          batch.map((change) => {
+            const { merchantId, view } = change;
+            return this.cmd.stockwireSetLatest(
+              this.keys.latestKey(merchantId, view.sku),
+              view.version,
+              encodeChange(change),
+              this.keys.channel(merchantId, view.sku),
+              this.cacheTtlSeconds,
+            );
+          }),
+        );
         batch.forEach((change, i) => {
-          const error = results === null ? new Error('pipeline failed') : (results[i]?.[0] ?? null);
-          if (error !== null) {
+          const result = results[i];
+          if (result?.status === 'rejected') {
+            const error = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
             failed = true;
             this.requeue(change);
             if (Date.now() - this.lastFailureLog > 30_000 && this.cmd.status === 'ready') {
@@ -331,13 +323,22 @@ export class RedisBus implements StockBus {
     }
   }
 
-  /** Sends waiting control messages in order; one that fails goes back to the front for the next `ready`. */
+  /**
+   * Sends waiting control messages in order; one that fails goes back to the front and is tried
+   * again shortly (on a cluster the client stays `ready` while the control channel's shard fails over).
+   */
   private flushControl(): void {
     while (this.controlOutbox.length > 0 && this.cmd.status === 'ready' && !this.closed) {
       const payload = this.controlOutbox.shift()!;
       this.cmd.spublish(this.controlChannel, payload).catch((error: unknown) => {
         this.controlOutbox.unshift(payload);
         this.logger.debug({ err: error instanceof Error ? error.message : String(error) }, 'redis bus control message not sent; will retry');
+        if (this.controlRetryTimer === undefined && !this.closed) {
+          this.controlRetryTimer = setTimeout(() => {
+            this.controlRetryTimer = undefined;
+            this.flushControl();
+          }, 250);
+        }
       });
     }
   }
@@ -373,14 +374,39 @@ export class RedisBus implements StockBus {
    */
   private async replayCache(entries: readonly Watched[]): Promise<void> {
     if (entries.length === 0 || this.cmd.status !== 'ready') return;
-    const pipeline = this.cmd.pipeline();
-    for (const entry of entries) pipeline.hgetBuffer(this.keys.latestKey(entry.merchantId, entry.sku), 'p');
-    const results = await pipeline.exec().catch(() => null);
-    if (results === null || this.closed) return;
+    const results = await this.readLatest(entries.map((entry) => this.keys.latestKey(entry.merchantId, entry.sku)));
+    if (this.closed) return;
     entries.forEach((entry, i) => {
-      const raw = results[i]?.[0] === null ? results[i]?.[1] : null;
-      if (raw !== null && raw !== undefined) this.onMessage(entry.channel, raw as Buffer);
+      const raw = results[i];
+      if (raw !== null && raw !== undefined) this.onMessage(entry.channel, raw);
     });
+  }
+
+  /** The cached payloads of these keys, `null` where missing or unreadable. Never rejects. */
+  private readLatest(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return Promise.all(keys.map((key) => this.cmd.hgetBuffer(key, 'p').catch(() => null)));
+  }
+
+  /**
+   * On a cluster one shard can fail over (or a slot move) while the rest stays up. When a shard's
+   * subscriber connection ends, ioredis finds the slot's new primary and subscribes there again, then
+   * says `subscribersReady`; events of that shard sent in between are missed. So this node reports
+   * `down` when a shard is lost, and after every resubscription in which every primary answers,
+   * `up` again: listeners re-read their products from the store and the cached values are replayed.
+   */
+  private followShards(sub: Cluster): void {
+    sub.on('-node', () => this.onSubscriberDown());
+    sub.on('subscribersReady', () => void this.onShardsResubscribed(sub));
+  }
+
+  private async onShardsResubscribed(sub: Cluster): Promise<void> {
+    if (this.closed || sub.status !== 'ready') return;
+    const answers = await Promise.all(sub.nodes('master').map((node) => node.ping().then(() => true, () => false)));
+    if (this.closed || sub.status !== 'ready' || answers.includes(false)) return; // a later resubscription follows
+    if (!this.subUp) this.logger.info({ watched: this.watched.size }, 'redis bus shards resubscribed');
+    this.subUp = true;
+    this.emitConnection('up');
+    await this.replayCache([...this.watched.values()]);
   }
 
   private onSubscriberDown(): void {
@@ -417,4 +443,8 @@ export class RedisBus implements StockBus {
       this.logger.warn({ channel, count: this.badPayloads }, 'redis bus dropped an invalid payload');
     }
   }
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return 'isCluster' in client && client.isCluster;
 }

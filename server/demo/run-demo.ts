@@ -84,7 +84,7 @@ export async function runDemo(config: Config, options: DemoOptions = {}): Promis
         demoUrl,
         dataDir: config.dataDir,
         embedded: config.databaseUrl === undefined,
-        inProcessBus: config.redisUrl === undefined,
+        inProcessBus: config.redisUrl === undefined && config.redisClusterNodes === undefined,
         created: merchant.created,
         publishableKey: keys.publishableKey,
         secretKey: keys.secretKey,
