@@ -37,6 +37,7 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       connectionName: 'stockwire-rate-limit',
       connectTimeoutMs: 2000,
       commandTimeoutMs: 500,
+      failFast: true,
       retryDelayMs: (times: number) => Math.min(100 * times, 1000),
     });
     redis.on('error', (error: Error) => {

@@ -401,8 +401,8 @@ export class RedisBus implements StockBus {
 
   private async onShardsResubscribed(sub: Cluster): Promise<void> {
     if (this.closed || sub.status !== 'ready') return;
-    const answers = await Promise.all(sub.nodes('master').map((node) => node.ping().then(() => true, () => false)));
-    if (this.closed || sub.status !== 'ready' || answers.includes(false)) return; // a later resubscription follows
+    if (!(await everyPrimaryAnswers(sub))) return; // still failing over: a later resubscription follows
+    if (this.closed || sub.status !== 'ready') return;
     if (!this.subUp) this.logger.info({ watched: this.watched.size }, 'redis bus shards resubscribed');
     this.subUp = true;
     this.emitConnection('up');
@@ -443,6 +443,17 @@ export class RedisBus implements StockBus {
       this.logger.warn({ channel, count: this.badPayloads }, 'redis bus dropped an invalid payload');
     }
   }
+}
+
+/** Whether the primary of every slot, as the client last learned them, answers a PING. */
+async function everyPrimaryAnswers(cluster: Cluster): Promise<boolean> {
+  const owners = new Set(cluster.slots.map((nodes) => nodes[0]).filter((key) => key !== undefined));
+  if (owners.size === 0) return false;
+  const connections = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const answers = await Promise.all(
+    [...owners].map((key) => connections.get(key)?.ping().then(() => true, () => false) ?? Promise.resolve(false)),
+  );
+  return answers.every(Boolean);
 }
 
 function isCluster(client: RedisClient): client is Cluster {

@@ -21,6 +21,11 @@ export interface RedisClientOptions {
   /** A command slower than this fails (unset: no limit). */
   readonly commandTimeoutMs?: number;
   /**
+   * Cluster only: a command for a shard without a primary fails at once instead of being retried
+   * through the failover (callers on a request's path, like the rate limiter, must never wait for it).
+   */
+  readonly failFast?: boolean;
+  /**
    * A subscriber: no automatic pipelining (SSUBSCRIBE must not travel in a pipeline), and on a
    * cluster SSUBSCRIBE goes to a connection of its own at each slot's primary and follows the slot.
    */
@@ -64,9 +69,11 @@ export function connectRedis(endpoint: RedisEndpoint, options: RedisClientOption
       enableAutoPipelining: !options.subscriber,
       clusterRetryStrategy: options.retryDelayMs,
       slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
-      // A failover takes the cluster a few seconds (node timeout plus election); retry within it.
-      retryDelayOnFailover: 200,
-      retryDelayOnClusterDown: 200,
+      // A failover takes the cluster a few seconds (node timeout plus election): retry within it,
+      // unless the caller would rather go without.
+      retryDelayOnFailover: options.failFast ? 0 : 200,
+      retryDelayOnClusterDown: options.failFast ? 0 : 200,
+      retryDelayOnTryAgain: options.failFast ? 0 : 100,
       ...(options.subscriber ? { shardedSubscribers: true } : {}),
     },
   );
