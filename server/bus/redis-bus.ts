@@ -24,6 +24,12 @@ export type RedisBusOptions = RedisEndpoint & {
   readonly maxOutbox?: number;
   /** Control messages that may wait while Redis is down (oldest dropped past it). */
   readonly maxControlOutbox?: number;
+  /**
+   * Cluster only: changes stored this recently are sent again when a primary changes, because a
+   * primary acknowledges before its replica has the write (asynchronous replication) and may also
+   * accept writes for up to the cluster's node timeout while cut off. Cover that timeout.
+   */
+  readonly failoverReplayMs?: number;
 };
 
 /**
@@ -86,6 +92,10 @@ export class RedisBus implements StockBus {
   private readonly cmd: RedisClient & SetLatestCommand;
   private readonly sub: RedisClient;
   private readonly outbox = new Map<string, StockChange>();
+  /** Cluster only: the latest change stored per product, oldest first, for the failover replay. */
+  private readonly recent = new Map<string, { readonly change: StockChange; readonly at: number }>();
+  private readonly failoverReplayMs: number;
+  private primaries = '';
   private readonly watched = new Map<string, Watched>();
   private readonly byChannel = new Map<string, Watched>();
   private readonly changeListeners = new Set<(change: StockChange) => void>();
@@ -106,6 +116,7 @@ export class RedisBus implements StockBus {
     this.readTimeoutMs = options.readTimeoutMs ?? 500;
     this.maxOutbox = options.maxOutbox ?? 100_000;
     this.maxControlOutbox = options.maxControlOutbox ?? 10_000;
+    this.failoverReplayMs = isClusterEndpoint(options) ? (options.failoverReplayMs ?? 15_000) : 0;
     this.controlChannel = this.keys.controlChannel();
 
     // Commands fail fast while disconnected: the outbox, not ioredis, holds what must be retried.
@@ -128,6 +139,7 @@ export class RedisBus implements StockBus {
     this.sub.on('close', () => this.onSubscriberDown());
     this.sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString('utf8'), message));
     if (isCluster(this.sub)) this.followShards(this.sub);
+    if (isCluster(this.cmd)) this.followPrimaries(this.cmd);
   }
 
   get connected(): boolean {
@@ -309,6 +321,8 @@ export class RedisBus implements StockBus {
               this.lastFailureLog = Date.now();
               this.logger.warn({ err: error.message }, 'redis bus could not publish; retrying');
             }
+          } else if (this.failoverReplayMs > 0) {
+            this.remember(change);
           }
         });
       }
@@ -348,6 +362,38 @@ export class RedisBus implements StockBus {
     const info = await this.cmd.info('server').catch(() => '');
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? NaN);
     if (major < 7) this.logger.error({ redisVersion: major }, 'REDIS_URL points at Redis < 7: sharded pub/sub is unavailable, realtime events will not flow');
+  }
+
+  private remember(change: StockChange): void {
+    const topic = topicOf(change.merchantId, change.view.sku);
+    const now = Date.now();
+    this.recent.delete(topic);
+    this.recent.set(topic, { change, at: now });
+    for (const [oldest, entry] of this.recent) {
+      if (now - entry.at <= this.failoverReplayMs && this.recent.size <= this.maxOutbox) break;
+      this.recent.delete(oldest);
+    }
+  }
+
+  /**
+   * A primary lost (its connection ended) or replaced (the slot table names other primaries) may
+   * have taken acknowledged writes with it: send the recent ones again. The script keeps whichever
+   * version is newer, so a change that did survive costs a no-op.
+   */
+  private followPrimaries(cmd: Cluster): void {
+    const replay = (): void => {
+      if (this.closed || this.recent.size === 0) return;
+      const since = Date.now() - this.failoverReplayMs;
+      for (const { change, at } of this.recent.values()) if (at >= since) this.requeue(change);
+      this.logger.info({ changes: this.recent.size }, 'redis cluster primaries changed: sending recent changes again');
+      this.queueFlush();
+    };
+    cmd.on('-node', replay);
+    cmd.on('refresh', () => {
+      const primaries = [...new Set(cmd.slots.map((nodes) => nodes[0]))].sort().join(',');
+      if (this.primaries !== '' && primaries !== this.primaries) replay();
+      this.primaries = primaries;
+    });
   }
 
   private requeue(change: StockChange): void {
@@ -454,6 +500,10 @@ async function everyPrimaryAnswers(cluster: Cluster): Promise<boolean> {
     [...owners].map((key) => connections.get(key)?.ping().then(() => true, () => false) ?? Promise.resolve(false)),
   );
   return answers.every(Boolean);
+}
+
+function isClusterEndpoint(endpoint: RedisEndpoint): endpoint is Extract<RedisEndpoint, { clusterNodes: unknown }> {
+  return 'clusterNodes' in endpoint;
 }
 
 function isCluster(client: RedisClient): client is Cluster {
