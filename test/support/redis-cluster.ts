@@ -76,6 +76,11 @@ export class TestRedisCluster {
     return this.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
   }
 
+  /** Process ids of the nodes still running (CPU accounting in the benchmarks). */
+  get pids(): number[] {
+    return this.nodes.flatMap((n) => (n.child?.pid === undefined ? [] : [n.child.pid]));
+  }
+
   /** Ports of the processes still running. */
   get livePorts(): number[] {
     return this.nodes.filter((n) => n.child !== undefined).map((n) => n.port);
