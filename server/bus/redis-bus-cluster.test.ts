@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestRedisCluster } from '../../test/support/redis-cluster.js';
+import { hasRedisBinaries, TestRedisCluster } from '../../test/support/redis-cluster.js';
 import { waitFor } from '../../test/support/wait.js';
 import type { StockChange } from '../stock/types.js';
 import { encodeChange } from './bus-codec.js';
@@ -19,7 +19,7 @@ const change = (merchantId: string, sku: string, version: number): StockChange =
   view: { sku, status: 'in_stock', available: 1000 - version, version },
 });
 
-describe('redis bus on a Redis Cluster', () => {
+describe.skipIf(!hasRedisBinaries)('redis bus on a Redis Cluster', () => {
   let cluster: TestRedisCluster;
   const buses: RedisBus[] = [];
   const open = async (): Promise<RedisBus> => {

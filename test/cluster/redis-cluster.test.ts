@@ -4,7 +4,7 @@ import { startStockwire, type RunningStockwire } from '../../server/main.js';
 import { TestSocket, UpgradeRefused, type ServerFrame } from '../../server/realtime/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
 import { ADMIN, api, createMerchant, type Merchant } from '../faults/helpers.js';
-import { TestRedisCluster } from '../support/redis-cluster.js';
+import { hasRedisBinaries, TestRedisCluster } from '../support/redis-cluster.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait.js';
 const databaseUrl = realDatabaseUrl();
 const PREFIX = 'swcluster:';
 
-describe.skipIf(databaseUrl === null)('on a Redis Cluster (3 primaries, 3 replicas)', () => {
+describe.skipIf(databaseUrl === null || !hasRedisBinaries)('on a Redis Cluster (3 primaries, 3 replicas)', () => {
   let cluster: TestRedisCluster;
   let apiNode: RunningStockwire;
   let wsNode: RunningStockwire;

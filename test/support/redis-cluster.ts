@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,18 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+
+/** Cluster suites run wherever `redis-server` and `redis-cli` are installed; in CI (CI=true) missing ones fail them. */
+export const hasRedisBinaries =
+  process.env.CI === 'true' ||
+  ['redis-server', 'redis-cli'].every((binary) => {
+    try {
+      execFileSync(binary, ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
 
 /** How long a silent node counts as alive; failovers happen a little after it. */
 const NODE_TIMEOUT_MS = 2000;
