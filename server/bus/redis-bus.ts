@@ -361,7 +361,7 @@ export class RedisBus implements StockBus {
   private async checkServerVersion(): Promise<void> {
     const info = await this.cmd.info('server').catch(() => '');
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? NaN);
-    if (major < 7) this.logger.error({ redisVersion: major }, 'REDIS_URL points at Redis < 7: sharded pub/sub is unavailable, realtime events will not flow');
+    if (major < 7) this.logger.error({ redisVersion: major }, 'Redis < 7: sharded pub/sub is unavailable, realtime events will not flow');
   }
 
   private remember(change: StockChange): void {
@@ -441,7 +441,10 @@ export class RedisBus implements StockBus {
    * `up` again: listeners re-read their products from the store and the cached values are replayed.
    */
   private followShards(sub: Cluster): void {
-    sub.on('-node', () => this.onSubscriberDown());
+    // A lost subscriber connection names its node; the slot-discovery pool's own '-node' does not.
+    sub.on('-node', (_redis: unknown, nodeKey?: string) => {
+      if (nodeKey !== undefined) this.onSubscriberDown();
+    });
     sub.on('subscribersReady', () => void this.onShardsResubscribed(sub));
   }
 

@@ -138,6 +138,24 @@ export class TestRedisCluster {
     return owner.port;
   }
 
+  /** The port of the primary's replica. */
+  async replicaOf(primaryPort: number): Promise<number> {
+    const topology = await this.topology();
+    const primary = topology.find((n) => n.port === primaryPort);
+    const replica = topology.find((n) => primary !== undefined && n.primaryId === primary.id && !n.failed);
+    if (replica === undefined) throw new Error(`no replica of ${primaryPort}`);
+    return replica.port;
+  }
+
+  /** SIGSTOP: the node neither answers nor acts (a replica cannot take over) until `resume`. */
+  pause(port: number): void {
+    this.nodes.find((n) => n.port === port)?.child?.kill('SIGSTOP');
+  }
+
+  resume(port: number): void {
+    this.nodes.find((n) => n.port === port)?.child?.kill('SIGCONT');
+  }
+
   /** SIGKILL, as a crash: no goodbye to the cluster or the clients. */
   async kill(port: number): Promise<void> {
     const node = this.nodes.find((n) => n.port === port);
@@ -148,6 +166,7 @@ export class TestRedisCluster {
     this.admin.delete(port);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
+    child.kill('SIGCONT'); // a paused process dies only once it runs again
     await exited;
   }
 
