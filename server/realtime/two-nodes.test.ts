@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import { loadConfig } from '../config.js';
 import { startStockwire, type RunningStockwire } from '../main.js';
 import { TestRedisServer } from '../../test/support/test-redis-server.js';
-import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
+import { TestSocket, upgradeStatus } from '../../test/support/test-client.js';
 
 const databaseUrl = realDatabaseUrl();
 const redisUrl = realRedisUrl();
@@ -80,16 +80,8 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('two nodes on Postgre
       (await TestSocket.open(oldUrl)).close(); // node B now holds the grant in its key cache
       const rotated = await api(apiNode.apiUrl!, 'POST', `/v1/merchants/${shop.id}/keys/rotate`, adminToken, { publishable: true });
       expect(rotated.status).toBe(200);
-      const refusal = async () => {
-        try {
-          (await TestSocket.open(oldUrl)).close();
-          return 101;
-        } catch (error) {
-          return error instanceof UpgradeRefused ? error.status : -1;
-        }
-      };
       // Well inside the key cache's lifetime: only the revocation message can make this pass.
-      await expect.poll(refusal, { timeout: 1000, interval: 50 }).toBe(401);
+      await expect.poll(() => upgradeStatus(oldUrl), { timeout: 1000, interval: 50 }).toBe(401);
       const fresh = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${rotated.body.publishableKey as string}`);
       fresh.close();
     });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
-import { TestSocket, UpgradeRefused, type ServerFrame } from '../../server/realtime/test-client.js';
+import { TestSocket, upgradeStatus, type ServerFrame } from '../../server/realtime/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
 import { ADMIN, api, createMerchant, type Merchant } from '../faults/helpers.js';
 import { hasRedisBinaries, TestRedisCluster } from '../support/redis-cluster.js';
@@ -142,16 +142,8 @@ describe.skipIf(databaseUrl === null || !hasRedisBinaries)('on a Redis Cluster (
     (await TestSocket.open(oldUrl)).close(); // node B caches the grant
     const rotated = await api(base, 'POST', `/v1/merchants/${rotating.id}/keys/rotate`, ADMIN, { publishable: true });
     expect(rotated.status).toBe(200);
-    const refusal = async () => {
-      try {
-        (await TestSocket.open(oldUrl)).close();
-        return 101;
-      } catch (error) {
-        return error instanceof UpgradeRefused ? error.status : -1;
-      }
-    };
     // Well inside the key cache's lifetime: only the control message can make this pass.
-    await expect.poll(refusal, { timeout: 1000, interval: 50 }).toBe(401);
+    await expect.poll(() => upgradeStatus(oldUrl), { timeout: 1000, interval: 50 }).toBe(401);
   });
 
   it('shares rate-limit counters between API nodes through the cluster', async () => {
@@ -272,8 +264,7 @@ describe.skipIf(databaseUrl === null || !hasRedisBinaries)('on a Redis Cluster (
     const oldUrl = `${wsNode.wsUrl!}/v1/ws?key=${rotating.publishableKey}`;
     (await TestSocket.open(oldUrl)).close();
     expect((await api(base, 'POST', `/v1/merchants/${rotating.id}/keys/rotate`, ADMIN, { publishable: true })).status).toBe(200);
-    const refusal = () => TestSocket.open(oldUrl).then((s) => (s.close(), 101), (e: unknown) => (e instanceof UpgradeRefused ? e.status : -1));
-    await expect.poll(refusal, { timeout: 1000, interval: 50 }).toBe(401);
+    await expect.poll(() => upgradeStatus(oldUrl), { timeout: 1000, interval: 50 }).toBe(401);
   }, 90_000);
 });
 
