@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { TestRedisServer } from '../server/bus/test-redis-server.js';
+import { TestRedisServer } from '../test/support/test-redis-server.js';
 import { TestRedisCluster } from '../test/support/redis-cluster.js';
 import { readProc } from './harness/child.js';
 import { machineInfo } from './harness/machine.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
-import { TestSocket, upgradeStatus, type ServerFrame } from '../../server/realtime/test-client.js';
+import { TestSocket, upgradeStatus, type ServerFrame } from '../support/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
 import { ADMIN, api, createMerchant, type Merchant } from '../faults/helpers.js';
 import { hasRedisBinaries, TestRedisCluster } from '../support/redis-cluster.js';
