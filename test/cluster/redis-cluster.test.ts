@@ -5,6 +5,7 @@ import { TestSocket, upgradeStatus, type ServerFrame } from '../support/test-cli
 import { realDatabaseUrl } from '../backends.js';
 import { ADMIN, api, createMerchant, type Merchant } from '../faults/helpers.js';
 import { hasRedisBinaries, TestRedisCluster } from '../support/redis-cluster.js';
+import { BusKeys } from '../../server/bus/bus-keys.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -82,7 +83,7 @@ describe.skipIf(databaseUrl === null || !hasRedisBinaries)('on a Redis Cluster (
     return byPrimary;
   };
 
-  const channelOf = (merchant: Merchant, sku: string): string => `${PREFIX}chg:{${merchant.id}:${sku}}`;
+  const channelOf = (merchant: Merchant, sku: string): string => new BusKeys(PREFIX).channel(merchant.id, sku);
 
   /** How many connections subscribe to the channel at the given node (sharded pub/sub counts per shard). */
   const subscribersAt = async (port: number, channel: string): Promise<number> => {
