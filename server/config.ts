@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -83,6 +84,7 @@ const envSchema = z.object({
   WS_MAX_BACKPRESSURE_BYTES: positiveInt.default(256 * 1024),
   WS_MAX_MESSAGES_PER_SECOND: positiveInt.default(50),
   WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(0),
+  WS_THREADS: positiveInt.max(256).default(availableParallelism()),
 });
 
 export interface RedisNodeAddress {
@@ -104,6 +106,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   readonly role: Role;
   readonly publishIntervalMs: number;
+  /** uWS worker threads sharing WS_PORT; 1 keeps the sockets on the main thread. */
+  readonly wsThreads: number;
   readonly publicWsUrl: string;
   readonly logLevel: (typeof logLevels)[number];
   readonly http: HttpLimits;
@@ -167,6 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: e.ADMIN_TOKEN,
     role: e.ROLE,
     publishIntervalMs: e.PUBLISH_INTERVAL_MS,
+    wsThreads: e.WS_THREADS,
     publicWsUrl: e.PUBLIC_WS_URL ?? `ws://${e.HOST}:${e.WS_PORT}`,
     logLevel: e.LOG_LEVEL,
     http: {

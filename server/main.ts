@@ -12,6 +12,7 @@ import { RedisBus } from './bus/redis-bus.js';
 import { redisEndpoint } from './bus/redis-endpoint.js';
 import type { StockBus } from './bus/stock-bus.js';
 import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
+import { RealtimeThreads } from './realtime/realtime-threads.js';
 import { loadUws } from './realtime/uws.js';
 import { publicView } from './stock/views.js';
 
@@ -90,17 +91,22 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   try {
     let wsUrl: string | undefined;
     if (config.role !== 'api') {
-      const gateway = await RealtimeGateway.start({
+      const realtime = {
         ...gatewaySettings(config),
         store,
         bus,
         logger: logger.child({ component: 'realtime' }),
         metricsRegistry: registry,
-      });
+      };
+      // Several threads: the sockets leave the main thread, so pushing frames never stalls the API.
+      const gateway =
+        config.wsThreads > 1
+          ? await RealtimeThreads.start({ ...realtime, settings: gatewaySettings(config), threads: config.wsThreads })
+          : await RealtimeGateway.start(realtime);
       closers.push(() => gateway.close());
       keyCaches.push((merchantId) => gateway.forgetMerchantKeys(merchantId));
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
-      logger.info({ wsUrl, bus: bus.kind, uws: gateway.uwsBuild }, 'realtime listening');
+      logger.info({ wsUrl, bus: bus.kind, uws: loadUws().build.name, threads: config.wsThreads }, 'realtime listening');
     }
     // WS_PORT=0 (tests): tell widget.js the port actually bound, unless PUBLIC_WS_URL was set.
     const publicWsUrl =

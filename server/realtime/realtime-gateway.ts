@@ -5,6 +5,7 @@ import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf, unknownView } from '../stock/views.js';
 import { clientAddress } from './client-address.js';
+import { LocalConnectionCounter, type ConnectionCounter } from './connection-counter.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { PublishableKeyCache, originAllowed, type PublishableKeyGrant } from './key-cache.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
@@ -31,6 +32,10 @@ export interface RealtimeGatewayOptions {
   readonly logger?: ComponentLogger;
   /** The process's one metrics registry; the gateway's own when omitted. */
   readonly metricsRegistry?: Registry;
+  /** Sockets per IP; shared by every realtime thread of the process when there are several. */
+  readonly connectionCounter?: ConnectionCounter;
+  /** Which realtime thread this gateway runs on, reported by `/healthz` (absent: sockets on the main thread). */
+  readonly thread?: number;
 }
 
 export interface RealtimeStats {
@@ -79,7 +84,7 @@ export class RealtimeGateway {
   private readonly metrics: RealtimeMetrics;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Map<string, ActiveTopic>();
-  private readonly connectionsPerIp = new Map<string, number>();
+  private readonly connectionsPerIp: ConnectionCounter;
   private readonly unsubscribeBus: Array<() => void> = [];
   private listenSocket: us_listen_socket | undefined;
   /** False from a bus outage until the resync finished: the local cache may be stale meanwhile. */
@@ -92,6 +97,7 @@ export class RealtimeGateway {
 
   private constructor(private readonly options: RealtimeGatewayOptions) {
     this.logger = options.logger ?? silentLogger;
+    this.connectionsPerIp = options.connectionCounter ?? new LocalConnectionCounter();
     this.keys = new PublishableKeyCache((key) => options.store.resolvePublishableKey(key));
     this.metrics = new RealtimeMetrics(
       () => ({ connections: this.sockets.size, topics: this.active.size, subscriptions: this.subscriptionCount(), busUp: options.bus.connected }),
@@ -127,7 +133,8 @@ export class RealtimeGateway {
     this.app.get('/healthz', (res) => {
       res.cork(() => {
         res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store');
-        res.end(JSON.stringify({ status: 'ok', bus: this.options.bus.connected ? 'up' : 'down' }));
+        const thread = this.options.thread === undefined ? {} : { thread: this.options.thread };
+        res.end(JSON.stringify({ status: 'ok', bus: this.options.bus.connected ? 'up' : 'down', ...thread }));
       });
     });
     this.app.get('/metrics', (res) => {
@@ -249,7 +256,7 @@ export class RealtimeGateway {
 
     if (this.closing) return refuse('storage_unavailable');
     const max = this.options.limits.maxConnectionsPerIp;
-    if (max > 0 && (this.connectionsPerIp.get(ip) ?? 0) >= max) return refuse('rate_limited');
+    if (max > 0 && this.connectionsPerIp.count(ip) >= max) return refuse('rate_limited');
     if (!key.startsWith('pk_')) return refuse('unauthorized');
 
     this.keys.lookup(key).then(
@@ -282,18 +289,14 @@ export class RealtimeGateway {
       return;
     }
     this.sockets.add(ws);
-    this.connectionsPerIp.set(data.ip, (this.connectionsPerIp.get(data.ip) ?? 0) + 1);
+    this.connectionsPerIp.add(data.ip, 1);
   }
 
   private closed(ws: Socket): void {
     const data = ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    if (this.sockets.delete(ws)) {
-      const left = (this.connectionsPerIp.get(data.ip) ?? 1) - 1;
-      if (left > 0) this.connectionsPerIp.set(data.ip, left);
-      else this.connectionsPerIp.delete(data.ip);
-    }
+    if (this.sockets.delete(ws)) this.connectionsPerIp.add(data.ip, -1);
     for (const sku of data.skus) this.release(data.merchantId, sku);
     data.skus.clear();
   }

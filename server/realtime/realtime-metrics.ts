@@ -21,7 +21,8 @@ export class RealtimeMetrics {
     new Gauge({ name: 'stockwire_realtime_topics', help: 'Products with at least one subscriber on this node.', registers, collect() {
       this.set(sample().topics);
     } });
-    new Gauge({ name: 'stockwire_realtime_bus_up', help: '1 while bus events flow, 0 during an outage.', registers, collect() {
+    // `max`: summed over realtime threads it would count threads, not the one bus.
+    new Gauge({ name: 'stockwire_realtime_bus_up', help: '1 while bus events flow, 0 during an outage.', registers, aggregator: 'max', collect() {
       this.set(sample().busUp ? 1 : 0);
     } });
     new Gauge({ name: 'stockwire_realtime_subscriptions', help: 'Subscriptions (connection × product) on this node.', registers, collect() {

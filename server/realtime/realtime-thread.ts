@@ -1,0 +1,181 @@
+/**
+ * One realtime worker thread: a `RealtimeGateway` on the shared WS_PORT whose store, bus and metrics
+ * are proxies over the MessagePort to the main thread, which owns the real ones (`RealtimeThreads`).
+ * Started by `RealtimeThreads` only; it does nothing when imported anywhere else.
+ */
+import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { Registry } from 'prom-client';
+import type { ControlMessage } from '../bus/control-message.js';
+import { deliver } from '../bus/listeners.js';
+import type { ComponentLogger, StockBus } from '../bus/stock-bus.js';
+import type { PublicStock, StockChange } from '../stock/types.js';
+import { SharedConnectionCounter } from './connection-counter.js';
+import { RealtimeGateway, type RealtimeStore } from './realtime-gateway.js';
+import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadRequest, ToThread } from './thread-messages.js';
+
+/** Requests to the main thread, answered by id. */
+class MainThread {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+
+  constructor(private readonly port: MessagePort) {}
+
+  post(message: FromThread): void {
+    this.port.postMessage(message);
+  }
+
+  ask<R extends ThreadRequest>(request: R): Promise<ThreadAnswers[R['op']]> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.post({ kind: 'request', id, request });
+    });
+  }
+
+  answered(message: Extract<ToThread, { kind: 'reply' }>): void {
+    const waiting = this.pending.get(message.id);
+    if (waiting === undefined) return;
+    this.pending.delete(message.id);
+    if (message.ok) waiting.resolve(message.value);
+    else waiting.reject(new Error(message.error));
+  }
+}
+
+/** The thread's side of the main thread's bus: demand and cache reads go there, changes come back. */
+class ThreadBus implements StockBus {
+  private readonly changeListeners = new Set<(change: StockChange) => void>();
+  private readonly connectionListeners = new Set<(state: 'up' | 'down') => void>();
+  connected: boolean;
+
+  constructor(
+    private readonly main: MainThread,
+    readonly kind: 'redis' | 'memory',
+    connected: boolean,
+  ) {
+    this.connected = connected;
+  }
+
+  publish(change: StockChange): void {
+    this.main.post({ kind: 'publish', change });
+  }
+
+  cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
+    // The port never fails; a main-thread error answers "not cached", as the bus itself would.
+    return this.main.ask({ op: 'cached', merchantId, skus }).catch(() => skus.map(() => undefined));
+  }
+
+  watch(merchantId: string, sku: string): Promise<void> {
+    return this.main.ask({ op: 'watch', merchantId, sku }).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  unwatch(merchantId: string, sku: string): void {
+    this.main.post({ kind: 'unwatch', merchantId, sku });
+  }
+
+  /** Control messages are the main thread's business; it tells the thread what they mean (`forgetKeys`). */
+  broadcast(_message: ControlMessage): void {}
+
+  onControl(_listener: (message: ControlMessage) => void): () => void {
+    return () => {};
+  }
+
+  onChange(listener: (change: StockChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  onConnection(listener: (state: 'up' | 'down') => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
+  changed(change: StockChange): void {
+    deliver(this.changeListeners, change);
+  }
+
+  connection(state: 'up' | 'down'): void {
+    this.connected = state === 'up';
+    deliver(this.connectionListeners, state);
+  }
+
+  close(): Promise<void> {
+    this.changeListeners.clear();
+    this.connectionListeners.clear();
+    return Promise.resolve();
+  }
+}
+
+/** The thread's registry counts its own sockets; `/metrics` on its port answers the whole process. */
+class ProcessRegistry extends Registry {
+  constructor(private readonly main: MainThread) {
+    super();
+  }
+
+  override async metrics(): Promise<string> {
+    return (await this.main.ask({ op: 'metrics' })).text;
+  }
+}
+
+async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
+  const main = new MainThread(port);
+  const bus = new ThreadBus(main, init.busKind, init.busConnected);
+  const store: RealtimeStore = {
+    publicViews: (merchantId, skus) => main.ask({ op: 'publicViews', merchantId, skus }),
+    resolvePublishableKey: (key) => main.ask({ op: 'resolveKey', key }),
+  };
+  const log =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (obj: object, msg?: string): void =>
+      main.post({ kind: 'log', level, obj, ...(msg === undefined ? {} : { msg }) });
+  const logger: ComponentLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  const registry = new ProcessRegistry(main);
+  // Set once listening; messages may arrive before (a close during start-up).
+  const running: { gateway?: RealtimeGateway; closing?: boolean } = {};
+  const close = async (gateway: RealtimeGateway) => {
+    await gateway.close();
+    main.post({ kind: 'closed' });
+    // Nothing else keeps the thread alive: it ends once its last socket has gone.
+    port.close();
+  };
+
+  port.on('message', (message: ToThread) => {
+    switch (message.kind) {
+      case 'reply':
+        return main.answered(message);
+      case 'change':
+        return bus.changed(message.change);
+      case 'connection':
+        return bus.connection(message.state);
+      case 'forgetKeys':
+        return running.gateway?.forgetMerchantKeys(message.merchantId);
+      case 'collect':
+        void Registry.prototype.getMetricsAsJSON.call(registry).then((metrics) => {
+          const stats = running.gateway?.stats() ?? { connections: 0, topics: 0, framesPushed: 0 };
+          main.post({ kind: 'collected', id: message.id, metrics, stats: { thread: init.thread, ...stats } });
+        });
+        return;
+      case 'close':
+        running.closing = true;
+        if (running.gateway !== undefined) void close(running.gateway);
+        return;
+    }
+  });
+
+  running.gateway = await RealtimeGateway.start({
+    ...init.settings,
+    store,
+    bus,
+    logger,
+    metricsRegistry: registry,
+    connectionCounter: new SharedConnectionCounter(init.connectionCounts),
+    thread: init.thread,
+  });
+  main.post({ kind: 'listening', port: running.gateway.port });
+  // Told to close while starting: a thread must never end with its listen socket open.
+  if (running.closing) await close(running.gateway);
+}
+
+if (!isMainThread && parentPort !== null) await run(workerData as RealtimeThreadInit, parentPort);

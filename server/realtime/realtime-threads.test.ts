@@ -1,0 +1,184 @@
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busBackends, databaseBackends } from '../../test/backends.js';
+import { MemoryBus } from '../bus/memory-bus.js';
+import { RedisBus } from '../bus/redis-bus.js';
+import type { StockBus } from '../bus/stock-bus.js';
+import { loadConfig } from '../config.js';
+import { gatewaySettings, startStockwire, type RunningStockwire } from '../main.js';
+import { publicView } from '../stock/views.js';
+import { StockStore } from '../store/stock-store.js';
+import { RealtimeThreads } from './realtime-threads.js';
+import { TestSocket, UpgradeRefused } from './test-client.js';
+
+const database = databaseBackends()[0]!;
+const MAX_PER_IP = 4;
+
+async function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<{ status: number; socket?: TestSocket }> {
+  try {
+    const socket = await TestSocket.open(url, headers);
+    return { status: 101, socket };
+  } catch (error) {
+    if (error instanceof UpgradeRefused) return { status: error.status };
+    throw error;
+  }
+}
+
+describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, keyPrefix }) => {
+  let store: StockStore;
+  let bus: StockBus;
+  let threads: RealtimeThreads;
+  let registry: Registry;
+  let storeReads = 0;
+  let slowReads = false;
+  let key: string;
+  let merchantId: string;
+  const sockets: TestSocket[] = [];
+  let url: string;
+  let nextIp = 1;
+  /** Each socket its own shopper (X-Forwarded-For), so only the per-IP test meets the limit. */
+  const open = async () => {
+    const socket = await TestSocket.open(url, { 'x-forwarded-for': `198.51.100.${nextIp++}` });
+    sockets.push(socket);
+    return socket;
+  };
+
+  beforeAll(async () => {
+    store = await StockStore.open({ databaseUrl: database.databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
+    bus = redisUrl ? new RedisBus({ url: redisUrl, keyPrefix: `${keyPrefix}threads:` }) : new MemoryBus();
+    if (bus instanceof RedisBus) await bus.ready();
+    store.onCommitted((records) => {
+      for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
+    });
+    // The real store, counted, and slowed down on demand as a busy database would be.
+    const counted = {
+      publicViews: async (merchant: string, skus: readonly string[]) => {
+        storeReads += 1;
+        if (slowReads) await new Promise((resolve) => setTimeout(resolve, 300));
+        return store.publicViews(merchant, skus);
+      },
+      resolvePublishableKey: (apiKey: string) => store.resolvePublishableKey(apiKey),
+    };
+    registry = new Registry();
+    const config = loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent', WS_MAX_CONNECTIONS_PER_IP: String(MAX_PER_IP), TRUST_PROXY_HOPS: '1' });
+    threads = await RealtimeThreads.start({
+      threads: 2,
+      settings: gatewaySettings(config),
+      store: counted,
+      bus,
+      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      metricsRegistry: registry,
+    });
+    const merchant = await store.createMerchant({ name: 'threads' });
+    merchantId = merchant.id;
+    key = merchant.publishableKey;
+    url = `ws://127.0.0.1:${threads.port}/v1/ws?key=${key}`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await threads?.close();
+    await bus?.close();
+    await store?.close();
+  });
+
+  it('spreads sockets over both threads and pushes a write to subscribers on every thread', async () => {
+    await store.upsertProduct(merchantId, 'SPREAD', { display: 'exact', lowStockThreshold: 5 });
+    const first = await store.setStock(merchantId, 'SPREAD', { onHand: 20 });
+    const group = await Promise.all(Array.from({ length: 16 }, () => open()));
+    const perThread = (await threads.stats()).map((s) => s.connections);
+    expect(perThread).toHaveLength(2);
+    // The kernel spreads connections by address: 16 on one thread happens once in 32,768 runs.
+    for (const count of perThread) expect(count).toBeGreaterThan(0);
+    expect(perThread[0]! + perThread[1]!).toBe(16);
+    for (const socket of group) socket.send({ op: 'sub', skus: ['SPREAD'] });
+    for (const socket of group) expect(await socket.next((f) => f.t === 'snapshot')).toMatchObject({ items: [{ sku: 'SPREAD', available: 20, version: first.version }] });
+    const second = await store.setStock(merchantId, 'SPREAD', { onHand: 3 });
+    for (const socket of group) {
+      expect(await socket.next((f) => f.t === 'stock')).toEqual({ t: 'stock', sku: 'SPREAD', status: 'low_stock', available: 3, version: second.version });
+    }
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(new RegExp(`^stockwire_realtime_connections ${sockets.length}$`, 'm'));
+    expect(metrics).toMatch(/^stockwire_realtime_bus_up 1$/m);
+  });
+
+  it('shares one store read per product among sockets of both threads subscribing at once', async () => {
+    // A product nobody wrote: not in the bus cache, so every snapshot needs the store.
+    const group = await Promise.all(Array.from({ length: 50 }, () => open()));
+    const perThread = (await threads.stats()).map((s) => s.connections);
+    for (const count of perThread) expect(count).toBeGreaterThan(0);
+    storeReads = 0;
+    slowReads = true;
+    try {
+      for (const socket of group) socket.send({ op: 'sub', skus: ['STORM'] });
+      const snapshots = await Promise.all(group.map((socket) => socket.next((f) => f.t === 'snapshot')));
+      for (const snapshot of snapshots) expect(snapshot).toMatchObject({ items: [{ sku: 'STORM', status: 'unknown', version: 0 }] });
+      expect(storeReads).toBe(1);
+    } finally {
+      slowReads = false;
+    }
+  });
+
+  it('holds the per-IP connection limit across threads', async () => {
+    const attempts = await Promise.all(Array.from({ length: 2 * MAX_PER_IP }, () => upgradeStatus(url, { 'x-forwarded-for': '203.0.113.9' })));
+    for (const attempt of attempts) if (attempt.socket) sockets.push(attempt.socket);
+    expect(attempts.filter((a) => a.status === 101)).toHaveLength(MAX_PER_IP);
+    expect(attempts.filter((a) => a.status === 429)).toHaveLength(MAX_PER_IP);
+    // Closing one frees one place, whichever thread it was on.
+    attempts.find((a) => a.socket)!.socket!.close();
+    await expect.poll(async () => {
+      const again = await upgradeStatus(url, { 'x-forwarded-for': '203.0.113.9' });
+      if (again.socket) sockets.push(again.socket);
+      return again.status;
+    }, { timeout: 3000, interval: 50 }).toBe(101);
+  });
+
+  it('answers /healthz on the shared port from every thread', async () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) {
+      const res = await fetch(`http://127.0.0.1:${threads.port}/healthz`, { headers: { connection: 'close' } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { status: string; thread: number };
+      expect(body.status).toBe('ok');
+      seen.add(body.thread);
+    }
+    expect([...seen].sort()).toEqual([0, 1]);
+  });
+});
+
+describe('a node with WS_THREADS=2', () => {
+  const adminToken = 'threads-admin-token-0123456789';
+  let node: RunningStockwire;
+  beforeAll(async () => {
+    node = await startStockwire(
+      loadConfig({ PORT: '0', WS_PORT: '0', WS_THREADS: '2', DATABASE_URL: database.databaseUrl, DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent' }),
+    );
+  });
+  afterAll(async () => {
+    await node?.close();
+  });
+
+  it('refuses a rotated publishable key at the next upgrade on every thread, although both had it cached', async () => {
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${node.apiUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, string> };
+    };
+    const shop = (await call('POST', '/v1/merchants', { name: 'rotating' })).body;
+    const oldUrl = `${node.wsUrl}/v1/ws?key=${shop.publishableKey}`;
+    // Enough upgrades that both threads hold the grant in their key caches.
+    for (const socket of await Promise.all(Array.from({ length: 16 }, () => TestSocket.open(oldUrl)))) socket.close();
+    const rotated = await call('POST', `/v1/merchants/${shop.id}/keys/rotate`, { publishable: true });
+    expect(rotated.status).toBe(200);
+    // Well inside the key caches' lifetime: only the revocation reaching both threads makes every one refuse.
+    await expect.poll(async () => {
+      const statuses = await Promise.all(Array.from({ length: 16 }, () => upgradeStatus(oldUrl)));
+      for (const s of statuses) s.socket?.close();
+      return statuses.every((s) => s.status === 401);
+    }, { timeout: 1500, interval: 50 }).toBe(true);
+    const fresh = await TestSocket.open(`${node.wsUrl}/v1/ws?key=${rotated.body.publishableKey}`);
+    fresh.close();
+  });
+});

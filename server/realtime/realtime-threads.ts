@@ -1,0 +1,308 @@
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { AggregatorRegistry, Registry, type Metric } from 'prom-client';
+import type { ComponentLogger, StockBus } from '../bus/stock-bus.js';
+import type { PublicStock, StockChange } from '../stock/types.js';
+import { topicOf } from '../stock/views.js';
+import { SharedConnectionCounter } from './connection-counter.js';
+import type { RealtimeStore } from './realtime-gateway.js';
+import { RealtimeMetrics } from './realtime-metrics.js';
+import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadMetrics, ThreadRequest, ThreadStats, ToThread } from './thread-messages.js';
+
+export interface RealtimeThreadsOptions {
+  readonly threads: number;
+  readonly settings: RealtimeThreadInit['settings'];
+  readonly store: RealtimeStore;
+  readonly bus: StockBus;
+  readonly logger: ComponentLogger;
+  /** The process's one registry: the threads' realtime metrics appear in it, summed. */
+  readonly metricsRegistry: Registry;
+}
+
+/** How long a thread may take to close its sockets before it is stopped. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+/**
+ * Sockets on every core: `threads` uWS worker threads listen on one WS_PORT (SO_REUSEPORT: the
+ * kernel spreads connections), each running a `RealtimeGateway` whose store, bus and metrics live
+ * here on the main thread. The main thread watches each product on the bus once however many
+ * threads want it, hands each change to the threads that watch it, shares one store read per
+ * product among every thread's snapshot reads, and tells every thread about key revocations.
+ */
+export class RealtimeThreads {
+  private readonly workers: Worker[] = [];
+  /** Products some thread watches, and which threads. */
+  private readonly topics = new Map<string, { merchantId: string; sku: string; threads: Set<number>; watching: Promise<void> }>();
+  /** Snapshot reads under way across threads, per topic (a connect storm costs one store read per product). */
+  private readonly reads = new Map<string, Promise<PublicStock | undefined>>();
+  private readonly collecting = new Map<number, (answer: { metrics: ThreadMetrics; stats: ThreadStats }) => void>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private nextCollect = 1;
+  private scrape: Promise<Array<{ metrics: ThreadMetrics; stats: ThreadStats }>> | undefined;
+  private closing: Promise<void> | undefined;
+  private boundPort = 0;
+
+  private constructor(private readonly options: RealtimeThreadsOptions) {
+    this.unsubscribe.push(
+      options.bus.onChange((change) => this.changed(change)),
+      options.bus.onConnection((state) => this.broadcast({ kind: 'connection', state })),
+    );
+    this.registerMetrics();
+  }
+
+  /** Starts every thread; rejects (with every started thread closed) when one cannot listen. */
+  static async start(options: RealtimeThreadsOptions): Promise<RealtimeThreads> {
+    const threads = new RealtimeThreads(options);
+    try {
+      // Every thread must bind the same port: port 0 is resolved once here, not by each thread.
+      const port = options.settings.port === 0 ? await freePort(options.settings.host) : options.settings.port;
+      const counts = SharedConnectionCounter.allocate();
+      threads.boundPort = await threads.spawn(0, port, counts);
+      await Promise.all(Array.from({ length: options.threads - 1 }, (_, i) => threads.spawn(i + 1, port, counts)));
+    } catch (error) {
+      await threads.close();
+      throw error;
+    }
+    return threads;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** A merchant's keys were rotated: every thread drops its cached grants. */
+  forgetMerchantKeys(merchantId: string): void {
+    this.broadcast({ kind: 'forgetKeys', merchantId });
+  }
+
+  /** Sockets, topics and frames per thread, as each thread counts them now. */
+  async stats(): Promise<ThreadStats[]> {
+    return (await this.collect()).map((answer) => answer.stats);
+  }
+
+  /** Graceful: every thread closes its listen socket and its sockets (1001) and ends. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const off of this.unsubscribe) off();
+      await Promise.all(this.workers.map((worker) => stopWorker(worker)));
+      for (const topic of this.topics.values()) this.options.bus.unwatch(topic.merchantId, topic.sku);
+      this.topics.clear();
+    })();
+    return this.closing;
+  }
+
+  private spawn(thread: number, port: number, connectionCounts: SharedArrayBuffer): Promise<number> {
+    const { bus } = this.options;
+    const init: RealtimeThreadInit = {
+      thread,
+      settings: { ...this.options.settings, port },
+      busKind: bus.kind,
+      busConnected: bus.connected,
+      connectionCounts,
+      logLevel: 'info',
+    };
+    const worker = startThreadModule(new URL(`./realtime-thread${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url), init);
+    this.workers[thread] = worker;
+    return new Promise((resolve, reject) => {
+      let listening = false;
+      worker.on('message', (message: FromThread) => {
+        if (message.kind === 'listening') {
+          listening = true;
+          resolve(message.port);
+          return;
+        }
+        this.received(thread, worker, message);
+      });
+      worker.on('error', (error) => {
+        if (!listening) reject(error);
+        else this.options.logger.error({ err: error.message, thread }, 'realtime thread failed');
+      });
+      worker.on('exit', (code) => {
+        this.forgetThread(thread);
+        if (!listening) reject(new Error(`realtime thread ${thread} ended before listening (exit ${code})`));
+        else if (this.closing === undefined) this.options.logger.error({ thread, code }, 'realtime thread ended');
+      });
+    });
+  }
+
+  private received(thread: number, worker: Worker, message: FromThread): void {
+    switch (message.kind) {
+      case 'request':
+        this.answer(thread, message.request).then(
+          (value) => post(worker, { kind: 'reply', id: message.id, ok: true, value }),
+          (error: unknown) => post(worker, { kind: 'reply', id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
+        );
+        return;
+      case 'unwatch':
+        return this.unwatch(thread, message.merchantId, message.sku);
+      case 'publish':
+        return this.options.bus.publish(message.change);
+      case 'log':
+        return this.options.logger[message.level]({ ...message.obj, thread }, message.msg);
+      case 'collected':
+        this.collecting.get(message.id)?.({ metrics: message.metrics, stats: message.stats });
+        this.collecting.delete(message.id);
+        return;
+      case 'listening':
+      case 'closed':
+        return;
+    }
+  }
+
+  private answer(thread: number, request: ThreadRequest): Promise<ThreadAnswers[ThreadRequest['op']]> {
+    const { store, bus, metricsRegistry } = this.options;
+    switch (request.op) {
+      case 'publicViews':
+        return this.publicViews(request.merchantId, request.skus);
+      case 'resolveKey':
+        return store.resolvePublishableKey(request.key);
+      case 'cached':
+        return bus.cached(request.merchantId, request.skus);
+      case 'watch':
+        return this.watch(thread, request.merchantId, request.sku).then(() => null);
+      case 'metrics':
+        return metricsRegistry.metrics().then((text) => ({ contentType: metricsRegistry.contentType, text }));
+    }
+  }
+
+  // ---- bus demand: one watch per product for the whole process ------------------------------------
+
+  private watch(thread: number, merchantId: string, sku: string): Promise<void> {
+    const topic = topicOf(merchantId, sku);
+    let entry = this.topics.get(topic);
+    if (entry === undefined) {
+      entry = { merchantId, sku, threads: new Set(), watching: this.options.bus.watch(merchantId, sku) };
+      this.topics.set(topic, entry);
+    }
+    entry.threads.add(thread);
+    return entry.watching;
+  }
+
+  private unwatch(thread: number, merchantId: string, sku: string): void {
+    const topic = topicOf(merchantId, sku);
+    const entry = this.topics.get(topic);
+    if (entry === undefined || !entry.threads.delete(thread) || entry.threads.size > 0) return;
+    this.topics.delete(topic);
+    this.options.bus.unwatch(merchantId, sku);
+  }
+
+  private forgetThread(thread: number): void {
+    for (const entry of [...this.topics.values()]) this.unwatch(thread, entry.merchantId, entry.sku);
+  }
+
+  private changed(change: StockChange): void {
+    const entry = this.topics.get(topicOf(change.merchantId, change.view.sku));
+    if (entry === undefined) return;
+    for (const thread of entry.threads) {
+      const worker = this.workers[thread];
+      if (worker !== undefined) post(worker, { kind: 'change', change });
+    }
+  }
+
+  /** Every thread's snapshot reads of one product share one store read while it is under way. */
+  private async publicViews(merchantId: string, skus: readonly string[]): Promise<PublicStock[]> {
+    const toRead = [...new Set(skus)].filter((sku) => !this.reads.has(topicOf(merchantId, sku)));
+    if (toRead.length > 0) {
+      const batch = this.options.store.publicViews(merchantId, toRead).then((views) => new Map(views.map((view) => [view.sku, view])));
+      for (const sku of toRead) {
+        const topic = topicOf(merchantId, sku);
+        const read = batch.then((views) => views.get(sku));
+        this.reads.set(topic, read);
+        const forget = () => {
+          if (this.reads.get(topic) === read) this.reads.delete(topic);
+        };
+        read.then(forget, forget);
+      }
+    }
+    const views = await Promise.all(skus.map((sku) => this.reads.get(topicOf(merchantId, sku))));
+    return views.filter((view): view is PublicStock => view !== undefined);
+  }
+
+  // ---- metrics: the threads' registries, summed into the process's at scrape time ------------------
+
+  private registerMetrics(): void {
+    // The metric names, help and types the threads' gateways register, taken from the same class.
+    const names = new RealtimeMetrics(() => ({ connections: 0, topics: 0, subscriptions: 0, busUp: true })).registry.getMetricsAsArray();
+    for (const template of names) {
+      const summed = {
+        name: template.name,
+        help: template.help,
+        type: template.type,
+        aggregator: template.aggregator,
+        get: async () => {
+          const aggregated = AggregatorRegistry.aggregate((await this.collect()).map((answer) => answer.metrics));
+          const metric = aggregated.getSingleMetric(template.name);
+          return metric === undefined ? { name: template.name, help: template.help, type: template.type, values: [], aggregator: template.aggregator } : metric.get();
+        },
+        reset: () => {},
+      };
+      // prom-client takes any object with the metric's fields and an async `get`; its type wants a class instance.
+      this.options.metricsRegistry.registerMetric(summed as unknown as Metric<string>);
+    }
+  }
+
+  /** One round trip to every thread per scrape, shared by every metric of that scrape. */
+  private collect(): Promise<Array<{ metrics: ThreadMetrics; stats: ThreadStats }>> {
+    this.scrape ??= Promise.all(
+      this.workers.map(
+        (worker) =>
+          new Promise<{ metrics: ThreadMetrics; stats: ThreadStats }>((resolve) => {
+            const id = this.nextCollect++;
+            this.collecting.set(id, resolve);
+            post(worker, { kind: 'collect', id });
+          }),
+      ),
+    ).finally(() => {
+      this.scrape = undefined;
+    });
+    return this.scrape;
+  }
+
+  private broadcast(message: ToThread): void {
+    for (const worker of this.workers) post(worker, message);
+  }
+}
+
+function post(worker: Worker, message: ToThread): void {
+  worker.postMessage(message);
+}
+
+/**
+ * The thread module runs as compiled JavaScript in production; from TypeScript sources (tsx, vitest)
+ * the thread registers tsx's loader itself before importing it.
+ */
+function startThreadModule(url: URL, workerData: RealtimeThreadInit): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code =
+    `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })` +
+    `.catch((error) => { console.error(error); process.exit(1); });`;
+  return new Worker(code, { eval: true, workerData });
+}
+
+/** Asks a thread to close and waits for it to end; one that hangs is stopped after CLOSE_TIMEOUT_MS. */
+async function stopWorker(worker: Worker): Promise<void> {
+  const exited = new Promise<void>((resolve) => {
+    if (worker.threadId === -1) resolve();
+    worker.once('exit', () => resolve());
+  });
+  post(worker, { kind: 'close' });
+  const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A free TCP port on `host`, for the threads to share when WS_PORT is 0 (tests). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,63 @@
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { PublishableKeyGrant } from './key-cache.js';
+import type { RealtimeGatewayOptions } from './realtime-gateway.js';
+import type { PublicStock, StockChange } from '../stock/types.js';
+
+/**
+ * Messages between the main thread (store, bus, API) and the realtime worker threads, over each
+ * worker's MessagePort. Both ends are our own code in one process, so they are typed, not validated.
+ */
+
+/** What a worker needs to start its gateway (structured-cloned into `workerData`). */
+export interface RealtimeThreadInit {
+  readonly thread: number;
+  readonly settings: Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'skuMaxLength' | 'trustProxyHops'>;
+  readonly busKind: 'redis' | 'memory';
+  readonly busConnected: boolean;
+  /** The per-IP socket counts every thread shares (`SharedConnectionCounter`). */
+  readonly connectionCounts: SharedArrayBuffer;
+  readonly logLevel: string;
+}
+
+/** Requests a worker makes of the main thread; each is answered by one `reply` with its id. */
+export type ThreadRequest =
+  | { readonly op: 'publicViews'; readonly merchantId: string; readonly skus: readonly string[] }
+  | { readonly op: 'resolveKey'; readonly key: string }
+  | { readonly op: 'cached'; readonly merchantId: string; readonly skus: readonly string[] }
+  | { readonly op: 'watch'; readonly merchantId: string; readonly sku: string }
+  | { readonly op: 'metrics' };
+
+export interface ThreadAnswers {
+  publicViews: PublicStock[];
+  resolveKey: PublishableKeyGrant | null;
+  cached: Array<PublicStock | undefined>;
+  watch: null;
+  metrics: { contentType: string; text: string };
+}
+
+export type FromThread =
+  | { readonly kind: 'listening'; readonly port: number }
+  | { readonly kind: 'request'; readonly id: number; readonly request: ThreadRequest }
+  | { readonly kind: 'unwatch'; readonly merchantId: string; readonly sku: string }
+  | { readonly kind: 'publish'; readonly change: StockChange }
+  | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly obj: object; readonly msg?: string }
+  | { readonly kind: 'collected'; readonly id: number; readonly metrics: ThreadMetrics; readonly stats: ThreadStats }
+  | { readonly kind: 'closed' };
+
+export type ToThread =
+  | { readonly kind: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly kind: 'reply'; readonly id: number; readonly ok: false; readonly error: string }
+  | { readonly kind: 'change'; readonly change: StockChange }
+  | { readonly kind: 'connection'; readonly state: 'up' | 'down' }
+  | { readonly kind: 'forgetKeys'; readonly merchantId: string }
+  | { readonly kind: 'collect'; readonly id: number }
+  | { readonly kind: 'close' };
+
+export type ThreadMetrics = Array<MetricObjectWithValues<MetricValue<string>>>;
+
+export interface ThreadStats {
+  readonly thread: number;
+  readonly connections: number;
+  readonly topics: number;
+  readonly framesPushed: number;
+}
