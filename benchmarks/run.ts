@@ -16,6 +16,17 @@ export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = 
   'connect-storm': { connections: 20_000, products: 200, perConn: 5, rate: 0, durationS: 0, settleS: 0 },
   capacity: { connections: 100_000, products: 200, perConn: 1, rate: 0, durationS: 0, settleS: 3 },
   writes: { connections: 0, products: 1, perConn: 1, rate: 0, durationS: 10, settleS: 0, systems: ['stockwire'] },
+  // The same node with its sockets on the main thread and on two threads, against the split roles.
+  'flash-sale': {
+    connections: 10_000,
+    products: 1,
+    perConn: 1,
+    rate: 0,
+    durationS: 10,
+    settleS: 15,
+    concurrency: 32,
+    systems: ['stockwire-1-thread', 'stockwire-2-threads', 'stockwire-split'],
+  },
 };
 
 const int = (name: string) => (value: string) => {
@@ -40,7 +51,7 @@ export function buildCli(): Command {
     .option('--source-addresses <n>', 'loopback source addresses 127.0.0.2 … to spread connections over', int('source-addresses'), 16)
     .option('--connect-concurrency <n>', 'connections opening at once per worker (connect-storm: all)', int('connect-concurrency'), 200)
     .option('--publish-interval <ms>', 'Stockwire PUBLISH_INTERVAL_MS (fold window)', int('publish-interval'), 100)
-    .option('--concurrency <n>', 'writes: closed-loop lanes', int('concurrency'), 16)
+    .option('--concurrency <n>', 'writes and flash-sale: closed-loop lanes (default 16; flash-sale 32)', int('concurrency'))
     .option('--skus <n>', 'writes: SKUs of the spread phase', int('skus'), 1000)
     .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
     .addOption(new Option('--redis-url <url>').default(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'))
@@ -62,7 +73,7 @@ interface CliFlags {
   sourceAddresses: number;
   connectConcurrency: number;
   publishInterval: number;
-  concurrency: number;
+  concurrency?: number;
   skus: number;
   rssCap: number;
   redisUrl: string;
@@ -95,7 +106,7 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
     sourceAddresses: Math.max(1, Math.min(250, flags.sourceAddresses)),
     connectConcurrency: Math.max(1, flags.connectConcurrency),
     publishIntervalMs: flags.publishInterval,
-    concurrency: Math.max(1, flags.concurrency),
+    concurrency: Math.max(1, flags.concurrency ?? d.concurrency ?? 16),
     skus: Math.max(1, flags.skus),
     rssCapMb: flags.rssCap,
     progress: flags.progress,

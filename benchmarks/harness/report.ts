@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Metrics, ScenarioResult, SystemResult } from './scenarios.js';
-import { baselineNames, stockwireNames, type SystemName } from './systems.js';
+import { baselineNames, stockwireNames, systemLabels, type SystemName } from './systems.js';
 
 const fmt = (value: number | null | undefined, digits = 1): string =>
   value === null || value === undefined || Number.isNaN(value) ? '—' : value.toLocaleString('en-US', { maximumFractionDigits: digits });
@@ -68,6 +68,19 @@ const columnsByScenario: Record<ScenarioResult['scenario'], Column[]> = {
     { title: 'failed', value: (m) => fmt((m.writes?.failed ?? 0) + (m.writesSpread?.failed ?? 0), 0) },
     { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
   ],
+  'flash-sale': [
+    { title: 'adjusts/s, nobody watching', value: (m) => fmt(m.flashSale?.unwatched.perSec, 0) },
+    { title: 'adjusts/s, watched', value: (m) => fmt(m.flashSale?.watched.perSec, 0) },
+    { title: 'kept', value: (m) => (m.flashSale?.kept == null ? '—' : `${fmt(m.flashSale.kept, 2)}×`) },
+    { title: 'all watchers final ms', value: (m) => fmt(m.convergeMs, 0) },
+    { title: 'PG xact per adjust (unwatched / watched)', value: (m) => `${fmt(m.flashSale?.xactPerAdjustUnwatched, 2)} / ${fmt(m.flashSale?.xactPerAdjustWatched, 2)}` },
+    { title: 'watched p50 / p99 ms', value: (m) => `${fmt(m.flashSale?.watched.latency?.p50Ms, 1)} / ${fmt(m.flashSale?.watched.latency?.p99Ms, 1)}` },
+    { title: 'watchers', value: (m) => `${fmt(m.connections?.open, 0)} (dropped ${fmt(m.connections?.dropped, 0)})` },
+    { title: 'lost', value: (m) => fmt(m.lost, 0) },
+    { title: 'failed', value: (m) => fmt((m.flashSale?.unwatched.failed ?? 0) + (m.flashSale?.watched.failed ?? 0), 0) },
+    { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+    { title: 'peak RSS MB', value: (m) => fmt(m.server?.peakRssMb, 0) },
+  ],
 };
 
 export function markdownTable(result: ScenarioResult): string {
@@ -102,6 +115,7 @@ export function ratios(result: ScenarioResult): string[] {
   const lines: string[] = [];
   const ratio = (a: number | null | undefined, b: number | null | undefined) =>
     a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
+  if (result.scenario === 'flash-sale') return flashSaleRatios(by, ratio);
   for (const ours of stockwireNames) {
     const mine = by.get(ours);
     if (!mine) continue;
@@ -137,6 +151,27 @@ export function ratios(result: ScenarioResult): string[] {
   return lines;
 }
 
+/** flash-sale: each variant against the split roles, and two threads against one. */
+function flashSaleRatios(by: Map<SystemName, SystemResult>, ratio: (a: number | null | undefined, b: number | null | undefined) => number | null): string[] {
+  const lines: string[] = [];
+  const compare = (ours: SystemName, base: SystemName) => {
+    const mine = by.get(ours)?.metrics;
+    const theirs = by.get(base)?.metrics;
+    if (!mine?.flashSale || !theirs?.flashSale) return;
+    lines.push(
+      `${systemLabels[ours]} vs ${systemLabels[base]}: adjusts/s nobody watching ×${fmt(ratio(mine.flashSale.unwatched.perSec, theirs.flashSale.unwatched.perSec), 2)}, ` +
+        `watched ×${fmt(ratio(mine.flashSale.watched.perSec, theirs.flashSale.watched.perSec), 2)}, ` +
+        `time to final stock ×${fmt(ratio(mine.convergeMs, theirs.convergeMs), 2)}`,
+    );
+  };
+  for (const ours of ['stockwire-1-thread', 'stockwire-2-threads', 'stockwire'] as const) compare(ours, 'stockwire-split');
+  compare('stockwire-2-threads', 'stockwire-1-thread');
+  for (const r of by.values()) {
+    if (r.metrics.flashSale) lines.push(`${r.label}: keeps ${fmt(r.metrics.flashSale.kept, 2)}× of its adjust rate with ${fmt(r.metrics.connections?.open, 0)} watchers`);
+  }
+  return lines;
+}
+
 const palette = ['#1f77b4', '#2ca02c', '#ff7f0e', '#d62728', '#9467bd'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
@@ -164,6 +199,8 @@ export function svgChart(result: ScenarioResult): string {
         return { label: 'bytes per idle subscribed connection (lower is better)', value: m.bytesPerConnection ?? null };
       case 'writes':
         return { label: 'adjusts per second (hot SKU, 1,000 SKUs)', value: m.writes?.perSec ?? null };
+      case 'flash-sale':
+        return { label: 'hot-SKU adjusts per second, watched', value: m.flashSale?.watched.perSec ?? null };
     }
   };
   // Left panel: latency percentiles, log scale.

@@ -1,8 +1,9 @@
 /**
- * The five scenarios. Each starts every requested system in turn as a child process, drives it with
+ * The six scenarios. Each starts every requested system in turn as a child process, drives it with
  * the same generator and writer, and answers one result per system. Every phase is bounded in time.
  */
 import cliProgress from 'cli-progress';
+import pg from 'pg';
 import { type Worker } from 'node:worker_threads';
 import { openBackends, type BenchBackends } from './backends.js';
 import { readProc, readTreeRss, type ProcSample } from './child.js';
@@ -16,7 +17,7 @@ import { nextMessage, spawnTsWorker } from './spawn-worker.js';
 import { startSystem, stockwireNames, type RunningSystem, type SystemName } from './systems.js';
 import type { WriterInit, WriterResult } from './write-protocol.js';
 
-export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes'] as const;
+export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes', 'flash-sale'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export interface ScenarioOptions {
@@ -86,6 +87,16 @@ export interface Metrics {
     errors: Record<string, number>;
   };
   writesSpread?: Metrics['writes'];
+  /** flash-sale: closed-loop adjusts of one hot SKU with nobody watching, then with every connection watching it. */
+  flashSale?: {
+    unwatched: NonNullable<Metrics['writes']>;
+    watched: NonNullable<Metrics['writes']>;
+    /** Watched adjusts/s over unwatched adjusts/s. */
+    kept: number | null;
+    /** PostgreSQL transactions committed per acknowledged adjust (pg_stat_database.xact_commit delta). */
+    xactPerAdjustUnwatched: number | null;
+    xactPerAdjustWatched: number | null;
+  };
   connectAllMs?: number | null;
   idleConnections?: number;
   /** RSS of the server's whole process tree, idle with no clients (capacity). */
@@ -142,6 +153,10 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
         notes.push(`writes measures Stockwire's REST → PostgreSQL path only; ${system} skipped`);
         continue;
       }
+      if (scenario === 'flash-sale' && (!stockwireNames.includes(system) || system === 'stockwire-delivery')) {
+        notes.push(`flash-sale measures REST adjusts against watchers of one node; ${system} has no REST path, skipped`);
+        continue;
+      }
       if ((scenario === 'connect-storm' || scenario === 'capacity') && system !== 'stockwire' && stockwireNames.includes(system)) {
         notes.push(`${scenario} has no writes: ${system} is the same realtime server as stockwire, skipped`);
         continue;
@@ -157,7 +172,7 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
 }
 
 async function runOne(scenario: ScenarioName, name: SystemName, options: ScenarioOptions, backends: BenchBackends): Promise<SystemResult> {
-  const products = scenario === 'hot-product' ? 1 : scenario === 'writes' ? options.skus : options.products;
+  const products = scenario === 'hot-product' || scenario === 'flash-sale' ? 1 : scenario === 'writes' ? options.skus : options.products;
   const skus = Array.from({ length: products }, (_, i) => skuName(i));
   let system: RunningSystem | undefined;
   const metrics: Metrics = {};
@@ -178,6 +193,9 @@ async function runOne(scenario: ScenarioName, name: SystemName, options: Scenari
           break;
         case 'writes':
           await writesRun(system, options, backends, metrics, watchdog);
+          break;
+        case 'flash-sale':
+          await flashSaleRun(system, options, backends, metrics, watchdog);
           break;
       }
     } finally {
@@ -542,4 +560,102 @@ async function writesRun(
   metrics.writes = await phase(1);
   metrics.writesSpread = await phase(options.skus);
   window.finish(metrics, watchdog);
+}
+
+/**
+ * PostgreSQL's count of committed transactions in the run's database. Backends report their counts
+ * when idle at most every PG_STATS_FLUSH_MS, so a reading taken that long after the load has them all.
+ */
+const PG_STATS_FLUSH_MS = 11_000;
+async function committedTransactions(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const answer = await client.query<{ n: string }>('SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(answer.rows[0]?.n ?? NaN);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * flash-sale: `concurrency` closed-loop lanes of REST adjusts on one hot SKU for `durationS`, first
+ * with nobody watching, then with `connections` sockets watching that product; how many adjusts per
+ * second each time, how long after the last sale until every watcher holds the final stock, and how
+ * many PostgreSQL transactions each adjust cost.
+ */
+async function flashSaleRun(
+  system: RunningSystem,
+  options: ScenarioOptions,
+  backends: BenchBackends,
+  metrics: Metrics,
+  watchdog: Watchdog,
+): Promise<void> {
+  const databaseUrl = backends.databaseUrl!;
+  const clock = createWriteClock(1);
+  const finals = new Int32Array(clock.finalVersions);
+  finals[0] = system.startVersions[0]!;
+  const window = new Window(system, backends.redisPid);
+  const phase = async (name: string) => {
+    const writer = startWriter({
+      target: system.writeTarget,
+      skus: [skuName(0)],
+      startVersions: [finals[0]!],
+      mode: 'closed',
+      rate: 0,
+      durationMs: options.durationS * 1000,
+      maxInFlight: options.concurrency,
+      timed: false,
+      concurrency: options.concurrency,
+      writeTimes: clock.writeTimes,
+      writeVersions: clock.writeVersions,
+      finalVersions: clock.finalVersions,
+      ring: clock.ring,
+    });
+    const bar = progressBar(options, system, options.durationS);
+    const started = nowMs();
+    const timer = setInterval(() => bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: name, open: 0, frames: 0 }), 250);
+    try {
+      return await writer.done;
+    } finally {
+      clearInterval(timer);
+      bar.stop();
+    }
+  };
+  const perAdjust = (before: number, after: number, ok: number) => (ok > 0 && Number.isFinite(before) && Number.isFinite(after) ? round((after - before) / ok, 3) : null);
+
+  const x0 = await committedTransactions(databaseUrl);
+  const unwatched = await phase('adjusts, nobody watching');
+  await sleep(PG_STATS_FLUSH_MS);
+  const x1 = await committedTransactions(databaseUrl);
+
+  const { generator } = await openClients(system, options, clock, 1, 1, false, options.connectConcurrency);
+  try {
+    await generator.resetMeasurements();
+    const watched = await phase(`adjusts, ${options.connections} watching`);
+    const flushed = nowMs() + PG_STATS_FLUSH_MS;
+    const converged = await generator.converge(nowMs() + options.settleS * 1000);
+    const counters = generator.counters();
+    window.finish(metrics, watchdog);
+    const { errors } = await generator.collect();
+    await sleep(Math.max(0, flushed - nowMs()));
+    const x2 = await committedTransactions(databaseUrl);
+    const a = writeMetrics(unwatched);
+    const b = writeMetrics(watched);
+    metrics.connections = { requested: options.connections, open: counters.open, failed: counters.failed, dropped: counters.dropped, reconnects: counters.reconnects, errors };
+    metrics.flashSale = {
+      unwatched: a,
+      watched: b,
+      kept: a.perSec > 0 ? round(b.perSec / a.perSec, 2) : null,
+      xactPerAdjustUnwatched: perAdjust(x0, x1, unwatched.ok),
+      xactPerAdjustWatched: perAdjust(x1, x2, watched.ok),
+    };
+    metrics.framesDelivered = counters.frames;
+    metrics.lost = converged.lagging;
+    metrics.regressions = counters.regressions;
+    // From the last sale's answer: a frame may leave before the HTTP answer does (then 0).
+    metrics.convergeMs = converged.lagging === 0 ? round(Math.max(0, counters.lastFrameAt - watched.lastDoneAt)) : null;
+  } finally {
+    await generator.close();
+  }
 }

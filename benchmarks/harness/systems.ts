@@ -16,7 +16,7 @@ import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
 
-export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'seed', 'socketio', 'uws'] as const;
+export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'seed', 'socketio', 'uws'] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
@@ -24,6 +24,8 @@ export const systemLabels: Record<SystemName, string> = {
   'stockwire-delivery': 'Stockwire (delivery only)',
   'stockwire-split': 'Stockwire (end to end, API and realtime processes)',
   'stockwire-cluster': 'Stockwire (end to end, on a Redis Cluster: 3 primaries, 3 replicas)',
+  'stockwire-1-thread': 'Stockwire (end to end, WS_THREADS=1)',
+  'stockwire-2-threads': 'Stockwire (end to end, WS_THREADS=2)',
   seed: 'Seed design (ws + ioredis)',
   socketio: 'Socket.IO + redis-adapter',
   uws: 'Bare uWebSockets.js',
@@ -32,7 +34,9 @@ export const systemLabels: Record<SystemName, string> = {
 export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
 /** What a scenario runs when --systems is not given (the split and cluster variants are opt-in). */
 export const defaultSystemNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'];
-export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster'];
+export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads'];
+/** The variants that pin WS_THREADS; the others run with the default (one thread per core). */
+const pinnedThreads: Partial<Record<SystemName, string>> = { 'stockwire-1-thread': '1', 'stockwire-2-threads': '2' };
 
 export interface RunningSystem {
   readonly name: SystemName;
@@ -109,6 +113,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     RATE_LIMIT_PER_IP_PER_MINUTE: '0',
     WS_MAX_MESSAGES_PER_SECOND: '1000',
     WS_MAX_CONNECTIONS_PER_IP: '0',
+    ...(pinnedThreads[name] ? { WS_THREADS: pinnedThreads[name] } : {}),
     ...options.extraEnv,
   };
   const split = name === 'stockwire-split';

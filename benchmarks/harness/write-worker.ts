@@ -194,6 +194,8 @@ async function closedLoop(send: Send): Promise<void> {
           else {
             counts.ok++;
             histogram.record(nowMs() - at);
+            // The newest version acknowledged is what every watcher must end on (flash-sale).
+            if (given > finalVersions[p]!) finalVersions[p] = given;
           }
         } catch (error) {
           counts.failed++;
