@@ -101,7 +101,6 @@ export class RealtimeThreads {
       busKind: bus.kind,
       busConnected: bus.connected,
       connectionCounts,
-      logLevel: 'info',
     };
     const worker = startThreadModule(new URL(`./realtime-thread${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url), init);
     this.workers[thread] = worker;

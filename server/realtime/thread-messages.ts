@@ -16,7 +16,6 @@ export interface RealtimeThreadInit {
   readonly busConnected: boolean;
   /** The per-IP socket counts every thread shares (`SharedConnectionCounter`). */
   readonly connectionCounts: SharedArrayBuffer;
-  readonly logLevel: string;
 }
 
 /** Requests a worker makes of the main thread; each is answered by one `reply` with its id. */
