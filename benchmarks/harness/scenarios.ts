@@ -3,6 +3,7 @@
  * the same generator and writer, and answers one result per system. Every phase is bounded in time.
  */
 import cliProgress from 'cli-progress';
+import { loadavg } from 'node:os';
 import pg from 'pg';
 import { type Worker } from 'node:worker_threads';
 import { openBackends, type BenchBackends } from './backends.js';
@@ -127,6 +128,8 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
   const startedAt = new Date().toISOString();
   const limit = raiseFileLimit();
   const notes: string[] = [];
+  // On a shared machine the other load is part of every figure: say how much there was.
+  notes.push(`load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' / ')} (1 / 5 / 15 min) on ${machineInfo().cpus} cores`);
   // Each connection costs one descriptor in the generator and one in the server; both processes live
   // under the same per-process limit, so the run is capped below it (listen sockets, Redis, PostgreSQL, workers).
   const maxConnections = Math.max(1, Math.min(limit.soft, limit.hard) - 400);
