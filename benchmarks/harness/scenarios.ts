@@ -522,6 +522,41 @@ async function capacityRun(system: RunningSystem, options: ScenarioOptions, metr
   }
 }
 
+/** `options.concurrency` lanes of writes for `durationS`, each issuing its next write when the last one answered. */
+async function closedLoop(
+  system: RunningSystem,
+  options: ScenarioOptions,
+  clock: WriteClock,
+  skus: readonly string[],
+  startVersions: readonly number[],
+  label: string,
+): Promise<WriterResult> {
+  const writer = startWriter({
+    target: system.writeTarget,
+    skus,
+    startVersions,
+    mode: 'closed',
+    rate: 0,
+    durationMs: options.durationS * 1000,
+    maxInFlight: options.concurrency,
+    timed: false,
+    concurrency: options.concurrency,
+    writeTimes: clock.writeTimes,
+    writeVersions: clock.writeVersions,
+    finalVersions: clock.finalVersions,
+    ring: clock.ring,
+  });
+  const bar = progressBar(options, system, options.durationS);
+  const started = nowMs();
+  const timer = setInterval(() => bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: label, open: 0, frames: 0 }), 250);
+  try {
+    return await writer.done;
+  } finally {
+    clearInterval(timer);
+    bar.stop();
+  }
+}
+
 /** writes: closed-loop REST adjusts on one hot SKU, then spread over `skus` SKUs. */
 async function writesRun(
   system: RunningSystem,
@@ -532,33 +567,9 @@ async function writesRun(
 ): Promise<void> {
   const window = new Window(system, backends.redisPid);
   const phase = async (skuCount: number) => {
-    const clock = createWriteClock(skuCount);
-    const writer = startWriter({
-      target: system.writeTarget,
-      skus: Array.from({ length: skuCount }, (_, i) => skuName(i)),
-      startVersions: system.startVersions.slice(0, skuCount),
-      mode: 'closed',
-      rate: 0,
-      durationMs: options.durationS * 1000,
-      maxInFlight: options.concurrency,
-      timed: false,
-      concurrency: options.concurrency,
-      writeTimes: clock.writeTimes,
-      writeVersions: clock.writeVersions,
-      finalVersions: clock.finalVersions,
-      ring: clock.ring,
-    });
-    const bar = progressBar(options, system, options.durationS);
-    const started = nowMs();
-    const timer = setInterval(() => {
-      bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: `adjusts on ${skuCount} sku`, open: 0, frames: 0 });
-    }, 250);
-    try {
-      return writeMetrics(await writer.done);
-    } finally {
-      clearInterval(timer);
-      bar.stop();
-    }
+    const skus = Array.from({ length: skuCount }, (_, i) => skuName(i));
+    const written = await closedLoop(system, options, createWriteClock(skuCount), skus, system.startVersions.slice(0, skuCount), `adjusts on ${skuCount} sku`);
+    return writeMetrics(written);
   };
   metrics.writes = await phase(1);
   metrics.writesSpread = await phase(options.skus);
@@ -599,32 +610,7 @@ async function flashSaleRun(
   const finals = new Int32Array(clock.finalVersions);
   finals[0] = system.startVersions[0]!;
   const window = new Window(system, backends.redisPid);
-  const phase = async (name: string) => {
-    const writer = startWriter({
-      target: system.writeTarget,
-      skus: [skuName(0)],
-      startVersions: [finals[0]!],
-      mode: 'closed',
-      rate: 0,
-      durationMs: options.durationS * 1000,
-      maxInFlight: options.concurrency,
-      timed: false,
-      concurrency: options.concurrency,
-      writeTimes: clock.writeTimes,
-      writeVersions: clock.writeVersions,
-      finalVersions: clock.finalVersions,
-      ring: clock.ring,
-    });
-    const bar = progressBar(options, system, options.durationS);
-    const started = nowMs();
-    const timer = setInterval(() => bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: name, open: 0, frames: 0 }), 250);
-    try {
-      return await writer.done;
-    } finally {
-      clearInterval(timer);
-      bar.stop();
-    }
-  };
+  const phase = (name: string) => closedLoop(system, options, clock, [skuName(0)], [finals[0]!], name);
   const perAdjust = (before: number, after: number, ok: number) => (ok > 0 && Number.isFinite(before) && Number.isFinite(after) ? round((after - before) / ok, 3) : null);
 
   const x0 = await committedTransactions(databaseUrl);
