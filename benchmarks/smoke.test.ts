@@ -111,4 +111,19 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
     expect(metrics.writesSpread!.ok).toBeGreaterThan(0);
     expect(metrics.writes!.failed + metrics.writesSpread!.failed).toBe(0);
   });
+
+  it('flash-sale: adjusts unwatched and watched, every watcher ends on the final stock, transactions counted', { timeout: 120_000 }, async () => {
+    const result = await run('flash-sale', tiny(['stockwire-2-threads'], { connections: 200, products: 1, perConn: 1, durationS: 1 }));
+    const metrics = result.results[0]!.metrics;
+    const sale = metrics.flashSale!;
+    expect(sale.unwatched.ok).toBeGreaterThan(0);
+    expect(sale.watched.ok).toBeGreaterThan(0);
+    expect(sale.unwatched.failed + sale.watched.failed).toBe(0);
+    expect(metrics.lost).toBe(0);
+    expect(metrics.convergeMs).not.toBeNull();
+    // Every adjust commits at least one transaction; other suites share the test database, so no upper bound here.
+    expect(sale.xactPerAdjustUnwatched!).toBeGreaterThanOrEqual(0.9);
+    expect(sale.xactPerAdjustWatched!).toBeGreaterThanOrEqual(0.9);
+    expect(ratios(result).some((line) => line.includes('keeps'))).toBe(true);
+  });
 });
