@@ -152,7 +152,7 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
       case 'forgetKeys':
         return running.gateway?.forgetMerchantKeys(message.merchantId);
       case 'collect':
-        void Registry.prototype.getMetricsAsJSON.call(registry).then((metrics) => {
+        void registry.getMetricsAsJSON().then((metrics) => {
           const stats = running.gateway?.stats() ?? { connections: 0, topics: 0, framesPushed: 0 };
           main.post({ kind: 'collected', id: message.id, metrics, stats: { thread: init.thread, ...stats } });
         });

@@ -37,7 +37,9 @@ export class RealtimeThreads {
   private readonly topics = new Map<string, { merchantId: string; sku: string; threads: Set<number>; watching: Promise<void> }>();
   /** Snapshot reads under way across threads, per topic (a connect storm costs one store read per product). */
   private readonly reads = new Map<string, Promise<PublicStock | undefined>>();
-  private readonly collecting = new Map<number, (answer: { metrics: ThreadMetrics; stats: ThreadStats }) => void>();
+  /** Threads started and not ended: only they are asked for metrics. */
+  private readonly live = new Set<number>();
+  private readonly collecting = new Map<number, { thread: number; resolve: (answer: { metrics: ThreadMetrics; stats: ThreadStats }) => void }>();
   private readonly unsubscribe: Array<() => void> = [];
   private nextCollect = 1;
   private scrape: Promise<Array<{ metrics: ThreadMetrics; stats: ThreadStats }>> | undefined;
@@ -109,6 +111,7 @@ export class RealtimeThreads {
       worker.on('message', (message: FromThread) => {
         if (message.kind === 'listening') {
           listening = true;
+          this.live.add(thread);
           resolve(message.port);
           return;
         }
@@ -119,7 +122,14 @@ export class RealtimeThreads {
         else this.options.logger.error({ err: error.message, thread }, 'realtime thread failed');
       });
       worker.on('exit', (code) => {
+        this.live.delete(thread);
         this.forgetThread(thread);
+        // A scrape waiting on this thread gets nothing from it rather than waiting for ever.
+        for (const [id, waiting] of this.collecting) {
+          if (waiting.thread !== thread) continue;
+          this.collecting.delete(id);
+          waiting.resolve({ metrics: [], stats: { thread, connections: 0, topics: 0, framesPushed: 0 } });
+        }
         if (!listening) reject(new Error(`realtime thread ${thread} ended before listening (exit ${code})`));
         else if (this.closing === undefined) this.options.logger.error({ thread, code }, 'realtime thread ended');
       });
@@ -141,7 +151,7 @@ export class RealtimeThreads {
       case 'log':
         return this.options.logger[message.level]({ ...message.obj, thread }, message.msg);
       case 'collected':
-        this.collecting.get(message.id)?.({ metrics: message.metrics, stats: message.stats });
+        this.collecting.get(message.id)?.resolve({ metrics: message.metrics, stats: message.stats });
         this.collecting.delete(message.id);
         return;
       case 'listening':
@@ -245,12 +255,12 @@ export class RealtimeThreads {
   /** One round trip to every thread per scrape, shared by every metric of that scrape. */
   private collect(): Promise<Array<{ metrics: ThreadMetrics; stats: ThreadStats }>> {
     this.scrape ??= Promise.all(
-      this.workers.map(
-        (worker) =>
+      [...this.live].map(
+        (thread) =>
           new Promise<{ metrics: ThreadMetrics; stats: ThreadStats }>((resolve) => {
             const id = this.nextCollect++;
-            this.collecting.set(id, resolve);
-            post(worker, { kind: 'collect', id });
+            this.collecting.set(id, { thread, resolve });
+            post(this.workers[thread]!, { kind: 'collect', id });
           }),
       ),
     ).finally(() => {
