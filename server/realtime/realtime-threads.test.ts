@@ -9,7 +9,7 @@ import { gatewaySettings, startStockwire, type RunningStockwire } from '../main.
 import { publicView } from '../stock/views.js';
 import { StockStore } from '../store/stock-store.js';
 import { RealtimeThreads } from './realtime-threads.js';
-import { TestSocket, UpgradeRefused } from './test-client.js';
+import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
 
 const database = databaseBackends()[0]!;
 const MAX_PER_IP = 4;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TestSocket } from '../../server/realtime/test-client.js';
+import { TestSocket } from '../support/test-client.js';
 import { freePort } from '../support/ports.js';
 import { createMerchant, NodeProcess } from './helpers.js';
 
