@@ -9,12 +9,13 @@ import { gatewaySettings, startStockwire, type RunningStockwire } from '../main.
 import { publicView } from '../stock/views.js';
 import { StockStore } from '../store/stock-store.js';
 import { RealtimeThreads } from './realtime-threads.js';
-import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
+import { TestSocket, UpgradeRefused, upgradeStatus } from '../../test/support/test-client.js';
 
 const database = databaseBackends()[0]!;
 const MAX_PER_IP = 4;
 
-async function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<{ status: number; socket?: TestSocket }> {
+/** The upgrade's status, and the socket kept open when it succeeded (it counts against the per-IP limit). */
+async function openOrRefused(url: string, headers: Record<string, string> = {}): Promise<{ status: number; socket?: TestSocket }> {
   try {
     const socket = await TestSocket.open(url, headers);
     return { status: 101, socket };
@@ -124,14 +125,14 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
   });
 
   it('holds the per-IP connection limit across threads', async () => {
-    const attempts = await Promise.all(Array.from({ length: 2 * MAX_PER_IP }, () => upgradeStatus(url, { 'x-forwarded-for': '203.0.113.9' })));
+    const attempts = await Promise.all(Array.from({ length: 2 * MAX_PER_IP }, () => openOrRefused(url, { 'x-forwarded-for': '203.0.113.9' })));
     for (const attempt of attempts) if (attempt.socket) sockets.push(attempt.socket);
     expect(attempts.filter((a) => a.status === 101)).toHaveLength(MAX_PER_IP);
     expect(attempts.filter((a) => a.status === 429)).toHaveLength(MAX_PER_IP);
     // Closing one frees one place, whichever thread it was on.
     attempts.find((a) => a.socket)!.socket!.close();
     await expect.poll(async () => {
-      const again = await upgradeStatus(url, { 'x-forwarded-for': '203.0.113.9' });
+      const again = await openOrRefused(url, { 'x-forwarded-for': '203.0.113.9' });
       if (again.socket) sockets.push(again.socket);
       return again.status;
     }, { timeout: 3000, interval: 50 }).toBe(101);
@@ -180,8 +181,7 @@ describe('a node with WS_THREADS=2', () => {
     // Well inside the key caches' lifetime: only the revocation reaching both threads makes every one refuse.
     await expect.poll(async () => {
       const statuses = await Promise.all(Array.from({ length: 16 }, () => upgradeStatus(oldUrl)));
-      for (const s of statuses) s.socket?.close();
-      return statuses.every((s) => s.status === 401);
+      return statuses.every((status) => status === 401);
     }, { timeout: 1500, interval: 50 }).toBe(true);
     const fresh = await TestSocket.open(`${node.wsUrl}/v1/ws?key=${rotated.body.publishableKey}`);
     fresh.close();
