@@ -59,6 +59,7 @@ beforeAll(async () => {
   const databaseUrl = inject('databaseUrl') ?? undefined;
   stockwire = await startStockwire(
     loadConfig({
+      METRICS_PORT: '0',
       PORT: '0',
       WS_PORT: String(wsPort),
       ADMIN_TOKEN: adminToken,

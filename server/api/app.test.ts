@@ -7,6 +7,7 @@ import { databaseBackends, realDatabaseUrl } from '../../test/backends.js';
 import { loadConfig, type Config } from '../config.js';
 import type { Database } from '../store/schema.js';
 import { StockStore } from '../store/stock-store.js';
+import { ApiMetrics } from './api-metrics.js';
 import { buildApp } from './app.js';
 
 const ADMIN = 'test-admin-token-0123456789';
@@ -93,13 +94,15 @@ describe.each(databaseBackends())('REST API on $name', ({ databaseUrl }) => {
       );
     });
 
-    it('serves Prometheus metrics by route pattern', async () => {
-      const m = await newMerchant(app);
-      await call(app, 'PUT', '/v1/stock/METRIC-1', { key: m.sk, body: { onHand: 1 } });
-      await call(app, 'GET', '/v1/stock/METRIC-1', { key: m.pk });
-      const res = await call(app, 'GET', '/metrics');
-      expect(res.statusCode).toBe(200);
-      expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    it('counts Prometheus metrics by route pattern, and never serves them on the API port', async () => {
+      const metrics = new ApiMetrics();
+      const counted = buildApp({ store, http: testConfig().http, adminToken: ADMIN, publicWsUrl: 'ws://127.0.0.1:1', metrics });
+      const m = await newMerchant(counted);
+      await call(counted, 'PUT', '/v1/stock/METRIC-1', { key: m.sk, body: { onHand: 1 } });
+      await call(counted, 'GET', '/v1/stock/METRIC-1', { key: m.pk });
+      expectError(await call(counted, 'GET', '/metrics'), 404, 'not_found');
+      await counted.close();
+      const res = { body: await metrics.registry.metrics() };
       expect(res.body).toMatch(/stockwire_api_requests_total\{method="GET",route="\/v1\/stock\/:sku",status="200"\} [1-9]/);
       expect(res.body).toMatch(/stockwire_stock_changes_total [1-9]/);
       expect(res.body).not.toContain('METRIC-1');
@@ -619,8 +622,10 @@ describe('storage outage', () => {
     const app = appFor(store);
     try {
       expectError(await call(app, 'GET', '/readyz'), 503, 'storage_unavailable');
-      expectError(await call(app, 'GET', '/v1/stock/A', { key: 'sk_whatever' }), 503, 'storage_unavailable');
-      expectError(await call(app, 'PUT', '/v1/stock/A', { key: 'sk_whatever', body: { onHand: 1 } }), 503, 'storage_unavailable');
+      // A well-formed key: a malformed one is refused (401) before any lookup.
+      const someKey = `sk_${'w'.repeat(32)}`;
+      expectError(await call(app, 'GET', '/v1/stock/A', { key: someKey }), 503, 'storage_unavailable');
+      expectError(await call(app, 'PUT', '/v1/stock/A', { key: someKey, body: { onHand: 1 } }), 503, 'storage_unavailable');
       expectError(await call(app, 'POST', '/v1/merchants', { key: ADMIN, body: { name: 'x' } }), 503, 'storage_unavailable');
       expect((await call(app, 'GET', '/healthz')).statusCode).toBe(200);
     } finally {

@@ -22,7 +22,7 @@ let browser: Browser | undefined;
 const running: RunningDemo[] = [];
 
 function demoConfig() {
-  return loadConfig({ PORT: '0', WS_PORT: String(wsPort), DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+  return loadConfig({ METRICS_PORT: '0', PORT: '0', WS_PORT: String(wsPort), DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
 }
 
 async function start(): Promise<{ demo: RunningDemo; printed: string }> {

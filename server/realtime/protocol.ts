@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import { errorCodes } from '../errors.js';
 import type { PublicStock } from '../stock/types.js';
+import { skuRegExp } from '../stock/sku.js';
 import { publicFields } from '../stock/views.js';
 
 /**
@@ -36,7 +37,8 @@ export interface ProtocolLimits {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function schemas(limits: ProtocolLimits) {
-  const sku = z.string().min(1).max(limits.skuMaxLength);
+  // The same SKU rule as REST: a SKU the API would refuse cannot be subscribed to either.
+  const sku = z.string().min(1).max(limits.skuMaxLength).regex(skuRegExp, 'not a valid SKU');
   const skus = z.array(sku).min(1);
   const sub = z.object({
     op: z.literal('sub'),

@@ -29,7 +29,7 @@ async function api(base: string, method: string, path: string, token: string, bo
 
 function startNode(env: Record<string, string | undefined>): Promise<RunningStockwire> {
   return startStockwire(
-    loadConfig({ PORT: '0', WS_PORT: '0', DATABASE_URL: databaseUrl ?? undefined, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', ...env }),
+    loadConfig({ METRICS_PORT: '0', PORT: '0', WS_PORT: '0', DATABASE_URL: databaseUrl ?? undefined, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', ...env }),
   );
 }
 
@@ -158,7 +158,7 @@ describe.each(databaseBackends())('one node (ROLE=all) on $name with the in-proc
 
   it('pushes its own REST writes to its own sockets', async () => {
     node = await startStockwire(
-      loadConfig({ PORT: '0', WS_PORT: '0', DATABASE_URL: url, DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '0' }),
+      loadConfig({ METRICS_PORT: '0', PORT: '0', WS_PORT: '0', DATABASE_URL: url, DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '0' }),
     );
     expect(node.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(node.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);

@@ -38,13 +38,6 @@ export type OpenStockStoreOptions = DatabaseOptions & StockStoreOptions;
 
 export type CommitListener = (records: readonly StockRecord[]) => void;
 
-interface CachedKey<T> {
-  readonly value: T;
-  readonly until: number;
-}
-
-const KEY_CACHE_MS = 30_000;
-const KEY_CACHE_MAX = 10_000;
 const MAX_ATTEMPTS = 4;
 const SWEEP_BATCH = 500;
 
@@ -57,9 +50,6 @@ export class StockStore {
   readonly #db: Kysely<Database>;
   readonly #options: StockStoreOptions;
   readonly #listeners = new Set<CommitListener>();
-  readonly #secretKeys = new Map<string, CachedKey<{ merchantId: string } | null>>();
-  readonly #publishableKeys = new Map<string, CachedKey<{ merchantId: string; allowedOrigins: readonly string[] } | null>>();
-  #keyGeneration = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping: Promise<unknown> | undefined;
   #closed = false;
@@ -110,9 +100,9 @@ export class StockStore {
   }
 
   /**
-   * New secret key (and, when asked, a new publishable key) for a merchant; the old ones stop
-   * working at once on this node. Other nodes drop their cached keys on `forgetMerchantKeys`
-   * (the API delivers it over Redis) or after the cache time at the latest. Null: no such merchant.
+   * New secret key (and, when asked, a new publishable key) for a merchant. The store caches no
+   * keys: the caller tells every node's key cache (`server/access`) to forget the merchant's
+   * grants. Null: no such merchant.
    */
   async rotateKeys(
     merchantId: string,
@@ -128,41 +118,28 @@ export class StockStore {
         .returning(['publishable_key'])
         .executeTakeFirst(),
     );
-    this.forgetMerchantKeys(merchantId);
     return row ? { publishableKey: row.publishable_key, secretKey } : null;
   }
 
-  /** Drops every cached key of a merchant, so a rotated key is looked up (and refused) afresh. */
-  forgetMerchantKeys(merchantId: string): void {
-    this.#keyGeneration += 1;
-    for (const cache of [this.#secretKeys, this.#publishableKeys]) {
-      for (const [key, entry] of cache) {
-        if (entry.value?.merchantId === merchantId) cache.delete(key);
-      }
-    }
-  }
-
+  /** One lookup, uncached: callers go through the access module's key cache. */
   async resolveSecretKey(key: string): Promise<{ merchantId: string } | null> {
     const hash = hashSecretKey(key);
-    return this.#cached(this.#secretKeys, hash, async () => {
-      const row = await this.#db
-        .selectFrom('merchants')
-        .select('id')
-        .where('secret_key_hash', '=', hash)
-        .executeTakeFirst();
-      return row ? { merchantId: row.id } : null;
-    });
+    const row = await this.#run(() =>
+      this.#db.selectFrom('merchants').select('id').where('secret_key_hash', '=', hash).executeTakeFirst(),
+    );
+    return row ? { merchantId: row.id } : null;
   }
 
+  /** One lookup, uncached: callers go through the access module's key cache. */
   async resolvePublishableKey(key: string): Promise<{ merchantId: string; allowedOrigins: readonly string[] } | null> {
-    return this.#cached(this.#publishableKeys, key, async () => {
-      const row = await this.#db
+    const row = await this.#run(() =>
+      this.#db
         .selectFrom('merchants')
         .select(['id', 'allowed_origins'])
         .where('publishable_key', '=', key)
-        .executeTakeFirst();
-      return row ? { merchantId: row.id, allowedOrigins: Object.freeze([...row.allowed_origins]) } : null;
-    });
+        .executeTakeFirst(),
+    );
+    return row ? { merchantId: row.id, allowedOrigins: Object.freeze([...row.allowed_origins]) } : null;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -488,21 +465,6 @@ export class StockStore {
     } catch (error) {
       throw toStoreError(error);
     }
-  }
-
-  async #cached<T>(cache: Map<string, CachedKey<T>>, key: string, load: () => Promise<T>): Promise<T> {
-    const now = Date.now();
-    const hit = cache.get(key);
-    if (hit && hit.until > now) return hit.value;
-    const generation = this.#keyGeneration;
-    const value = await this.#run(load);
-    // Misses are not cached: a merchant created a moment ago must work at once. A lookup that
-    // overlapped a key rotation is not cached either: it may have read the old key.
-    if (value !== null && generation === this.#keyGeneration) {
-      if (cache.size >= KEY_CACHE_MAX) cache.clear();
-      cache.set(key, { value, until: now + KEY_CACHE_MS });
-    }
-    return value;
   }
 
   #emit(records: readonly StockRecord[]): void {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
 import { TestSocket } from '../support/test-client.js';
+import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
 import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, ThrowawayPostgres, type Merchant } from './helpers.js';
 
@@ -19,7 +20,7 @@ describe('fault: PostgreSQL restarted', () => {
   beforeAll(async () => {
     db = await ThrowawayPostgres.create();
     node = await startStockwire(
-      loadConfig({ PORT: '0', WS_PORT: '0', DATABASE_URL: db.url, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '0' }),
+      loadConfig({ METRICS_PORT: String(await freePort()), PORT: '0', WS_PORT: '0', DATABASE_URL: db.url, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '0' }),
     );
     base = node.apiUrl!;
     shop = await createMerchant(base);
@@ -46,7 +47,7 @@ describe('fault: PostgreSQL restarted', () => {
     expect((await api(base, 'GET', '/healthz')).status).toBe(200);
     await socket.roundTrip();
     expect(socket.closeCode).toBeUndefined();
-    const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
+    const metrics = await fetch(`${node.metricsUrl!}/metrics`).then((r) => r.text());
     expect(metricValue(metrics, 'stockwire_postgres_errors_total')).toBeGreaterThan(0);
 
     await db.start();
