@@ -154,7 +154,7 @@ describe('REST under attack', () => {
       ['PUT', '/v1/products/A'],
     ] as const) {
       for (const body of [deep, deepObject]) {
-        for (const headers of [{}, { 'idempotency-key': `deep-${randomBytes(4).toString('hex')}` }]) {
+        for (const headers of [{}, { 'idempotency-key': `deep-${randomBytes(4).toString('hex')}` }] as Array<Record<string, string>>) {
           const res = await call(app, method, url, { key: shop.sk, body, headers });
           expect({ method, url, status: res.statusCode }).toEqual({ method, url, status: 400 });
           expect(res.json()).toMatchObject({ error: { code: 'validation_failed' } });
