@@ -184,7 +184,7 @@ describe.skipIf(databaseUrl === null)('stockwire serve', () => {
   it('closes sockets with 1001 and exits 0 on SIGTERM', async () => {
     const [port, wsPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
-      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), DATABASE_URL: databaseUrl!, REDIS_URL: '', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), METRICS_PORT: '0', DATABASE_URL: databaseUrl!, REDIS_URL: '', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -79,7 +79,7 @@ export class NodeProcess {
 
   static async start(env: Record<string, string>): Promise<NodeProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
-      env: { ...process.env, ADMIN_TOKEN: ADMIN, LOG_LEVEL: process.env.FAULT_LOG_LEVEL ?? 'warn', REDIS_URL: '', ...env },
+      env: { ...process.env, ADMIN_TOKEN: ADMIN, LOG_LEVEL: process.env.FAULT_LOG_LEVEL ?? 'warn', REDIS_URL: '', METRICS_PORT: '0', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const node = new NodeProcess(child, env);
