@@ -113,6 +113,13 @@ export class RealtimeGateway {
   private framesPushed = 0;
   private closing = false;
   private boundPort = 0;
+  /** Drops addresses without sockets once their budget window is over. */
+  private readonly addressSweep = setInterval(() => {
+    const now = Date.now();
+    for (const [ip, address] of this.addresses) {
+      if (address.connections <= 0 && now - address.subscribeBudget.windowStart >= 1000) this.addresses.delete(ip);
+    }
+  }, 5000).unref();
 
   private constructor(private readonly options: RealtimeGatewayOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -210,6 +217,7 @@ export class RealtimeGateway {
     for (const topic of this.active.values()) this.options.bus.unwatch(topic.merchantId, topic.sku);
     this.active.clear();
     this.scheduler.close();
+    clearInterval(this.addressSweep);
     // Let the close frames leave before the caller closes the bus and store.
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -305,7 +313,10 @@ export class RealtimeGateway {
     data.closed = true;
     if (this.sockets.delete(ws)) {
       const address = this.addresses.get(data.ip);
-      if (address !== undefined && --address.connections <= 0) this.addresses.delete(data.ip);
+      // An address that just spent its budget keeps it until the window ends: reconnecting must not refill it.
+      if (address !== undefined && --address.connections <= 0 && Date.now() - address.subscribeBudget.windowStart >= 1000) {
+        this.addresses.delete(data.ip);
+      }
     }
     for (const sku of data.skus) this.release(data.merchantId, sku);
     data.skus.clear();
