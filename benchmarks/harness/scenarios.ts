@@ -513,22 +513,7 @@ async function writesRun(
 ): Promise<void> {
   const window = new Window(system, backends.redisPid);
   const phase = async (skuCount: number) => {
-    const clock = createWriteClock(skuCount);
-    const writer = startWriter({
-      target: system.writeTarget,
-      skus: Array.from({ length: skuCount }, (_, i) => skuName(i)),
-      startVersions: system.startVersions.slice(0, skuCount),
-      mode: 'closed',
-      rate: 0,
-      durationMs: options.durationS * 1000,
-      maxInFlight: options.concurrency,
-      timed: false,
-      concurrency: options.concurrency,
-      writeTimes: clock.writeTimes,
-      writeVersions: clock.writeVersions,
-      finalVersions: clock.finalVersions,
-      ring: clock.ring,
-    });
+    const writer = startAdjusts(system, skuCount, { mode: 'closed', rate: 0, lanes: options.concurrency, durationS: options.durationS });
     const bar = progressBar(options, system, options.durationS);
     const started = nowMs();
     const timer = setInterval(() => {
@@ -544,6 +529,30 @@ async function writesRun(
   metrics.writes = await phase(1);
   metrics.writesSpread = await phase(options.skus);
   window.finish(metrics, watchdog);
+}
+
+/** REST adjusts of the merchant on its first `skuCount` SKUs, untimed: closed loop over `lanes`, or open loop at `rate`. */
+function startAdjusts(
+  system: RunningSystem,
+  skuCount: number,
+  load: { readonly mode: 'open' | 'closed'; readonly rate: number; readonly lanes: number; readonly durationS: number },
+): { worker: Worker; done: Promise<WriterResult> } {
+  const clock = createWriteClock(skuCount);
+  return startWriter({
+    target: system.writeTarget,
+    skus: Array.from({ length: skuCount }, (_, i) => skuName(i)),
+    startVersions: system.startVersions.slice(0, skuCount),
+    mode: load.mode,
+    rate: load.rate,
+    durationMs: load.durationS * 1000,
+    maxInFlight: load.mode === 'closed' ? load.lanes : 256,
+    timed: false,
+    concurrency: load.lanes,
+    writeTimes: clock.writeTimes,
+    writeVersions: clock.writeVersions,
+    finalVersions: clock.finalVersions,
+    ring: clock.ring,
+  });
 }
 
 /** The socket limits as shipped (the config schema's defaults), so churn-attack measures what operators get. */
@@ -574,26 +583,8 @@ async function churnAttackRun(
   watchdog: Watchdog,
 ): Promise<void> {
   const window = new Window(system, backends.redisPid);
-  const skus = Array.from({ length: options.products }, (_, i) => skuName(i));
-  const adjusts = async () => {
-    const clock = createWriteClock(skus.length);
-    const writer = startWriter({
-      target: system.writeTarget,
-      skus,
-      startVersions: system.startVersions,
-      mode: 'open',
-      rate: options.rate,
-      durationMs: options.durationS * 1000,
-      maxInFlight: 256,
-      timed: false,
-      concurrency: 1,
-      writeTimes: clock.writeTimes,
-      writeVersions: clock.writeVersions,
-      finalVersions: clock.finalVersions,
-      ring: clock.ring,
-    });
-    return writeMetrics(await writer.done);
-  };
+  const adjusts = async () =>
+    writeMetrics(await startAdjusts(system, options.products, { mode: 'open', rate: options.rate, lanes: 1, durationS: options.durationS }).done);
   metrics.writes = await adjusts();
   const init: ChurnInit = {
     url: system.wsUrl,
