@@ -1,0 +1,13 @@
+/**
+ * The SKU rule, shared by the client and the server (REST and socket): 1 to 512 characters (the
+ * server's `SKU_MAX_LENGTH` may be lower), starting with a letter or digit, then letters, digits and
+ * `-` `_` `.` `:` `/`. That covers real catalogue codes (`TEE-BLK/L`, `sku:123`, `4006381.333`)
+ * while keeping out spaces, commas (the multi-get separator), quotes and control characters.
+ */
+export const SKU_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:/-]*$';
+const skuRegExp = new RegExp(SKU_PATTERN);
+
+/** Whether a SKU follows the rule, up to `maxLength` characters. */
+export function isValidSku(sku: string, maxLength = 512): boolean {
+  return sku.length >= 1 && sku.length <= maxLength && skuRegExp.test(sku);
+}
