@@ -1,2 +1,9 @@
+import { skuRule } from '../../sdk/client/sku.js';
+
 /** The one SKU rule lives with the client (`sdk/client/sku.ts`), so a page never sends a SKU the server refuses. */
-export { SKU_PATTERN, isValidSku } from '../../sdk/client/sku.js';
+export const SKU_PATTERN = skuRule.source;
+
+/** The SKU rule, within the configured `SKU_MAX_LENGTH`. */
+export function isValidSku(sku: string, maxLength: number): boolean {
+  return sku.length <= maxLength && skuRule.test(sku);
+}
