@@ -3,7 +3,6 @@ import { decodeJson, decodeStockView, encodeFrames, isRecord, itemsOf } from './
 import { StockwireError } from './errors.js';
 import { openWebSocket, type Connection, type WebSocketConstructor } from './transport.js';
 import type { ConnectionState, StockView } from './types.js';
-import { skuRule } from './sku.js';
 
 /** The subset of `fetch` the polling fallback uses (the global one in browsers and Node 20). */
 export type FetchLike = (url: string) => Promise<{ readonly status: number; json(): Promise<unknown> }>;
@@ -188,12 +187,6 @@ class Client implements StockClient {
   }
 
   subscribe(sku: string, listener: StockListener): () => void {
-    if (!skuRule.test(sku)) {
-      // No product can have this SKU and the server refuses it (with every other SKU of the same
-      // frame): it is answered as unknown here and never sent.
-      queueMicrotask(() => call(listener, { sku, status: 'unknown', version: 0 }));
-      return () => {};
-    }
     if (!this._subs.has(sku)) this._queue(sku);
     const own = add(this._subs, sku, listener);
     if (this._latest.has(sku)) {

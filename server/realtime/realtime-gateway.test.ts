@@ -422,13 +422,24 @@ describe('realtime gateway against subscription churn', () => {
     await a.closed();
   });
 
-  it('applies the REST SKU rule to subscriptions', async () => {
+  it('applies the REST SKU rule to subscriptions: outside it, unknown without a subscription or a read', async () => {
     const socket = await TestSocket.open(url);
-    for (const bad of ['has space', 'A,B', '-leading', 'x'.repeat(129), 'nul\u0000', '']) {
+    const before = storeReads;
+    for (const odd of ['has space', 'A,B', '-leading', 'nul\u0000', '<img src=x>']) {
+      const from = socket.frames.length;
+      socket.send({ op: 'sub', skus: [odd, 'FINE-1'] });
+      const snapshot = await socket.next((f) => f.t === 'snapshot', { from });
+      expect(snapshot.items).toEqual(expect.arrayContaining([{ sku: odd, status: 'unknown', version: 0 }, expect.objectContaining({ sku: 'FINE-1' })]));
+      socket.send({ op: 'unsub', skus: ['FINE-1'] });
+    }
+    // Only FINE-1 was ever read (once: then it is remembered as unknown) or watched.
+    expect(storeReads - before).toBe(1);
+    for (const bad of ['x'.repeat(129), '']) {
       const from = socket.frames.length;
       socket.send({ op: 'sub', skus: [bad] });
       expect(await socket.next((f) => f.t === 'error', { from })).toMatchObject({ code: 'bad_request' });
     }
+    await socket.roundTrip();
     expect(gateway.stats().topics).toBe(0);
     socket.close();
   });

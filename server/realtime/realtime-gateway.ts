@@ -6,7 +6,8 @@ import type { RealtimeLimits } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
-import { topicOf } from '../stock/views.js';
+import { isValidSku } from '../stock/sku.js';
+import { topicOf, unknownView } from '../stock/views.js';
 import { clientAddress } from './client-address.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
@@ -375,7 +376,12 @@ export class RealtimeGateway {
   }
 
   private async subscribe(ws: Socket, data: SocketData, listed: readonly string[], since: Readonly<Record<string, number>>): Promise<void> {
-    const skus = [...new Set(listed)];
+    const distinct = [...new Set(listed)];
+    // REST's SKU rule: a SKU outside it names no product and never will (writes refuse it), so it is
+    // answered unknown without a subscription, a bus watch or a read. A page holding one odd SKU
+    // still gets the others (the widget sends all of a page's SKUs in one frame).
+    const skus = distinct.filter((sku) => isValidSku(sku, this.options.skuMaxLength));
+    const outside = distinct.filter((sku) => !isValidSku(sku, this.options.skuMaxLength));
     const added = skus.filter((sku) => !data.skus.has(sku));
     const max = this.options.limits.maxSubscriptions;
     if (data.skus.size + added.length > max) {
@@ -383,7 +389,7 @@ export class RealtimeGateway {
       this.sendError(ws, data, 'too_many_subscriptions', `At most ${max} subscriptions per connection.`);
       return;
     }
-    const refusal = this.chargeSubscribeBudget(data, skus.length);
+    const refusal = this.chargeSubscribeBudget(data, distinct.length);
     if (refusal !== undefined) {
       this.sendError(ws, data, 'rate_limited', refusal);
       return;
@@ -405,7 +411,8 @@ export class RealtimeGateway {
       return;
     }
     if (data.closed) return;
-    this.send(ws, data, encodeSnapshot(views.filter((view) => since[view.sku] !== view.version)));
+    const answered = [...views, ...outside.map((sku) => unknownView(sku))];
+    this.send(ws, data, encodeSnapshot(answered.filter((view) => since[view.sku] !== view.version)));
   }
 
   /**

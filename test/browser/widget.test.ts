@@ -292,7 +292,7 @@ describe.skipIf(!runBrowserTests)('widget.js in Chromium', () => {
   });
 
   it('treats a SKU holding markup as data, never as markup', async () => {
-    // REST and the socket refuse such SKUs; the client answers them as unknown without sending them, and nothing may execute.
+    // The API refuses such SKUs on writes; the socket still answers them (as unknown), and nothing may execute.
     const sku = '<img src=x onerror="window.pwned=1">';
     const tab = await open('/markup', page('<span id="host"></span>'));
     await tab.evaluate((s) => document.getElementById('host')!.setAttribute('data-stockwire-sku', s), sku);

@@ -4,7 +4,6 @@ import { startTestNode, type TestNode } from '../support/test-node.js';
 import { TestSocket, type ServerFrame } from '../support/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
 import { fuzzJson, hostileString, hugeNumber, runs, wrongType } from './arbitraries.js';
-import { isValidSku } from '../../server/stock/sku.js';
 
 /**
  * Fuzzing the socket protocol over real uWebSockets.js sockets: random JSON, wrong types, hostile
@@ -34,6 +33,9 @@ describe(`socket fuzz (${databaseUrl ? 'postgres' : 'pglite'}, ${redisUrl ? 'red
       REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: `${inject('redisPrefix')}fuzz:`,
       WS_MAX_MESSAGES_PER_SECOND: '1000000',
+      // The fuzz floods one socket on purpose; the subscription budgets have their own tests.
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '0',
       PUBLISH_INTERVAL_MS: '0',
     });
     const merchant = await node.store.createMerchant({ name: 'Socket fuzz' });
@@ -108,13 +110,12 @@ describe(`socket fuzz (${databaseUrl ? 'postgres' : 'pglite'}, ${redisUrl ? 'red
     );
   });
 
-  it('hostile SKUs in sub/unsub: one snapshot with exactly those SKUs (unknown ones as unknown), or bad_request for any outside the SKU rule', async () => {
+  it('hostile SKUs in sub/unsub: one snapshot with exactly those SKUs (unknown ones as unknown), or bad_request for empty/over-long', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(hostileString, { minLength: 1, maxLength: 6 }), async (skus) => {
         const from = socket.frames.length;
         const answers = await exchange(socket, JSON.stringify({ op: 'sub', skus }));
-        // The same SKU rule as REST: one SKU outside it and the whole `sub` is refused.
-        const valid = skus.every((s) => isValidSku(s, 128));
+        const valid = skus.every((s) => s.length >= 1 && s.length <= 128);
         if (!valid) {
           expect(errorsOf(answers)).toEqual(['bad_request']);
           return;
