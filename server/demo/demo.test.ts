@@ -135,7 +135,7 @@ describe('npm start (the demo)', () => {
     // What `npm start` runs: the compiled bin, with the node flags of its first line.
     const child = spawn(builtCli(), ['demo'], {
       cwd: repositoryRoot,
-      env: { ...process.env, PORT: '0', WS_PORT: String(await freePort()), DATA_DIR: cliDataDir, DATABASE_URL: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: '0', WS_PORT: String(await freePort()), METRICS_PORT: '0', DATA_DIR: cliDataDir, DATABASE_URL: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
