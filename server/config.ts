@@ -23,6 +23,21 @@ const postgresUrl = optionalString.refine((v) => v === undefined || /^postgres(q
 const redisUrl = optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
   message: 'must be a redis:// or rediss:// URL',
 });
+/** `host:port,host:port,…` (IPv6 hosts in brackets): the seed nodes of a Redis Cluster. */
+const redisClusterNodes = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const nodes: RedisNodeAddress[] = [];
+  for (const part of v.split(',')) {
+    const match = /^\s*(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})\s*$/.exec(part);
+    const nodePort = Number(match?.[2]);
+    if (match === null || !(nodePort > 0 && nodePort <= 65535)) {
+      ctx.addIssue({ code: 'custom', message: 'must be host:port,host:port,… (a list of Redis Cluster nodes)' });
+      return z.NEVER;
+    }
+    nodes.push({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port: nodePort });
+  }
+  return nodes;
+});
 const wsUrl = optionalString.refine((v) => v === undefined || /^wss?:\/\//.test(v), {
   message: 'must be a ws:// or wss:// URL',
 });
@@ -33,6 +48,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: postgresUrl,
   REDIS_URL: redisUrl,
+  REDIS_CLUSTER_NODES: redisClusterNodes,
   REDIS_KEY_PREFIX: z
     .string()
     .max(64)
@@ -79,6 +95,10 @@ const envSchema = z.object({
 const secretSettings: ReadonlySet<string> = new Set(['ADMIN_TOKEN']);
 /** Settings that are URLs: echoed with any user:password@ masked. */
 const urlSettings: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'PUBLIC_WS_URL']);
+export interface RedisNodeAddress {
+  readonly host: string;
+  readonly port: number;
+}
 
 export interface Config {
   readonly port: number;
@@ -86,6 +106,8 @@ export interface Config {
   readonly host: string;
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`), instead of `redisUrl`. */
+  readonly redisClusterNodes: readonly RedisNodeAddress[] | undefined;
   /** Every Redis key and channel starts with it, so several deployments (or test runs) can share one Redis. */
   readonly redisKeyPrefix: string;
   readonly dataDir: string;
@@ -148,12 +170,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid ${variable}${shownValue(variable, env[variable])}: ${issue.message}`);
   }
   const e = parsed.data;
+  if (e.REDIS_URL !== undefined && e.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigError('Invalid REDIS_CLUSTER_NODES: set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
+  }
   return deepFreeze({
     port: e.PORT,
     wsPort: e.WS_PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     dataDir: e.DATA_DIR,
     adminToken: e.ADMIN_TOKEN,

@@ -11,6 +11,7 @@ import { startMetricsServer } from './metrics-server.js';
 import { StockStore } from './store/stock-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { RedisBus } from './bus/redis-bus.js';
+import { redisEndpoint } from './bus/redis-endpoint.js';
 import type { StockBus } from './bus/stock-bus.js';
 import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
 import { loadUws } from './realtime/uws.js';
@@ -65,9 +66,10 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     },
   });
   const closers: Array<() => Promise<void>> = [() => store.close()];
-  // Redis when REDIS_URL is set (many nodes), else in-process (one node). Writes never wait for it.
-  const bus: StockBus = config.redisUrl
-    ? new RedisBus({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
+  // Redis or a Redis Cluster when set (many nodes), else in-process (one node). Writes never wait for it.
+  const redis = redisEndpoint(config);
+  const bus: StockBus = redis
+    ? new RedisBus({ ...redis, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
     : new MemoryBus();
   closers.push(() => bus.close());
   // The process's one key cache, for the API and the socket upgrade; key rotations reach it on
@@ -80,7 +82,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   bus.onConnection((state) => {
     if (state === 'down') faults.redisErrors.inc({ component: 'bus' });
   });
-  store.onCommitted((records) => {
+  store.onPublicChange((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
   });
   const close = async (): Promise<void> => {
@@ -122,7 +124,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metrics: new ApiMetrics(registry),
         faults,
         bus,
-        ...(config.redisUrl ? { rateLimitRedis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix } } : {}),
+        ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
       });
       closers.push(() => app.close());

@@ -140,6 +140,16 @@ export function ratios(result: ScenarioResult): string[] {
       if (parts.length > 0) lines.push(`${mine.label} vs ${theirs.label}: ${parts.join(', ')}`);
     }
   }
+  // The same end-to-end path on a Redis Cluster against one Redis, measured in the same run.
+  const single = by.get('stockwire');
+  const cluster = by.get('stockwire-cluster');
+  if (single && cluster && (result.scenario === 'fanout' || result.scenario === 'hot-product')) {
+    const [c, s] = [cluster.metrics, single.metrics];
+    const parts = [`frames/s ×${fmt(ratio(c.framesPerSec, s.framesPerSec), 2)}`];
+    if (c.latency && s.latency) parts.push(`p99 ×${fmt(ratio(c.latency.p99Ms, s.latency.p99Ms), 3)}`);
+    parts.push(`server CPU ×${fmt(ratio(c.server?.cpuSeconds, s.server?.cpuSeconds), 2)}`, `Redis CPU ×${fmt(ratio(c.redisCpuSeconds, s.redisCpuSeconds), 2)}`);
+    lines.push(`${cluster.label} vs ${single.label}: ${parts.join(', ')}`);
+  }
   return lines;
 }
 

@@ -243,15 +243,25 @@ function watchRss(system: RunningSystem, capMb: number): Watchdog {
 class Window {
   private readonly startedAt = nowMs();
   private readonly server: ProcSample | null;
-  private readonly redis: ProcSample | null;
+  private readonly redisCpuAtStart: number | null;
   private readonly self = process.cpuUsage();
+  private readonly redisPids: readonly number[];
 
   constructor(
     private readonly system: RunningSystem,
-    private readonly redisPid: number | null,
+    redisPid: number | null,
   ) {
     this.server = this.sample();
-    this.redis = redisPid === null ? null : readProc(redisPid);
+    // A system with Redis processes of its own (the cluster variant) is charged for those instead.
+    this.redisPids = system.redisPids ?? (redisPid === null ? [] : [redisPid]);
+    this.redisCpuAtStart = this.redisCpu();
+  }
+
+  private redisCpu(): number | null {
+    if (this.redisPids.length === 0) return null;
+    let seconds = 0;
+    for (const pid of this.redisPids) seconds += readProc(pid)?.cpuSeconds ?? 0;
+    return seconds;
   }
 
   /** CPU summed over every process of the system; memory of the one clients connect to. */
@@ -266,7 +276,7 @@ class Window {
   finish(metrics: Metrics, watchdog: Watchdog): void {
     const wall = (nowMs() - this.startedAt) / 1000;
     const server = this.sample();
-    const redis = this.redisPid === null ? null : readProc(this.redisPid);
+    const redisCpu = this.redisCpu();
     const self = process.cpuUsage(this.self);
     const serverCpu = server && this.server ? server.cpuSeconds - this.server.cpuSeconds : 0;
     const generatorCpu = (self.user + self.system) / 1e6;
@@ -281,7 +291,7 @@ class Window {
       cpuSeconds: round(generatorCpu, 2),
       shareOfMachine: round(generatorCpu / (wall * machineInfo().cpus), 3),
     };
-    metrics.redisCpuSeconds = redis && this.redis ? round(redis.cpuSeconds - this.redis.cpuSeconds, 2) : null;
+    metrics.redisCpuSeconds = redisCpu !== null && this.redisCpuAtStart !== null ? round(redisCpu - this.redisCpuAtStart, 2) : null;
   }
 }
 

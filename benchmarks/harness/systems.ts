@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { TestRedisCluster } from '../../test/support/redis-cluster.js';
 import type { BenchBackends } from './backends.js';
 import { freePort } from '../../test/support/ports.js';
 import { waitFor } from '../../test/support/wait.js';
@@ -15,22 +16,23 @@ import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
 
-export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'seed', 'socketio', 'uws'] as const;
+export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'seed', 'socketio', 'uws'] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
   stockwire: 'Stockwire (end to end)',
   'stockwire-delivery': 'Stockwire (delivery only)',
   'stockwire-split': 'Stockwire (end to end, API and realtime processes)',
+  'stockwire-cluster': 'Stockwire (end to end, on a Redis Cluster: 3 primaries, 3 replicas)',
   seed: 'Seed design (ws + ioredis)',
   socketio: 'Socket.IO + redis-adapter',
   uws: 'Bare uWebSockets.js',
 };
 
 export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
-/** What a scenario runs when --systems is not given (the split variant is opt-in). */
+/** What a scenario runs when --systems is not given (the split and cluster variants are opt-in). */
 export const defaultSystemNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'];
-export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split'];
+export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster'];
 
 export interface RunningSystem {
   readonly name: SystemName;
@@ -42,6 +44,8 @@ export interface RunningSystem {
   readonly child: ChildServer;
   /** Every process of the system, for CPU seconds (the split variant has an API process too). */
   readonly pids: readonly number[];
+  /** Redis processes of its own (the cluster variant's), counted instead of the shared Redis. */
+  readonly redisPids?: readonly number[];
   readonly writeTarget: WriteTarget;
   /** Version of each product before the run, in the order of `skus`. */
   readonly startVersions: number[];
@@ -89,11 +93,13 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
   if (!backends.databaseUrl) throw new Error('Stockwire needs PostgreSQL');
   const adminToken = randomBytes(16).toString('hex');
   const keyPrefix = `${backends.prefix}sw:`;
+  // The cluster variant runs on a Redis Cluster of its own, started for it and stopped with it.
+  const cluster = name === 'stockwire-cluster' ? await TestRedisCluster.start() : undefined;
   const env = {
     HOST: '127.0.0.1',
     ROLE: 'all',
     DATABASE_URL: backends.databaseUrl,
-    REDIS_URL: backends.redisUrl,
+    ...(cluster ? { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.seeds } : { REDIS_URL: backends.redisUrl }),
     REDIS_KEY_PREFIX: keyPrefix,
     ADMIN_TOKEN: adminToken,
     // BENCH_SERVER_LOG=warn (or info…) shows the server's log lines on stderr while it runs.
@@ -110,10 +116,17 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     ...options.extraEnv,
   };
   const split = name === 'stockwire-split';
-  const child = await startServe({ ...env, ROLE: split ? 'realtime' : 'all' });
+  let child: ChildServer;
+  try {
+    child = await startServe({ ...env, ROLE: split ? 'realtime' : 'all' });
+  } catch (error) {
+    await cluster?.stop();
+    throw error;
+  }
   let api: ChildServer | undefined;
   const stop = async () => {
     await Promise.all([child.stop(), api?.stop()]);
+    await cluster?.stop();
   };
   try {
     if (split) api = await startServe({ ...env, ROLE: 'api' });
@@ -137,6 +150,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
       origin: undefined,
       child,
       pids: api ? [child.pid, api.pid] : [child.pid],
+      ...(cluster ? { redisPids: cluster.pids } : {}),
       writeTarget,
       startVersions,
       stop,

@@ -192,7 +192,10 @@ describe('createStockClient against a real Stockwire node', () => {
     await node.close();
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
-    await db.query('UPDATE stock SET on_hand = 20, version = 2 WHERE merchant_id = $1 AND sku = $2', [merchant.id, 'A']);
+    await db.query(
+      "UPDATE stock SET on_hand = 20, version = 2, public_version = 2, public_face = 'in_stock:20', public_changed_version = 2 WHERE merchant_id = $1 AND sku = $2",
+      [merchant.id, 'A'],
+    );
     await db.end();
     node = await startNode({ port, wsPort, storage });
 

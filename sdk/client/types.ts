@@ -10,6 +10,10 @@ export interface StockView {
   readonly sku: string;
   readonly status: StockStatus;
   readonly available?: number;
+  /**
+   * The public version: one more each time what this view shows changed (status, or the count the
+   * policy shows); a hidden count moving never changes it. Newer views have higher versions.
+   */
   readonly version: number;
 }
 

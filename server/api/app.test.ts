@@ -262,6 +262,30 @@ describe.each(databaseBackends())('REST API on $name', ({ databaseUrl }) => {
   });
 
   describe('products and display policy', () => {
+    it('answers publishable reads with the public version, an ETag of the public answer and no-cache; secret reads are no-store', async () => {
+      const m = await newMerchant(app);
+      await call(app, 'PUT', '/v1/products/QUIET', { key: m.sk, body: { display: 'status', lowStockThreshold: 0 } });
+      await call(app, 'PUT', '/v1/stock/QUIET', { key: m.sk, body: { onHand: 9 } });
+      const first = await call(app, 'GET', '/v1/stock/QUIET?key=' + m.pk);
+      expect(first.json()).toEqual({ sku: 'QUIET', status: 'in_stock', version: 2 });
+      expect(first.headers['cache-control']).toBe('no-cache');
+      expect(first.headers.etag).toMatch(/^"[\w-]+"$/);
+      expect(first.headers['last-modified']).toBeUndefined();
+      for (let i = 0; i < 8; i++) await call(app, 'POST', '/v1/stock/QUIET/adjust', { key: m.sk, body: { delta: -1 } });
+      const again = await call(app, 'GET', '/v1/stock/QUIET?key=' + m.pk);
+      expect([again.payload, again.headers.etag]).toEqual([first.payload, first.headers.etag]);
+      const notModified = await call(app, 'GET', '/v1/stock/QUIET?key=' + m.pk, { headers: { 'if-none-match': first.headers.etag as string } });
+      expect(notModified.statusCode).toBe(304);
+      const full = await call(app, 'GET', '/v1/stock/QUIET', { key: m.sk });
+      expect(full.json()).toMatchObject({ onHand: 1, version: 10 });
+      expect(full.headers['cache-control']).toBe('private, no-store');
+      expect(full.headers.etag).toBeUndefined();
+      await call(app, 'POST', '/v1/stock/QUIET/adjust', { key: m.sk, body: { delta: -1 } });
+      const soldOut = await call(app, 'GET', '/v1/stock/QUIET?key=' + m.pk);
+      expect(soldOut.json()).toEqual({ sku: 'QUIET', status: 'sold_out', version: 3 });
+      expect(soldOut.headers.etag).not.toBe(first.headers.etag);
+    });
+
     it('upserts, bumps the version on what shoppers see, and enforces display on public reads', async () => {
       const m = await newMerchant(app);
       const created = await call(app, 'PUT', '/v1/products/MUG', { key: m.sk, body: { name: 'Mug', display: 'threshold', lowStockThreshold: 5 } });

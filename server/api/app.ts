@@ -20,7 +20,7 @@ import type { KeyRevocations } from './key-revocations.js';
 import { merchantRoutes } from './merchant-routes.js';
 import { installMetrics } from './metrics-routes.js';
 import { productRoutes } from './product-routes.js';
-import { installRateLimits } from './rate-limit.js';
+import { installRateLimits, type RateLimitOptions } from './rate-limit.js';
 import { reservationRoutes } from './reservation-routes.js';
 import { sharedSchemas } from './schemas.js';
 import { applySecurityHeaders, installSecurityHeaders } from './security-headers.js';
@@ -40,8 +40,8 @@ export interface AppDeps {
   readonly extraRoutes?: readonly FastifyPluginAsync[];
   /** Where `/metrics` counts; a fresh registry when omitted. */
   readonly metrics?: ApiMetrics;
-  /** Set (REDIS_URL): rate-limit counters live in Redis, so limits hold across API nodes. */
-  readonly rateLimitRedis?: { readonly url: string; readonly keyPrefix: string };
+  /** Set (REDIS_URL or REDIS_CLUSTER_NODES): rate-limit counters live in Redis, so limits hold across API nodes. */
+  readonly rateLimitRedis?: RateLimitOptions['redis'];
   /** The process's one key cache (shared with the socket); a fresh one over the store when omitted. */
   readonly keys?: KeyCache;
   /** Tells every node about key rotations; omitted, only this node forgets the old keys. */

@@ -1,16 +1,16 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Redis } from 'ioredis';
 import type { KeyCache } from '../access/key-cache.js';
 import type { HttpLimits } from '../config.js';
+import { connectRedis, type RedisClient, type RedisEndpoint } from '../bus/redis-endpoint.js';
 import { StockwireError } from '../errors.js';
 import { requestKey } from './auth.js';
 
 export interface RateLimitOptions {
   readonly limits: Pick<HttpLimits, 'rateLimitPerKeyPerMinute' | 'rateLimitPerIpPerMinute'>;
   readonly keys: Pick<KeyCache, 'secret'>;
-  /** Set: counters live in Redis under this prefix, so the limits hold across every API node. */
-  readonly redis?: { readonly url: string; readonly keyPrefix: string };
+  /** Set: counters live in Redis (one server or a cluster) under this prefix, so the limits hold across every API node. */
+  readonly redis?: RedisEndpoint & { readonly keyPrefix: string };
   /** Told of every Redis connection error (for the error counter). */
   readonly onRedisError?: () => void;
 }
@@ -38,17 +38,16 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
   const perIp = options.limits.rateLimitPerIpPerMinute;
   if (perKey <= 0 && perIp <= 0) return;
 
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   if (options.redis) {
-    redis = new Redis(options.redis.url, {
+    // While Redis is away a command fails at once and the request goes through (skipOnError):
+    // a limiter outage must never refuse or stall writes. Each counter is one key, so any slot does.
+    redis = connectRedis(options.redis, {
       connectionName: 'stockwire-rate-limit',
-      connectTimeout: 2000,
-      // While Redis is away a command fails at once and the request goes through (skipOnError):
-      // a limiter outage must never refuse or stall writes.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 500,
-      retryStrategy: (times: number) => Math.min(100 * times, 1000),
+      connectTimeoutMs: 2000,
+      commandTimeoutMs: 500,
+      failFast: true,
+      retryDelayMs: (times: number) => Math.min(100 * times, 1000),
     });
     redis.on('error', (error: Error) => {
       options.onRedisError?.();

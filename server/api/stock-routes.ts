@@ -1,14 +1,16 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyCache } from '../access/key-cache.js';
 import { isValidSku } from '../stock/sku.js';
 import type { HttpLimits } from '../config.js';
 import { StockwireError } from '../errors.js';
-import { fullView, publicView, unknownView } from '../stock/views.js';
+import type { PublicStock } from '../stock/types.js';
+import { fullView, publicFields, publicView, unknownView } from '../stock/views.js';
 import type { BatchItem } from '../store/records.js';
 import type { StockStore } from '../store/stock-store.js';
 import { applyBatchIn } from '../store/stock-store.js';
 import { batchJson } from './answers.js';
 import { callerOf, requireKey } from './auth.js';
+import { etagMatches, etagOf } from './etag.js';
 import { sendWrite } from './idempotency.js';
 import { errorResponses, idempotencyHeader, limitedSchemas, securityAny, securitySecret } from './schemas.js';
 
@@ -43,11 +45,12 @@ export async function stockRoutes(app: FastifyInstance, options: StockRoutesOpti
       },
       preHandler: anyKey,
     },
-    async (request) => {
+    async (request, reply) => {
       const caller = callerOf(request);
       const { sku } = request.params;
       const record = await store.getStock(caller.merchantId, sku);
-      if (caller.kind === 'publishable') return record ? publicView(record) : unknownView(sku);
+      if (caller.kind === 'publishable') return publicAnswer(request, reply, publicFields(record ? publicView(record) : unknownView(sku)));
+      reply.header('cache-control', 'private, no-store');
       if (!record) throw new StockwireError('not_found', `No product ${sku}.`);
       return fullView(record);
     },
@@ -79,7 +82,7 @@ export async function stockRoutes(app: FastifyInstance, options: StockRoutesOpti
       },
       preHandler: anyKey,
     },
-    async (request) => {
+    async (request, reply) => {
       const caller = callerOf(request);
       const requested = request.query.skus.split(',');
       if (requested.length > limits.multiGetMaxSkus) {
@@ -88,7 +91,11 @@ export async function stockRoutes(app: FastifyInstance, options: StockRoutesOpti
       const bad = requested.find((sku) => !isValidSku(sku, limits.skuMaxLength));
       if (bad !== undefined) throw new StockwireError('validation_failed', `Not a valid SKU: ${JSON.stringify(bad.slice(0, 50))}.`);
       const skus = [...new Set(requested)];
-      if (caller.kind === 'publishable') return { items: await store.publicViews(caller.merchantId, skus) };
+      if (caller.kind === 'publishable') {
+        const views = await store.publicViews(caller.merchantId, skus);
+        return publicAnswer(request, reply, { items: views.map(publicFields) });
+      }
+      reply.header('cache-control', 'private, no-store');
       const records = await store.getStocks(caller.merchantId, skus);
       return {
         items: records.flatMap((r) => (r ? [fullView(r)] : [])),
@@ -230,4 +237,16 @@ export async function stockRoutes(app: FastifyInstance, options: StockRoutesOpti
         body: batchJson(await applyBatchIn(tx, request.body.items)),
       })),
   );
+}
+
+/**
+ * A publishable-key read: the body is built only from public views (public versions), its ETag is
+ * the body's hash and nothing else varies (no `Last-Modified`), so a write that leaves the public
+ * face unchanged leaves the answer byte-identical. Caches may keep it but must revalidate.
+ */
+function publicAnswer<T extends PublicStock | { items: PublicStock[] }>(request: FastifyRequest, reply: FastifyReply, body: T): T | FastifyReply {
+  const etag = etagOf(JSON.stringify(body));
+  reply.header('cache-control', 'no-cache').header('etag', etag);
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
+  return body;
 }

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import { StockwireError } from '../errors.js';
+import { etagMatches, etagOf } from './etag.js';
 
 export interface WidgetRouteOptions {
   /** The socket address the bundle is told to use (`PUBLIC_WS_URL`). */
@@ -47,7 +47,7 @@ export const widgetRoute: FastifyPluginAsync<WidgetRouteOptions> = async (app, o
     }
     if (cached?.mtimeMs !== mtimeMs) {
       const body = Buffer.concat([prefix, await readFile(file)]);
-      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+      const etag = etagOf(body);
       cached = { mtimeMs, body, gzipped: gzipSync(body, { level: 9 }), etag };
     }
     return cached;
@@ -72,15 +72,6 @@ export const widgetRoute: FastifyPluginAsync<WidgetRouteOptions> = async (app, o
     },
   );
 };
-
-/** `If-None-Match` may list several tags, weak or strong, or `*`. */
-function etagMatches(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((tag) => {
-    const value = tag.trim();
-    return value === '*' || value.replace(/^W\//, '') === etag;
-  });
-}
 
 /** `gzip` listed without `q=0`. */
 function acceptsGzip(header: string | undefined): boolean {

@@ -132,6 +132,27 @@ describe.each(busBackends())('bus on $name', ({ name, redisUrl, keyPrefix }) => 
   });
 });
 
+describe.skipIf(realRedisUrl() === null)('redis bus after an upgrade to public versions', () => {
+  it('never reads a value an older release cached with internal versions, nor lets it block newer public ones', async () => {
+    const keyPrefix = `upgrade-${randomUUID()}:`;
+    const merchantId = randomUUID();
+    const raw = new Redis(realRedisUrl()!);
+    const bus = new RedisBus({ url: realRedisUrl()!, keyPrefix });
+    try {
+      // What the previous release left: the internal version 40 of a product under the old key.
+      await raw.hset(`${keyPrefix}latest:{${merchantId}:A}`, 'v', 40, 'p', JSON.stringify({ m: merchantId, v: { sku: 'A', status: 'in_stock', available: 9, version: 40 } }));
+      expect(await bus.ready()).toBe(true);
+      expect(await bus.cached(merchantId, ['A'])).toEqual([undefined]);
+      bus.publish(change(merchantId, 'A', 3));
+      await waitFor(async () => (await bus.cached(merchantId, ['A']))[0]?.version === 3, 5000, 'the public value to be cached', 10);
+    } finally {
+      await bus.close();
+      await raw.del(`${keyPrefix}latest:{${merchantId}:A}`, new BusKeys(keyPrefix).latestKey(merchantId, 'A'));
+      raw.disconnect();
+    }
+  });
+});
+
 describe.skipIf(realRedisUrl() === null)('redis bus across a Redis restart', () => {
   let redis: TestRedisServer | undefined;
   const buses: RedisBus[] = [];

@@ -1,18 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
 import { decodeChange, decodeControl, encodeChange, encodeControl } from './bus-codec.js';
 import { BusKeys } from './bus-keys.js';
 import type { ControlMessage } from './control-message.js';
 import { deliver } from './listeners.js';
+import { connectRedis, type RedisClient, type RedisEndpoint } from './redis-endpoint.js';
 import { silentLogger, type ComponentLogger, type StockBus } from './stock-bus.js';
 
 /** How long close() waits for unsent changes to reach Redis. */
 const CLOSE_FLUSH_MS = 1000;
 
-export interface RedisBusOptions {
-  readonly url: string;
+export type RedisBusOptions = RedisEndpoint & {
   /** Every key and channel starts with it (`REDIS_KEY_PREFIX`). */
   readonly keyPrefix: string;
   readonly logger?: ComponentLogger;
@@ -24,7 +24,13 @@ export interface RedisBusOptions {
   readonly maxOutbox?: number;
   /** Control messages that may wait while Redis is down (oldest dropped past it). */
   readonly maxControlOutbox?: number;
-}
+  /**
+   * Cluster only: changes stored this recently are sent again when a primary changes, because a
+   * primary acknowledges before its replica has the write (asynchronous replication) and may also
+   * accept writes for up to the cluster's node timeout while cut off. Cover that timeout.
+   */
+  readonly failoverReplayMs?: number;
+};
 
 /**
  * Sets the cached value only when the version is newer, and publishes it in the same atomic step:
@@ -52,7 +58,9 @@ interface Watched {
 }
 
 /**
- * Redis adapter (ioredis, Redis 7+ for sharded pub/sub).
+ * Redis adapter (ioredis, Redis 7+ for sharded pub/sub), on one Redis or a Redis Cluster: the same
+ * code holds an ioredis `Redis` or `Cluster`. Commands go one by one and ioredis pipelines those of
+ * one tick per node, as a cluster requires.
  *
  * Subscription by demand: a node SSUBSCRIBEs to one channel per product that at least one of its
  * sockets watches (reference-counted), so it never receives, let alone parses, events for products
@@ -81,9 +89,13 @@ export class RedisBus implements StockBus {
   private readonly controlChannel: string;
   private readonly controlOutbox: string[] = [];
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
-  private readonly cmd: Redis & SetLatestCommand;
-  private readonly sub: Redis;
+  private readonly cmd: RedisClient & SetLatestCommand;
+  private readonly sub: RedisClient;
   private readonly outbox = new Map<string, StockChange>();
+  /** Cluster only: the latest change stored per product, oldest first, for the failover replay. */
+  private readonly recent = new Map<string, { readonly change: StockChange; readonly at: number }>();
+  private readonly failoverReplayMs: number;
+  private primaries = '';
   private readonly watched = new Map<string, Watched>();
   private readonly byChannel = new Map<string, Watched>();
   private readonly changeListeners = new Set<(change: StockChange) => void>();
@@ -91,6 +103,7 @@ export class RedisBus implements StockBus {
   private flushing = false;
   private flushQueued = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private controlRetryTimer: NodeJS.Timeout | undefined;
   private subUp = false;
   private closed = false;
   private badPayloads = 0;
@@ -103,20 +116,15 @@ export class RedisBus implements StockBus {
     this.readTimeoutMs = options.readTimeoutMs ?? 500;
     this.maxOutbox = options.maxOutbox ?? 100_000;
     this.maxControlOutbox = options.maxControlOutbox ?? 10_000;
+    this.failoverReplayMs = isClusterEndpoint(options) ? (options.failoverReplayMs ?? 15_000) : 0;
     this.controlChannel = this.keys.controlChannel();
 
-    const common = {
-      lazyConnect: false,
-      connectTimeout: 2000,
-      // Commands fail fast while disconnected: the outbox, not ioredis, holds what must be retried.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      // Reconnect quickly and forever; Redis being back within a second or two keeps the 5 s promise.
-      retryStrategy: (times: number) => Math.min(100 * times, 1000),
-    };
-    this.cmd = new Redis(options.url, { ...common, connectionName: 'stockwire-bus' }) as Redis & SetLatestCommand;
+    // Commands fail fast while disconnected: the outbox, not ioredis, holds what must be retried.
+    // Reconnect quickly and forever; Redis being back within a second or two keeps the 5 s promise.
+    const common = { connectTimeoutMs: 2000, retryDelayMs: (times: number) => Math.min(100 * times, 1000) };
+    this.cmd = connectRedis(options, { ...common, connectionName: 'stockwire-bus' }) as RedisClient & SetLatestCommand;
     this.cmd.defineCommand('stockwireSetLatest', { numberOfKeys: 1, lua: setLatestLua });
-    this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'stockwire-sub' });
+    this.sub = connectRedis(options, { ...common, connectionName: 'stockwire-sub', subscriber: true });
 
     this.cmd.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus command connection error'));
     this.sub.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus subscriber connection error'));
@@ -130,6 +138,8 @@ export class RedisBus implements StockBus {
     this.sub.on('ready', () => void this.onSubscriberReady());
     this.sub.on('close', () => this.onSubscriberDown());
     this.sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString('utf8'), message));
+    if (isCluster(this.sub)) this.followShards(this.sub);
+    if (isCluster(this.cmd)) this.followPrimaries(this.cmd);
   }
 
   get connected(): boolean {
@@ -168,21 +178,17 @@ export class RedisBus implements StockBus {
   async cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
     const misses = skus.map(() => undefined);
     if (skus.length === 0 || this.closed || this.cmd.status !== 'ready') return misses;
-    const pipeline = this.cmd.pipeline();
-    for (const sku of skus) pipeline.hgetBuffer(this.keys.latestKey(merchantId, sku), 'p');
     let timer: NodeJS.Timeout | undefined;
     try {
       const results = await Promise.race([
-        pipeline.exec(),
+        this.readLatest(skus.map((sku) => this.keys.latestKey(merchantId, sku))),
         new Promise<null>((resolve) => {
           timer = setTimeout(() => resolve(null), this.readTimeoutMs);
         }),
       ]);
       if (results === null) return misses;
       return skus.map((sku, i) => {
-        const [error, raw] = results[i] ?? [null, null];
-        if (error !== null) return undefined;
-        const change = decodeChange(raw as Buffer | null);
+        const change = decodeChange(results[i] ?? null);
         return change !== undefined && change.merchantId === merchantId && change.view.sku === sku ? change.view : undefined;
       });
     } catch {
@@ -263,6 +269,7 @@ export class RedisBus implements StockBus {
     }
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.controlRetryTimer);
     this.changeListeners.clear();
     this.controlListeners.clear();
     this.connectionListeners.clear();
@@ -291,32 +298,31 @@ export class RedisBus implements StockBus {
           this.outbox.delete(topic);
           if (batch.length >= 500) break;
         }
-        const pipeline = this.cmd.pipeline() as ReturnType<Redis['pipeline']> & SetLatestCommand;
-        for (const change of batch) {
-          const { merchantId, view } = change;
-          pipeline.stockwireSetLatest(
-            this.keys.latestKey(merchantId, view.sku),
-            view.version,
-            encodeChange(change),
-            this.keys.channel(merchantId, view.sku),
-            this.cacheTtlSeconds,
-          );
-        }
-        let results: Array<[Error | null, unknown]> | null = null;
-        try {
-          results = await pipeline.exec();
-        } catch {
-          results = null;
-        }
+        // One command each; ioredis pipelines them per node (products of a batch live on every shard).
+        const results = await Promise.allSettled(
+          batch.map((change) => {
+            const { merchantId, view } = change;
+            return this.cmd.stockwireSetLatest(
+              this.keys.latestKey(merchantId, view.sku),
+              view.version,
+              encodeChange(change),
+              this.keys.channel(merchantId, view.sku),
+              this.cacheTtlSeconds,
+            );
+          }),
+        );
         batch.forEach((change, i) => {
-          const error = results === null ? new Error('pipeline failed') : (results[i]?.[0] ?? null);
-          if (error !== null) {
+          const result = results[i];
+          if (result?.status === 'rejected') {
+            const error = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
             failed = true;
             this.requeue(change);
             if (Date.now() - this.lastFailureLog > 30_000 && this.cmd.status === 'ready') {
               this.lastFailureLog = Date.now();
               this.logger.warn({ err: error.message }, 'redis bus could not publish; retrying');
             }
+          } else if (this.failoverReplayMs > 0) {
+            this.remember(change);
           }
         });
       }
@@ -331,13 +337,22 @@ export class RedisBus implements StockBus {
     }
   }
 
-  /** Sends waiting control messages in order; one that fails goes back to the front for the next `ready`. */
+  /**
+   * Sends waiting control messages in order; one that fails goes back to the front and is tried
+   * again shortly (on a cluster the client stays `ready` while the control channel's shard fails over).
+   */
   private flushControl(): void {
     while (this.controlOutbox.length > 0 && this.cmd.status === 'ready' && !this.closed) {
       const payload = this.controlOutbox.shift()!;
       this.cmd.spublish(this.controlChannel, payload).catch((error: unknown) => {
         this.controlOutbox.unshift(payload);
         this.logger.debug({ err: error instanceof Error ? error.message : String(error) }, 'redis bus control message not sent; will retry');
+        if (this.controlRetryTimer === undefined && !this.closed) {
+          this.controlRetryTimer = setTimeout(() => {
+            this.controlRetryTimer = undefined;
+            this.flushControl();
+          }, 250);
+        }
       });
     }
   }
@@ -346,7 +361,39 @@ export class RedisBus implements StockBus {
   private async checkServerVersion(): Promise<void> {
     const info = await this.cmd.info('server').catch(() => '');
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? NaN);
-    if (major < 7) this.logger.error({ redisVersion: major }, 'REDIS_URL points at Redis < 7: sharded pub/sub is unavailable, realtime events will not flow');
+    if (major < 7) this.logger.error({ redisVersion: major }, 'Redis < 7: sharded pub/sub is unavailable, realtime events will not flow');
+  }
+
+  private remember(change: StockChange): void {
+    const topic = topicOf(change.merchantId, change.view.sku);
+    const now = Date.now();
+    this.recent.delete(topic);
+    this.recent.set(topic, { change, at: now });
+    for (const [oldest, entry] of this.recent) {
+      if (now - entry.at <= this.failoverReplayMs && this.recent.size <= this.maxOutbox) break;
+      this.recent.delete(oldest);
+    }
+  }
+
+  /**
+   * A primary lost (its connection ended) or replaced (the slot table names other primaries) may
+   * have taken acknowledged writes with it: send the recent ones again. The script keeps whichever
+   * version is newer, so a change that did survive costs a no-op.
+   */
+  private followPrimaries(cmd: Cluster): void {
+    const replay = (): void => {
+      if (this.closed || this.recent.size === 0) return;
+      const since = Date.now() - this.failoverReplayMs;
+      for (const { change, at } of this.recent.values()) if (at >= since) this.requeue(change);
+      this.logger.info({ changes: this.recent.size }, 'redis cluster primaries changed: sending recent changes again');
+      this.queueFlush();
+    };
+    cmd.on('-node', replay);
+    cmd.on('refresh', () => {
+      const primaries = [...new Set(cmd.slots.map((nodes) => nodes[0]))].sort().join(',');
+      if (this.primaries !== '' && primaries !== this.primaries) replay();
+      this.primaries = primaries;
+    });
   }
 
   private requeue(change: StockChange): void {
@@ -373,14 +420,42 @@ export class RedisBus implements StockBus {
    */
   private async replayCache(entries: readonly Watched[]): Promise<void> {
     if (entries.length === 0 || this.cmd.status !== 'ready') return;
-    const pipeline = this.cmd.pipeline();
-    for (const entry of entries) pipeline.hgetBuffer(this.keys.latestKey(entry.merchantId, entry.sku), 'p');
-    const results = await pipeline.exec().catch(() => null);
-    if (results === null || this.closed) return;
+    const results = await this.readLatest(entries.map((entry) => this.keys.latestKey(entry.merchantId, entry.sku)));
+    if (this.closed) return;
     entries.forEach((entry, i) => {
-      const raw = results[i]?.[0] === null ? results[i]?.[1] : null;
-      if (raw !== null && raw !== undefined) this.onMessage(entry.channel, raw as Buffer);
+      const raw = results[i];
+      if (raw !== null && raw !== undefined) this.onMessage(entry.channel, raw);
     });
+  }
+
+  /** The cached payloads of these keys, `null` where missing or unreadable. Never rejects. */
+  private readLatest(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return Promise.all(keys.map((key) => this.cmd.hgetBuffer(key, 'p').catch(() => null)));
+  }
+
+  /**
+   * On a cluster one shard can fail over (or a slot move) while the rest stays up. When a shard's
+   * subscriber connection ends, ioredis finds the slot's new primary and subscribes there again, then
+   * says `subscribersReady`; events of that shard sent in between are missed. So this node reports
+   * `down` when a shard is lost, and after every resubscription in which every primary answers,
+   * `up` again: listeners re-read their products from the store and the cached values are replayed.
+   */
+  private followShards(sub: Cluster): void {
+    // A lost subscriber connection names its node; the slot-discovery pool's own '-node' does not.
+    sub.on('-node', (_redis: unknown, nodeKey?: string) => {
+      if (nodeKey !== undefined) this.onSubscriberDown();
+    });
+    sub.on('subscribersReady', () => void this.onShardsResubscribed(sub));
+  }
+
+  private async onShardsResubscribed(sub: Cluster): Promise<void> {
+    if (this.closed || sub.status !== 'ready') return;
+    if (!(await everyPrimaryAnswers(sub))) return; // still failing over: a later resubscription follows
+    if (this.closed || sub.status !== 'ready') return;
+    if (!this.subUp) this.logger.info({ watched: this.watched.size }, 'redis bus shards resubscribed');
+    this.subUp = true;
+    this.emitConnection('up');
+    await this.replayCache([...this.watched.values()]);
   }
 
   private onSubscriberDown(): void {
@@ -417,4 +492,23 @@ export class RedisBus implements StockBus {
       this.logger.warn({ channel, count: this.badPayloads }, 'redis bus dropped an invalid payload');
     }
   }
+}
+
+/** Whether the primary of every slot, as the client last learned them, answers a PING. */
+async function everyPrimaryAnswers(cluster: Cluster): Promise<boolean> {
+  const owners = new Set(cluster.slots.map((nodes) => nodes[0]).filter((key) => key !== undefined));
+  if (owners.size === 0) return false;
+  const connections = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const answers = await Promise.all(
+    [...owners].map((key) => connections.get(key)?.ping().then(() => true, () => false) ?? Promise.resolve(false)),
+  );
+  return answers.every(Boolean);
+}
+
+function isClusterEndpoint(endpoint: RedisEndpoint): endpoint is Extract<RedisEndpoint, { clusterNodes: unknown }> {
+  return 'clusterNodes' in endpoint;
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return 'isCluster' in client && client.isCluster;
 }

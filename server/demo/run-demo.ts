@@ -84,7 +84,7 @@ export async function runDemo(config: Config, options: DemoOptions = {}): Promis
         demoUrl,
         dataDir: config.dataDir,
         embedded: config.databaseUrl === undefined,
-        inProcessBus: config.redisUrl === undefined,
+        inProcessBus: config.redisUrl === undefined && config.redisClusterNodes === undefined,
         created: merchant.created,
         publishableKey: keys.publishableKey,
         secretKey: keys.secretKey,
@@ -131,7 +131,7 @@ interface BannerFacts {
 
 function banner(f: BannerFacts): string {
   const storage = f.embedded ? `embedded PostgreSQL in ${resolve(f.dataDir)}` : 'PostgreSQL (DATABASE_URL)';
-  const bus = f.inProcessBus ? 'in-process bus' : 'Redis (REDIS_URL)';
+  const bus = f.inProcessBus ? 'in-process bus' : 'Redis (REDIS_URL or REDIS_CLUSTER_NODES)';
   const merchant = f.created ? 'created now' : `reused from ${demoFilePath(f.dataDir)}`;
   return `
   Stockwire demo is running — ${storage}, ${bus}.

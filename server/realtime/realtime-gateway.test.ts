@@ -105,6 +105,28 @@ describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPr
     expect((await again.next((f) => f.t === 'snapshot', { from: 1 })).items).toEqual([]);
   });
 
+  it('carries the public version: hidden counts moving send no frame, and since with it answers nothing new', async () => {
+    await node.store.upsertProduct(merchantId, 'pv-status', { display: 'status', lowStockThreshold: 0 });
+    await node.store.setStock(merchantId, 'pv-status', { onHand: 9 });
+    const socket = await open();
+    socket.send({ op: 'sub', skus: ['pv-status', 'pv-marker'] });
+    const snapshot = await socket.next((f) => f.t === 'snapshot');
+    const held = (snapshot.items as Array<{ sku: string; version: number }>).find((i) => i.sku === 'pv-status')!;
+    expect(held).toEqual({ sku: 'pv-status', status: 'in_stock', version: 2 });
+    const from = socket.frames.length;
+    for (let i = 0; i < 8; i++) await node.store.adjustStock(merchantId, 'pv-status', { delta: -1 });
+    // A later change to another product arrives after anything the sales could have pushed.
+    await node.store.setStock(merchantId, 'pv-marker', { onHand: 1 });
+    await socket.next((f) => f.t === 'stock' && f.sku === 'pv-marker', { from });
+    expect(stockFrames(socket, 'pv-status', from)).toEqual([]);
+    socket.send({ op: 'sub', skus: ['pv-status'], since: { 'pv-status': held.version } });
+    expect((await socket.next((f) => f.t === 'snapshot', { from })).items).toEqual([]);
+    await node.store.adjustStock(merchantId, 'pv-status', { delta: -1 });
+    expect(await socket.next((f) => f.t === 'stock' && f.sku === 'pv-status', { from })).toEqual({
+      t: 'stock', sku: 'pv-status', status: 'sold_out', version: 3,
+    });
+  });
+
   it('folds 100 changes in 50 ms into a handful of frames ending with the newest', async () => {
     const start = await node.store.setStock(merchantId, 'fold', { onHand: 1000 });
     const socket = await open();

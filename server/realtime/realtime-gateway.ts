@@ -469,7 +469,7 @@ export class RealtimeGateway {
       const batch = this.readThrough(merchantId, toRead);
       for (const sku of toRead) {
         const topic = topicOf(merchantId, sku);
-        const read = batch.then((views) => views.get(sku) ?? { sku, status: 'unknown' as const, version: 0 });
+        const read = batch.then((views) => views.get(sku) ?? unknownView(sku));
         this.pendingReads.set(topic, read);
         const forget = () => {
           if (this.pendingReads.get(topic) === read) this.pendingReads.delete(topic);
@@ -480,7 +480,7 @@ export class RealtimeGateway {
     }
     await Promise.all(waits);
     return skus.map((sku) => {
-      const read = found.get(sku) ?? { sku, status: 'unknown', version: 0 };
+      const read = found.get(sku) ?? unknownView(sku);
       const local = this.scheduler.latest(topicOf(merchantId, sku));
       return local !== undefined && local.version > read.version ? local : read;
     });

@@ -11,13 +11,16 @@ export interface StockRecord {
   readonly sku: string;
   readonly onHand: number;
   readonly reserved: number;
+  /** Internal: one more on every change (secret-key reads, `ifVersion`). */
   readonly version: number;
+  /** Public: one more for each committed write that changed the public face (`public-face.ts`). */
+  readonly publicVersion: number;
   readonly lowStockThreshold: number;
   readonly display: DisplayPolicy;
   readonly updatedAt: Date;
 }
 
-/** What a publishable key, the socket and the widget may see. */
+/** What a publishable key, the socket and the widget may see; `version` is the public version. */
 export interface PublicStock {
   readonly sku: string;
   readonly status: StockStatus;

@@ -1,26 +1,19 @@
-import type { FullStock, PublicStock, StockRecord, StockStatus } from './types.js';
+import { publicFace, statusOf } from './public-face.js';
+import type { FullStock, PublicStock, StockRecord } from './types.js';
 
 export function availableOf(record: Pick<StockRecord, 'onHand' | 'reserved'>): number {
   return record.onHand - record.reserved;
 }
 
-export function statusOf(available: number, lowStockThreshold: number): StockStatus {
-  if (available <= 0) return 'sold_out';
-  if (available <= lowStockThreshold) return 'low_stock';
-  return 'in_stock';
-}
-
 /**
- * The public view applies the display policy: `exact` always shows the count, `threshold` only
- * when it is low or sold out, `status` never. No other public path may reveal a hidden count.
+ * The public view: the display policy's face (`publicFace`) at the public version, never the
+ * internal one, so neither the count nor the number of writes leaks through a hidden count.
  */
 export function publicView(record: StockRecord): PublicStock {
-  const available = Math.max(0, availableOf(record));
-  const status = statusOf(available, record.lowStockThreshold);
-  const showCount = record.display === 'exact' || (record.display === 'threshold' && status !== 'in_stock');
-  return showCount
-    ? { sku: record.sku, status, available, version: record.version }
-    : { sku: record.sku, status, version: record.version };
+  const face = publicFace(availableOf(record), record.lowStockThreshold, record.display);
+  return face.available === undefined
+    ? { sku: record.sku, status: face.status, version: record.publicVersion }
+    : { sku: record.sku, status: face.status, available: face.available, version: record.publicVersion };
 }
 
 /**

@@ -113,4 +113,40 @@ export const migrations: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('idempotency_keys_expiry_idx').on('idempotency_keys').column('expires_at').execute();
     },
   },
+  '0002_public_version': {
+    // The public version (`stock/public-face.ts`) and the face it stands for. Existing rows start at
+    // their internal version, the highest number any client can hold (every public path carried the
+    // internal version until now), so the next change is never ignored and nobody goes backwards.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      // `faceKey(publicFace(…))` of `stock/public-face.ts`, as one inlinable SQL expression (no clamping:
+      // a CHECK keeps available >= 0). A change to the rule is a new migration replacing it.
+      await sql`
+        create or replace function stockwire_public_face(available integer, threshold integer, display text)
+        returns text language sql immutable parallel safe as $$
+          select case
+            when available <= 0 then case when display = 'status' then 'sold_out' else 'sold_out:0' end
+            when available <= threshold then case when display = 'status' then 'low_stock' else 'low_stock:' || available::text end
+            else case when display = 'exact' then 'in_stock:' || available::text else 'in_stock' end
+          end
+        $$`.execute(db);
+      await db.schema.alterTable('stock').addColumn('public_version', 'integer').execute();
+      await db.schema.alterTable('stock').addColumn('public_face', 'text').execute();
+      await db.schema.alterTable('stock').addColumn('public_changed_version', 'integer').execute();
+      await sql`
+        update stock as s
+           set public_version = s.version,
+               public_face = stockwire_public_face(s.on_hand - s.reserved, p.low_stock_threshold, p.display),
+               public_changed_version = s.version
+          from products as p
+         where p.merchant_id = s.merchant_id and p.sku = s.sku`.execute(db);
+      await db.schema.alterTable('stock').alterColumn('public_version', (c) => c.setNotNull()).execute();
+      await db.schema.alterTable('stock').alterColumn('public_face', (c) => c.setNotNull()).execute();
+      await db.schema.alterTable('stock').alterColumn('public_changed_version', (c) => c.setNotNull()).execute();
+      await db.schema
+        .alterTable('stock')
+        .addCheckConstraint('stock_public_version_positive', sql`public_version >= 1`)
+        .execute();
+    },
+  },
 };

@@ -40,6 +40,12 @@ export interface StockTable {
   on_hand: number;
   reserved: ColumnType<number, number | undefined, number>;
   version: number;
+  /** What publishable keys, sockets and the bus carry as `version` (`stock/public-face.ts`). */
+  public_version: number;
+  /** `faceKey` of the face at `public_version`: what the next write compares its face with. */
+  public_face: string;
+  /** The internal version of the last write that moved `public_version`: tells a one-statement write whether it did. */
+  public_changed_version: number;
   updated_at: UpdatedAt;
 }
 

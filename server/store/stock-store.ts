@@ -38,6 +38,11 @@ export type OpenStockStoreOptions = DatabaseOptions & StockStoreOptions;
 
 export type CommitListener = (records: readonly StockRecord[]) => void;
 
+/** Told of committed changes; `publicChanges` are those whose public version moved (what may be announced). */
+interface Listeners {
+  readonly committed: Set<CommitListener>;
+  readonly publicChange: Set<CommitListener>;
+}
 const MAX_ATTEMPTS = 4;
 const SWEEP_BATCH = 500;
 
@@ -49,7 +54,7 @@ const SWEEP_BATCH = 500;
 export class StockStore {
   readonly #db: Kysely<Database>;
   readonly #options: StockStoreOptions;
-  readonly #listeners = new Set<CommitListener>();
+  readonly #listeners: Listeners = { committed: new Set(), publicChange: new Set() };
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping: Promise<unknown> | undefined;
   #closed = false;
@@ -200,6 +205,7 @@ export class StockStore {
           's.on_hand',
           's.reserved',
           's.version',
+          's.public_version',
           's.updated_at as stock_updated_at',
         ])
         .where('p.merchant_id', '=', merchantId)
@@ -251,8 +257,8 @@ export class StockStore {
     // One statement, no explicit transaction: the common case costs one round trip.
     const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null));
     if (changed) {
-      this.#emit([changed]);
-      return changed;
+      this.#emit([changed.record], changed.publicChanged ? [changed.record] : []);
+      return changed.record;
     }
     // Refused: find out why (and release holds whose time is up) in a transaction.
     return this.#transact(merchantId, null, (tx) => tx.adjust(sku, input));
@@ -330,9 +336,11 @@ export class StockStore {
   /** Expire up to `limit` due holds (any merchant) in one transaction; returns how many. Safe on many nodes. */
   async expireDueReservations(limit = SWEEP_BATCH): Promise<number> {
     const changed: StockRecord[] = [];
+    const publicChanges: StockRecord[] = [];
     const count = await this.#run(() =>
       this.#db.transaction().execute(async (trx) => {
         changed.length = 0;
+        publicChanges.length = 0;
         const due = await trx
           .selectFrom('reservations')
           .select(['id', 'merchant_id', 'sku', 'quantity'])
@@ -362,11 +370,12 @@ export class StockStore {
           const tx = new StockTransaction(trx, group.merchantId);
           await tx.releaseExpired(group.sku, group.holds);
           changed.push(...tx.changed);
+          publicChanges.push(...tx.publicChanges);
         }
         return due.length;
       }),
     );
-    if (changed.length > 0) this.#emit(changed);
+    if (changed.length > 0) this.#emit(changed, publicChanges);
     return count;
   }
 
@@ -411,11 +420,22 @@ export class StockStore {
 
   // ---- plumbing ------------------------------------------------------------------------------
 
-  /** Called once after every committed change to what a product shows. Returns an unsubscribe. */
+  /** Called once after every committed write, hidden counts included. Returns an unsubscribe. */
   onCommitted(listener: CommitListener): () => void {
-    this.#listeners.add(listener);
+    this.#listeners.committed.add(listener);
     return () => {
-      this.#listeners.delete(listener);
+      this.#listeners.committed.delete(listener);
+    };
+  }
+
+  /**
+   * Called after every committed write that moved a product's public version, with those products:
+   * what the bus may carry. A write that only moved a hidden count is never passed here.
+   */
+  onPublicChange(listener: CommitListener): () => void {
+    this.#listeners.publicChange.add(listener);
+    return () => {
+      this.#listeners.publicChange.delete(listener);
     };
   }
 
@@ -450,7 +470,7 @@ export class StockStore {
           return work(tx, trx);
         });
         const changed = tx?.changed ?? [];
-        if (changed.length > 0) this.#emit(changed);
+        if (changed.length > 0) this.#emit(changed, tx?.publicChanges ?? []);
         return result;
       } catch (error) {
         if (attempt < MAX_ATTEMPTS && isRetryableConflict(error)) continue;
@@ -467,12 +487,16 @@ export class StockStore {
     }
   }
 
-  #emit(records: readonly StockRecord[]): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(records);
-      } catch (error) {
-        this.#options.onBackgroundError?.(error, 'onCommitted listener');
+  #emit(records: readonly StockRecord[], publicChanges: readonly StockRecord[]): void {
+    const calls: Array<[Set<CommitListener>, readonly StockRecord[]]> = [[this.#listeners.committed, records]];
+    if (publicChanges.length > 0) calls.push([this.#listeners.publicChange, publicChanges]);
+    for (const [listeners, list] of calls) {
+      for (const listener of listeners) {
+        try {
+          listener(list);
+        } catch (error) {
+          this.#options.onBackgroundError?.(error, 'onCommitted listener');
+        }
       }
     }
   }

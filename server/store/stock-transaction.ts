@@ -1,8 +1,9 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { StockwireError } from '../errors.js';
+import { faceKey, publicFace } from '../stock/public-face.js';
 import type { DisplayPolicy, StockRecord } from '../stock/types.js';
-import { topicOf } from '../stock/views.js';
 import { newReservationId } from './keys.js';
+import { createdStart, faceSql, publicVersionSet, type PublicStart } from './public-face-sql.js';
 import {
   MAX_QUANTITY,
   type AdjustStockInput,
@@ -21,6 +22,7 @@ export interface StockRow {
   on_hand: number;
   reserved: number;
   version: number;
+  public_version: number;
   updated_at: Date;
   low_stock_threshold: number;
   display: DisplayPolicy;
@@ -33,6 +35,7 @@ export function toStockRecord(row: StockRow): StockRecord {
     onHand: Number(row.on_hand),
     reserved: Number(row.reserved),
     version: Number(row.version),
+    publicVersion: Number(row.public_version),
     lowStockThreshold: Number(row.low_stock_threshold),
     display: row.display,
     updatedAt: new Date(row.updated_at),
@@ -66,6 +69,7 @@ export const stockColumns = [
   's.on_hand',
   's.reserved',
   's.version',
+  's.public_version',
   's.updated_at',
   'p.low_stock_threshold',
   'p.display',
@@ -98,9 +102,15 @@ function toReservation(row: ReservationRow, state: ReservationState = row.state)
  * changes the stock row and writes its journal row, or throws a contract error having changed
  * nothing, so a batch can carry on with its next item in the same transaction.
  * Records it changed are collected for `onCommitted`, which the store calls after COMMIT.
+ *
+ * Public versions: the first write to a product locks its row and notes the public version and face
+ * it starts from (`#begin`); every write then sets the public version to that start, plus one if the
+ * face it leaves differs from the start's. So one transaction adds at most one public version per
+ * product, and none when the public face ends as it began.
  */
 export class StockTransaction {
   readonly #changed = new Map<string, StockRecord>();
+  readonly #start = new Map<string, PublicStart>();
 
   constructor(
     private readonly trx: Transaction<Database>,
@@ -113,16 +123,33 @@ export class StockTransaction {
     return [...this.#changed.values()];
   }
 
+  /** The changed records whose public version moved: the only ones the public may hear of. */
+  get publicChanges(): StockRecord[] {
+    return this.changed.filter((record) => record.publicVersion !== this.#start.get(record.sku)?.version);
+  }
+
+  /** Reads a product; `lock` also locks its stock row until the transaction ends (never the product row). */
   async get(sku: string, lock = false): Promise<StockRecord | null> {
     let query = this.trx
       .selectFrom('stock as s')
       .innerJoin('products as p', (j) => j.onRef('p.merchant_id', '=', 's.merchant_id').onRef('p.sku', '=', 's.sku'))
       .select(stockColumns)
+      .select('s.public_face')
       .where('s.merchant_id', '=', this.merchantId)
       .where('s.sku', '=', sku);
-    if (lock) query = query.forUpdate();
+    if (lock) query = query.forUpdate('s');
     const row = await query.executeTakeFirst();
-    return row ? toStockRecord(row) : null;
+    if (!row) return null;
+    if (lock && !this.#start.has(sku)) this.#start.set(sku, { version: Number(row.public_version), face: row.public_face });
+    return toStockRecord(row);
+  }
+
+  /** Locks the product's stock row before this transaction's first write to it (see the class comment). */
+  async #begin(sku: string): Promise<PublicStart> {
+    const known = this.#start.get(sku);
+    if (known !== undefined) return known;
+    if (!(await this.get(sku, true))) throw notFound(sku);
+    return this.#start.get(sku)!;
   }
 
   /** Set the absolute on-hand count. Unchanged counts write nothing and keep the version. */
@@ -145,10 +172,16 @@ export class StockTransaction {
         `Cannot set ${sku} to ${onHand}: ${current.reserved} are held by reservations.`,
       );
     }
+    const start = await this.#begin(sku);
     const row = await this.trx
       .updateTable('stock as s')
       .from('products as p')
-      .set({ on_hand: onHand, version: sql<number>`s.version + 1`, updated_at: sql<Date>`now()` })
+      .set({
+        on_hand: onHand,
+        version: sql<number>`s.version + 1`,
+        ...publicVersionSet(faceSql(sql`${onHand}::integer`, sql`s.reserved`), start),
+        updated_at: sql<Date>`now()`,
+      })
       .whereRef('p.merchant_id', '=', 's.merchant_id')
       .whereRef('p.sku', '=', 's.sku')
       .where('s.merchant_id', '=', this.merchantId)
@@ -161,10 +194,11 @@ export class StockTransaction {
   /** Add `delta` to on-hand with one conditional update: the row refuses to go below what is held. */
   async adjust(sku: string, input: AdjustStockInput, retried = false): Promise<StockRecord> {
     const { delta } = input;
-    const changed = await adjustInOneStatement(this.trx, this.merchantId, sku, input, this.idempotencyKey);
+    const start = await this.#begin(sku);
+    const changed = await adjustInOneStatement(this.trx, this.merchantId, sku, input, this.idempotencyKey, start);
     if (changed) {
-      this.#remember(changed);
-      return changed;
+      this.#remember(changed.record);
+      return changed.record;
     }
 
     const current = await this.get(sku);
@@ -179,10 +213,15 @@ export class StockTransaction {
     );
   }
 
-  /** Create or update a product's settings; a change to threshold or display bumps the version. */
+  /**
+   * Create or update a product's settings; a change to threshold or display bumps the version, and
+   * the public version too when the public face changes with it (a count shown or hidden, a new status).
+   */
   async upsertProduct(sku: string, patch: ProductPatch): Promise<ProductRecord> {
     const created = await this.#create(sku, 0, patch, undefined);
     if (created) return created;
+    // Stock row first, then product row: the lock order of every write path.
+    await this.#begin(sku);
     const current = await this.trx
       .selectFrom('products')
       .selectAll()
@@ -212,10 +251,16 @@ export class StockTransaction {
 
   async hold(input: HoldInput, retried = false): Promise<Reservation> {
     const { sku, quantity, ttlSeconds } = input;
+    const start = await this.#begin(sku);
     const row = await this.trx
       .updateTable('stock as s')
       .from('products as p')
-      .set({ reserved: sql<number>`s.reserved + ${quantity}`, version: sql<number>`s.version + 1`, updated_at: sql<Date>`now()` })
+      .set({
+        reserved: sql<number>`s.reserved + ${quantity}`,
+        version: sql<number>`s.version + 1`,
+        ...publicVersionSet(faceSql(sql`s.on_hand`, sql`s.reserved + ${quantity}::integer`), start),
+        updated_at: sql<Date>`now()`,
+      })
       .whereRef('p.merchant_id', '=', 's.merchant_id')
       .whereRef('p.sku', '=', 's.sku')
       .where('s.merchant_id', '=', this.merchantId)
@@ -334,13 +379,17 @@ export class StockTransaction {
   }
 
   async #bump(sku: string, onHandDelta: number, reservedDelta: number): Promise<StockRow> {
+    const start = await this.#begin(sku);
+    const onHand = sql<number>`s.on_hand + ${onHandDelta}::integer`;
+    const reserved = sql<number>`s.reserved + ${reservedDelta}::integer`;
     return this.trx
       .updateTable('stock as s')
       .from('products as p')
       .set({
-        on_hand: sql<number>`s.on_hand + ${onHandDelta}`,
-        reserved: sql<number>`s.reserved + ${reservedDelta}`,
+        on_hand: onHand,
+        reserved,
         version: sql<number>`s.version + 1`,
+        ...publicVersionSet(faceSql(onHand, reserved), start),
         updated_at: sql<Date>`now()`,
       })
       .whereRef('p.merchant_id', '=', 's.merchant_id')
@@ -366,11 +415,23 @@ export class StockTransaction {
       .returningAll()
       .executeTakeFirst();
     if (!product) return null;
+    const face = faceKey(publicFace(onHand, Number(product.low_stock_threshold), product.display));
     const stock = await this.trx
       .insertInto('stock')
-      .values({ merchant_id: this.merchantId, sku, on_hand: onHand, reserved: 0, version: 1 })
+      .values({
+        merchant_id: this.merchantId,
+        sku,
+        on_hand: onHand,
+        reserved: 0,
+        version: 1,
+        public_version: 1,
+        public_face: face,
+        public_changed_version: 1,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
+    // The row did not exist before this transaction, and nobody else can see it until COMMIT.
+    this.#start.set(sku, createdStart);
     const record = toStockRecord({ ...stock, low_stock_threshold: product.low_stock_threshold, display: product.display });
     await this.#record(record, 'create', onHand, 0, reason ?? null);
     return toProductRecord(product, record);
@@ -416,16 +477,19 @@ export class StockTransaction {
   }
 
   #remember(record: StockRecord): void {
-    const topic = topicOf(record.merchantId, record.sku);
-    this.#changed.delete(topic);
-    this.#changed.set(topic, record);
+    // One merchant per transaction: the SKU names the product.
+    this.#changed.delete(record.sku);
+    this.#changed.set(record.sku, record);
   }
 }
 
 /**
  * The hot path: the conditional update and its journal row as ONE statement (a data-modifying CTE),
  * so the row lock is held for one statement only and an adjust needs one round trip outside a
- * transaction. Returns null when the row refused (unknown SKU, not enough stock, over the maximum).
+ * transaction. The public version is decided in the same UPDATE (`publicVersionSet`). Returns null
+ * when the row refused (unknown SKU, not enough stock, over the maximum).
+ *
+ * `publicChanged`: this statement moved the public version (the store announces only such changes).
  */
 export async function adjustInOneStatement(
   executor: Kysely<Database>,
@@ -433,18 +497,23 @@ export async function adjustInOneStatement(
   sku: string,
   input: AdjustStockInput,
   idempotencyKey: string | null,
-): Promise<StockRecord | null> {
+  start?: PublicStart,
+): Promise<{ record: StockRecord; publicChanged: boolean } | null> {
   const { delta } = input;
-  const { rows } = await sql<StockRow>`
+  const onHand = sql<number>`s.on_hand + ${delta}::integer`;
+  const pub = publicVersionSet(faceSql(onHand, sql`s.reserved`), start);
+  const { rows } = await sql<StockRow & { public_changed: boolean }>`
     with changed as (
       update stock as s
-         set on_hand = s.on_hand + ${delta}::integer, version = s.version + 1, updated_at = now()
+         set on_hand = ${onHand}, version = s.version + 1, public_version = ${pub.public_version},
+             public_face = ${pub.public_face}, public_changed_version = ${pub.public_changed_version}, updated_at = now()
         from products as p
        where p.merchant_id = s.merchant_id and p.sku = s.sku
          and s.merchant_id = ${merchantId} and s.sku = ${sku}
-         and s.on_hand + ${delta}::integer >= s.reserved
-         and s.on_hand + ${delta}::integer <= ${MAX_QUANTITY}::integer
-      returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.updated_at, p.low_stock_threshold, p.display
+         and ${onHand} >= s.reserved
+         and ${onHand} <= ${MAX_QUANTITY}::integer
+      returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.public_version, s.updated_at, p.low_stock_threshold, p.display,
+                s.public_changed_version = s.version as public_changed
     ), journal as (
       insert into stock_journal (merchant_id, sku, version, kind, on_hand_delta, reserved_delta, reason, idempotency_key)
       select merchant_id, sku, version, 'adjust', ${delta}::integer, 0, ${input.reason ?? null}::text, ${idempotencyKey}::text
@@ -452,7 +521,7 @@ export async function adjustInOneStatement(
     )
     select * from changed`.execute(executor);
   const row = rows[0];
-  return row ? toStockRecord(row) : null;
+  return row ? { record: toStockRecord(row), publicChanged: row.public_changed } : null;
 }
 
 function notFound(sku: string): StockwireError {

@@ -102,3 +102,13 @@ export class UpgradeRefused extends Error {
     super(`upgrade refused with HTTP ${status}`);
   }
 }
+
+/** The answer to an upgrade: 101 when the socket opened (it is closed again), else the refusal's status. */
+export async function upgradeStatus(url: string): Promise<number> {
+  try {
+    (await TestSocket.open(url)).close();
+    return 101;
+  } catch (error) {
+    return error instanceof UpgradeRefused ? error.status : -1;
+  }
+}
