@@ -418,6 +418,9 @@ describe.each(databaseBackends())('REST API on $name', ({ databaseUrl }) => {
       expect(evil.headers['access-control-allow-origin']).toBeUndefined();
       expectError(await call(app, 'GET', `/v1/stock?skus=O&key=${m.pk}`, { headers: { origin: 'https://evil.example' } }), 403, 'forbidden_origin');
       expect((await call(app, 'GET', '/v1/stock/O', { key: m.pk })).statusCode).toBe(200); // no Origin: not a browser
+      const emptyOrigin = await call(app, 'GET', '/v1/stock/O', { key: m.pk, headers: { origin: '' } });
+      expect(emptyOrigin.statusCode).toBe(200); // an empty Origin is no Origin, never a CORS error
+      expect(emptyOrigin.headers['access-control-allow-origin']).toBeUndefined();
       const secret = await call(app, 'PUT', '/v1/stock/O', { key: m.sk, body: { onHand: 2 }, headers: { origin: 'https://shop.example' } });
       expect(secret.statusCode).toBe(200);
       expect(secret.headers['access-control-allow-origin']).toBeUndefined();

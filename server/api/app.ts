@@ -147,7 +147,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
 async function corsOriginFor(request: FastifyRequest, keys: KeyCache): Promise<string | false> {
   const origin = request.headers.origin;
-  if (origin === undefined || !request.url.startsWith('/v1/stock')) return false;
+  // An empty Origin is no origin (the access rule's word): nothing to allow, and @fastify/cors refuses ''.
+  if (!origin || !request.url.startsWith('/v1/stock')) return false;
   if (request.method === 'OPTIONS') {
     // A preflight carries no key; the GET that follows is checked against the merchant's origins.
     const wanted = request.headers['access-control-request-method'];
