@@ -23,6 +23,7 @@ import { productRoutes } from './product-routes.js';
 import { installRateLimits, type RateLimitOptions } from './rate-limit.js';
 import { reservationRoutes } from './reservation-routes.js';
 import { sharedSchemas } from './schemas.js';
+import { badgeRoutes } from './badge-routes.js';
 import { applySecurityHeaders, installSecurityHeaders } from './security-headers.js';
 import { stockRoutes } from './stock-routes.js';
 import { widgetRoute } from './widget-route.js';
@@ -139,6 +140,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(keyRotationRoutes, { store, keys, adminToken: deps.adminToken, ...(deps.keyRevocations ? { revocations: deps.keyRevocations } : {}) });
   void app.register(productRoutes, { store, keys, limits: http });
   void app.register(stockRoutes, { store, keys, limits: http });
+  void app.register(badgeRoutes, { store, keys, limits: http });
   void app.register(reservationRoutes, { store, keys, limits: http });
   void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
   for (const routes of deps.extraRoutes ?? []) void app.register(routes);
