@@ -51,7 +51,7 @@ export default [
       esbuild({ ...esbuildOptions, minify: false }),
       terser({
         ecma: 2020,
-        compress: { passes: 3, unsafe: true },
+        compress: { passes: 3, unsafe: true, module: true, toplevel: true },
         // Our private `_fields` shrink to short names, Preact-style; Preact's own `_sb` is left alone.
         mangle: { properties: { regex: /^_(?!sb$)[a-z]/ } },
         format: { comments: false },

@@ -8,8 +8,8 @@
  * address it was configured with (`window.__stockwireWs`). `data-stockwire-api` and
  * `data-stockwire-ws` override both; `data-lang` picks the language. Pages that use
  * `data-stockwire-disable`, `data-stockwire-sku-from` or `data-stockwire-viewers` also load
- * `widget-extras.js` (see extras.ts) from where widget.js came from; so do pages that use commands,
- * which that chunk runs, those queued before either bundle arrived included:
+ * `widget-extras.js` (see extras.ts) from where widget.js came from. Commands queued before the
+ * bundle arrived are replayed:
  *
  *   window.stockwire = window.stockwire || function () { (stockwire.q = stockwire.q || []).push(arguments) };
  *   stockwire('subscribe', 'SKU-1', function (view) { … });
@@ -53,7 +53,7 @@ function start(): void {
   const script = ownScript();
   const key = script?.getAttribute('data-key');
   if (!script || !key) {
-    console.error('stockwire: data-key missing');
+    console.error('stockwire: no data-key');
     return;
   }
   // The API is where widget.js came from, path prefix included (a proxy may mount it under /stock/).
@@ -64,14 +64,10 @@ function start(): void {
 
   extrasUrl = new URL('widget-extras.js', script.src).href;
 
-  // Commands wait in the queue until the chunk that runs them arrives.
-  const api: StockwireGlobal = (...args: unknown[]) => {
-    (api.q ??= []).push(args);
-    mountAll();
-  };
+  const api: StockwireGlobal = (...args: unknown[]) => run(client, args);
   api.client = client;
-  if (queued?.q) api.q = queued.q;
   window.stockwire = api;
+  for (const command of queued?.q ?? []) run(client, command);
 
   // Re-scan after every batch of changes: elements added later and SKUs that change (variant pickers).
   new MutationObserver(mountAll).observe(document.documentElement, {
@@ -81,6 +77,16 @@ function start(): void {
     attributeFilter: [skuAttribute],
   });
   mountAll();
+}
+
+/**
+ * `stockwire(name, a, b)` calls the client's method of that name (`subscribe`, `on`, `get`, …);
+ * `stockwire('ready', fn)` hands over the client itself. An unknown name does nothing.
+ */
+function run(client: StockClient, command: Command): void {
+  const [name, a, b] = command as ['subscribe', never, never];
+  if ((name as string) === 'ready') (a as (client: StockClient) => void)(client);
+  else client[name]?.(a, b);
 }
 
 function mount(host: Element): void {
@@ -97,7 +103,7 @@ function mount(host: Element): void {
  */
 function mountAll(): void {
   document.querySelectorAll(`[${skuAttribute}]`).forEach(mount);
-  if (extrasUrl && (window.stockwire!.q || document.querySelector(extrasSelector))) {
+  if (extrasUrl && document.querySelector(extrasSelector)) {
     document.head.append(Object.assign(document.createElement('script'), { src: extrasUrl }));
     extrasUrl = undefined;
   }

@@ -5,8 +5,7 @@
  * - `data-stockwire-disable="#add-to-cart"` disables those controls while the product is sold out;
  * - `data-stockwire-sku-from="<selector>"` follows the value of a form control (a select, a radio
  *   group or a hidden input, e.g. Shopify's `form[action*='/cart/add'] [name=id]`);
- * - `data-stockwire-viewers="SKU"` shows "12 people are viewing this" from 2 viewers up;
- * - the `stockwire(…)` command queue.
+ * - `data-stockwire-viewers="SKU"` shows "12 people are viewing this" from 2 viewers up.
  */
 import type { StockClient } from './client/stock-client.js';
 import type { StockView } from './client/types.js';
@@ -38,17 +37,6 @@ function select(selector: string | null): Element[] {
   }
 }
 
-/**
- * `stockwire('subscribe', sku, fn)` and `stockwire('on', 'state' | 'stock' | 'retry' | 'error' | 'viewers', fn)`
- * call the client's method of that name; `stockwire('ready', fn)` hands over the client itself.
- */
-function run(client: StockClient, command: Iterable<unknown>): void {
-  const [name, a, b] = command as [string, never, never];
-  if (name === 'ready') (a as (client: StockClient) => void)(client);
-  else if (name === 'subscribe' || name === 'on') client[name](a, b);
-  else console.error('stockwire: unknown command', name);
-}
-
 /** Disables (or enables again) the controls a badge's `data-stockwire-disable` names. */
 function applyDisable(badge: Element, view: StockView): void {
   const soldOut = view.status === 'sold_out';
@@ -75,9 +63,7 @@ function start(): void {
   // Loaded twice: the first copy already serves the page.
   if (!client || api.extras) return;
 
-  // Commands: those queued so far, then every later call directly.
-  page.stockwire = Object.assign((...args: unknown[]) => run(client, args), { client, extras: true as const });
-  for (const command of api.q ?? []) run(client, command);
+  api.extras = true;
 
   document.addEventListener(stockEventName, (event) => applyDisable(event.target as Element, (event as CustomEvent<StockView>).detail));
 

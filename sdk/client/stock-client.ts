@@ -243,8 +243,8 @@ class Client implements StockClient {
 
   close(): void {
     if (this._state === 'closed') return;
-    this._sleep();
     this._setState('closed');
+    this._sleep();
   }
 
   /** Socket closed, nothing scheduled: what `close()` does, but `_wake` may start again. */
