@@ -53,7 +53,7 @@ afterAll(async () => {
 describe('npm start (the demo)', () => {
   let firstKeys: { publishableKey: string; secretKey: string; merchantId: string };
 
-  it('first start: creates the demo merchant and a dozen products, prints the URLs and keys once, moves stock', { timeout: 90_000 }, async () => {
+  it('first start: creates the demo merchant and its products, prints the URLs and keys once, moves stock', { timeout: 90_000 }, async () => {
     const { demo, printed } = await start();
     expect(demo.createdMerchant).toBe(true);
     firstKeys = { publishableKey: demo.publishableKey, secretKey: demo.secretKey, merchantId: demo.merchantId };
@@ -74,7 +74,7 @@ describe('npm start (the demo)', () => {
     for (const p of demoProducts) expect((await stockOf(demo, p.sku)).http).toBe(200);
     const policies = new Set(demoProducts.map((p) => p.display));
     expect(policies).toEqual(new Set(['exact', 'threshold', 'status']));
-    expect(demoProducts.length).toBe(12);
+    expect(demoProducts.length).toBe(14);
 
     // Simulated orders arrive within seconds.
     await expect.poll(() => demo.simulator.stats().sales, { timeout: 15_000 }).toBeGreaterThan(0);
@@ -105,7 +105,7 @@ describe('npm start (the demo)', () => {
       expect(await page.locator(`script[src="/widget.js"][data-key="${demo.publishableKey}"]`).count()).toBe(1);
       expect(await page.getByRole('note').innerText()).toContain('Simulated orders');
 
-      expect(await page.locator('[data-stockwire-sku]').count()).toBe(12);
+      expect(await page.locator('[data-stockwire-sku]').count()).toBe(demoProducts.length);
       // Every product shows its stock …
       await expect.poll(async () => (await allWidgetTexts(page)).filter((t) => t.trim() !== '').length, { timeout: 20_000 }).toBe(12);
       // … and it moves on its own while the page is open.
