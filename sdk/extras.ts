@@ -71,9 +71,11 @@ function start(): void {
   /** Viewer lines and the SKU each one follows (with the function that stops following it). */
   const lines = new Map<Element, { sku: string; stop: () => void }>();
   const language = (element: Element): ReturnType<typeof resolveLanguage> =>
+    // The badge's order: the element's `lang`, the tag's `data-lang`, the page's, the browser's.
     resolveLanguage(
-      element.closest('[lang]')?.getAttribute('lang'),
+      element.getAttribute('lang'),
       document.querySelector('script[data-key][data-lang]')?.getAttribute('data-lang'),
+      document.documentElement.lang,
       navigator.language,
     );
   const show = (element: Element, sku: string): void => {
