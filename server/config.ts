@@ -17,8 +17,8 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
 
-const postgresUrl = optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
-  message: 'must be a postgres:// URL',
+const databaseUrl = optionalString.refine((v) => v === undefined || /^(postgres(ql)?|mysql):\/\//.test(v), {
+  message: 'must be a postgres:// or mysql:// URL',
 });
 const redisUrl = optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
   message: 'must be a redis:// or rediss:// URL',
@@ -46,7 +46,7 @@ const envSchema = z.object({
   PORT: port.default(8080),
   WS_PORT: port.default(9501),
   HOST: z.string().min(1).default('127.0.0.1'),
-  DATABASE_URL: postgresUrl,
+  DATABASE_URL: databaseUrl,
   REDIS_URL: redisUrl,
   REDIS_CLUSTER_NODES: redisClusterNodes,
   REDIS_KEY_PREFIX: z

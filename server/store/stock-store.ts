@@ -20,6 +20,7 @@ import type {
   StoredAnswer,
 } from './records.js';
 import type { Database } from './schema.js';
+import { isDuplicateKey, isMysql, jsonFrom, now, nowPlusSeconds, textListFrom, textListValue } from './sql-dialect.js';
 import { isRetryableConflict, toStoreError } from './storage-errors.js';
 
 const loneSurrogate = /\p{Cs}/u;
@@ -81,23 +82,24 @@ export class StockStore {
   async createMerchant(input: { name: string; allowedOrigins?: readonly string[] }): Promise<CreatedMerchant> {
     const secretKey = newSecretKey();
     const publishableKey = newPublishableKey();
-    const row = await this.#run(() =>
-      this.#db
+    const id = newMerchantId();
+    const row = await this.#run(async () => {
+      await this.#db
         .insertInto('merchants')
         .values({
-          id: newMerchantId(),
+          id,
           name: input.name,
           publishable_key: publishableKey,
           secret_key_hash: hashSecretKey(secretKey),
-          allowed_origins: [...(input.allowedOrigins ?? [])],
+          allowed_origins: textListValue(this.#db, input.allowedOrigins ?? []),
         })
-        .returning(['id', 'name', 'allowed_origins', 'created_at'])
-        .executeTakeFirstOrThrow(),
-    );
+        .execute();
+      return this.#db.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    });
     return {
       id: row.id,
       name: row.name,
-      allowedOrigins: row.allowed_origins,
+      allowedOrigins: textListFrom(row.allowed_origins),
       createdAt: new Date(row.created_at),
       publishableKey,
       secretKey,
@@ -115,13 +117,17 @@ export class StockStore {
   ): Promise<{ publishableKey: string; secretKey: string } | null> {
     const secretKey = newSecretKey();
     const fresh = options.publishable === true ? newPublishableKey() : undefined;
+    // In one transaction: the publishable key answered is the one this rotation left (no UPDATE … RETURNING on MySQL).
     const row = await this.#run(() =>
-      this.#db
-        .updateTable('merchants')
-        .set({ secret_key_hash: hashSecretKey(secretKey), ...(fresh === undefined ? {} : { publishable_key: fresh }) })
-        .where('id', '=', merchantId)
-        .returning(['publishable_key'])
-        .executeTakeFirst(),
+      this.#db.transaction().execute(async (trx) => {
+        const { numUpdatedRows } = await trx
+          .updateTable('merchants')
+          .set({ secret_key_hash: hashSecretKey(secretKey), ...(fresh === undefined ? {} : { publishable_key: fresh }) })
+          .where('id', '=', merchantId)
+          .executeTakeFirstOrThrow();
+        if (numUpdatedRows === 0n) return undefined;
+        return trx.selectFrom('merchants').select('publishable_key').where('id', '=', merchantId).executeTakeFirstOrThrow();
+      }),
     );
     return row ? { publishableKey: row.publishable_key, secretKey } : null;
   }
@@ -144,7 +150,7 @@ export class StockStore {
         .where('publishable_key', '=', key)
         .executeTakeFirst(),
     );
-    return row ? { merchantId: row.id, allowedOrigins: Object.freeze([...row.allowed_origins]) } : null;
+    return row ? { merchantId: row.id, allowedOrigins: Object.freeze(textListFrom(row.allowed_origins)) } : null;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -254,6 +260,8 @@ export class StockStore {
   }
 
   async adjustStock(merchantId: string, sku: string, input: AdjustStockInput): Promise<StockRecord> {
+    // MySQL has no data-modifying CTE: a transaction locks, writes and journals (`StockTransaction`).
+    if (isMysql(this.#db)) return this.#transact(merchantId, null, (tx) => tx.adjust(sku, input));
     // One statement, no explicit transaction: the common case costs one round trip.
     const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null));
     if (changed) {
@@ -345,7 +353,7 @@ export class StockStore {
           .selectFrom('reservations')
           .select(['id', 'merchant_id', 'sku', 'quantity'])
           .where('state', '=', 'held')
-          .where('expires_at', '<=', sql<Date>`now()`)
+          .where('expires_at', '<=', now)
           .orderBy('expires_at')
           .limit(limit)
           .forUpdate()
@@ -354,7 +362,7 @@ export class StockStore {
         if (due.length === 0) return 0;
         await trx
           .updateTable('reservations')
-          .set({ state: 'expired', updated_at: sql<Date>`now()` })
+          .set({ state: 'expired', updated_at: now })
           .where('id', 'in', due.map((r) => r.id))
           .execute();
         const groups = new Map<string, { merchantId: string; sku: string; holds: { id: string; quantity: number }[] }>();
@@ -381,8 +389,11 @@ export class StockStore {
 
   /** Remove Idempotency-Keys past their time. */
   async purgeIdempotencyKeys(limit = SWEEP_BATCH): Promise<number> {
+    // MySQL may not read the table it deletes from, but limits a DELETE itself (PostgreSQL does not).
     const result = await this.#run(() =>
-      this.#db
+      isMysql(this.#db)
+        ? this.#db.deleteFrom('idempotency_keys').where('expires_at', '<=', now).limit(limit).executeTakeFirst()
+        : this.#db
         .deleteFrom('idempotency_keys')
         .where(({ eb, selectFrom }) =>
           eb(
@@ -390,7 +401,7 @@ export class StockStore {
             'in',
             selectFrom('idempotency_keys')
               .select(['merchant_id', 'key'])
-              .where('expires_at', '<=', sql<Date>`now()`)
+              .where('expires_at', '<=', now)
               .limit(limit),
           ),
         )
@@ -516,7 +527,7 @@ export class StockStore {
                 .whereRef('r.merchant_id', '=', 's.merchant_id')
                 .whereRef('r.sku', '=', 's.sku')
                 .where('r.state', '=', 'held')
-                .where('r.expires_at', '<=', sql<Date>`now()`),
+                .where('r.expires_at', '<=', now),
             )
             .as('stale'),
         )
@@ -569,10 +580,48 @@ async function claimKey(
   idempotency: IdempotencyInput,
   ttlHours: number,
 ): Promise<{ answer: StoredAnswer; replayed: boolean } | null> {
-  const expiresAt = sql<Date>`now() + make_interval(hours => ${ttlHours})`;
+  if (await claimKeyRow(trx, merchantId, idempotency, ttlHours)) return null;
+  const existing = await trx
+    .selectFrom('idempotency_keys')
+    .select(['fingerprint', 'status', 'body'])
+    .where('merchant_id', '=', merchantId)
+    .where('key', '=', idempotency.key)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!existing || existing.fingerprint !== idempotency.fingerprint || existing.status === null) {
+    const error = new StockwireError('idempotency_conflict');
+    return { answer: { status: error.status, body: error.toBody() }, replayed: false };
+  }
+  return { answer: { status: existing.status, body: jsonFrom(trx, existing.body) }, replayed: true };
+}
+
+/**
+ * Insert the key's row, or take over an expired one; false when a live one exists (a concurrent
+ * holder makes the INSERT wait for its COMMIT). PostgreSQL does it in one upsert, which must not
+ * fail (a failed statement aborts its transaction); MySQL removes an expired row, then inserts and
+ * reads a duplicate-key error as "taken" (its transaction goes on).
+ */
+async function claimKeyRow(trx: Transaction<Database>, merchantId: string, idempotency: IdempotencyInput, ttlHours: number): Promise<boolean> {
+  const expiresAt = nowPlusSeconds(trx, ttlHours * 3600);
+  const values = { merchant_id: merchantId, key: idempotency.key, fingerprint: idempotency.fingerprint, status: null, body: null, expires_at: expiresAt };
+  if (isMysql(trx)) {
+    await trx
+      .deleteFrom('idempotency_keys')
+      .where('merchant_id', '=', merchantId)
+      .where('key', '=', idempotency.key)
+      .where('expires_at', '<=', now)
+      .execute();
+    try {
+      await trx.insertInto('idempotency_keys').values(values).execute();
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
   const claimed = await trx
     .insertInto('idempotency_keys')
-    .values({ merchant_id: merchantId, key: idempotency.key, fingerprint: idempotency.fingerprint, status: null, body: null, expires_at: expiresAt })
+    .values(values)
     .onConflict((c) =>
       c
         .columns(['merchant_id', 'key'])
@@ -580,25 +629,14 @@ async function claimKey(
           fingerprint: idempotency.fingerprint,
           status: null,
           body: null,
-          created_at: sql<Date>`now()`,
+          created_at: now,
           expires_at: expiresAt,
         })
-        .where('idempotency_keys.expires_at', '<=', sql<Date>`now()`),
+        .where('idempotency_keys.expires_at', '<=', now),
     )
     .returning('key')
     .executeTakeFirst();
-  if (claimed) return null;
-  const existing = await trx
-    .selectFrom('idempotency_keys')
-    .select(['fingerprint', 'status', 'body'])
-    .where('merchant_id', '=', merchantId)
-    .where('key', '=', idempotency.key)
-    .executeTakeFirst();
-  if (!existing || existing.fingerprint !== idempotency.fingerprint || existing.status === null) {
-    const error = new StockwireError('idempotency_conflict');
-    return { answer: { status: error.status, body: error.toBody() }, replayed: false };
-  }
-  return { answer: { status: existing.status, body: existing.body }, replayed: true };
+  return claimed !== undefined;
 }
 
 async function keepAnswer(trx: Transaction<Database>, merchantId: string, key: string, answer: StoredAnswer): Promise<void> {
