@@ -261,4 +261,36 @@ describe.each(databaseBackends())('StockStore on $name', ({ databaseUrl }) => {
     expect(journal).toHaveLength(101);
     expect(journal.reduce((s, j) => s + j.onHandDelta, 0)).toBe(0);
   });
+
+  it('keeps the stock CHECK in the database itself: a direct write below zero is refused', async () => {
+    const m = await store.createMerchant({ name: 'Check' });
+    await store.setStock(m.id, 'C', { onHand: 2 });
+    const refused = await store.db
+      .updateTable('stock')
+      .set({ reserved: 3 })
+      .where('merchant_id', '=', m.id)
+      .where('sku', '=', 'C')
+      .execute()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(refused).toBeInstanceOf(Error);
+    expect((await store.getStock(m.id, 'C'))!).toMatchObject({ onHand: 2, reserved: 0, version: 1 });
+  });
+
+  it('runs crossing batches to the end: rows locked in SKU order, a deadlock retried', async () => {
+    const m = await store.createMerchant({ name: 'Batches' });
+    const skus = Array.from({ length: 20 }, (_, i) => `B${String(i).padStart(2, '0')}`);
+    await store.applyBatch(m.id, skus.map((sku) => ({ sku, onHand: 100 })));
+    // Half the batches list the SKUs backwards: without the sorted lock order they would deadlock.
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        store.applyBatch(m.id, (i % 2 === 0 ? skus : [...skus].reverse()).map((sku) => ({ sku, delta: -1 }))),
+      ),
+    );
+    expect(results.flat().every((r) => r.ok)).toBe(true);
+    const rows = await store.getStocks(m.id, skus);
+    expect(rows.map((r) => r!.onHand)).toEqual(skus.map(() => 90));
+  });
 });
