@@ -51,11 +51,22 @@ export default [
       esbuild({ ...esbuildOptions, minify: false }),
       terser({
         ecma: 2020,
-        compress: { passes: 3 },
+        compress: { passes: 3, unsafe: true, module: true, toplevel: true },
         // Our private `_fields` shrink to short names, Preact-style; Preact's own `_sb` is left alone.
         mangle: { properties: { regex: /^_(?!sb$)[a-z]/ } },
         format: { comments: false },
       }),
+      sizeBudget(widgetBudgetBytes),
+    ],
+  },
+  {
+    // Optional features for product pages, loaded by widget.js only where used (see sdk/extras.ts).
+    input: 'sdk/extras.ts',
+    output: { file: 'server/dist/widget-extras.js', format: 'iife', sourcemap: false },
+    plugins: [
+      nodeResolve({ browser: true, extensions: ['.ts', '.tsx', '.js', '.mjs'] }),
+      esbuild({ ...esbuildOptions, minify: false }),
+      terser({ ecma: 2020, compress: { passes: 3 }, format: { comments: false } }),
       sizeBudget(widgetBudgetBytes),
     ],
   },

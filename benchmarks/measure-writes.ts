@@ -1,9 +1,10 @@
 /**
- * Adjusts per second against real PostgreSQL, straight through the store (one transaction per adjust:
- * conditional update + journal row), on one hot SKU and spread over 1,000 SKUs.
+ * Adjusts per second against real PostgreSQL (and/or MariaDB), straight through the store (one
+ * transaction per adjust: conditional update + journal row), on one hot SKU and spread over 1,000 SKUs.
  *
  *   npx tsx benchmarks/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--pool-size 10] [--admin-url postgres://…/postgres]
  *     [--rate-limit compare [--redis-url redis://127.0.0.1:6379]]
+ *     [--stores postgres,mariadb [--mysql-url mysql://root@127.0.0.1:3306]]
  *
  * `--via http` sends the same adjusts as `POST /v1/stock/:sku/adjust` to the real API (buildApp on a
  * local port, keep-alive fetch from the same process), so it includes Fastify, auth and JSON.
@@ -11,12 +12,14 @@
  * (in-process counters) and, given `--redis-url`, on with Redis counters, in interleaved one-second
  * rounds (`--seconds` of them per mode and workload); limits are set so high that nothing is refused,
  * so the difference is the limiter's cost alone.
+ * `--stores postgres,mariadb` measures both databases in the same run, in interleaved one-second
+ * rounds like `--rate-limit compare` (with the limiter off), and reports MariaDB's rates as a ratio of PostgreSQL's.
  * It creates a scratch database, measures, and drops it. Not a test: numbers depend on the machine.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
-import { createDatabase, dropDatabase } from '../test/support/throwaway-services.js';
+import { createDatabase, createMysqlDatabase, dropDatabase, dropMysqlDatabase } from '../test/support/throwaway-services.js';
 import { buildApp } from '../server/api/app.js';
 import { loadConfig } from '../server/config.js';
 import { StockwireError } from '../server/errors.js';
@@ -32,6 +35,8 @@ const { values } = parseArgs({
     'pool-size': { type: 'string', default: '10' },
     'rate-limit': { type: 'string', default: 'off' },
     'redis-url': { type: 'string' },
+    stores: { type: 'string', default: 'postgres' },
+    'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
   },
 });
 const viaHttp = values.via === 'http';
@@ -113,74 +118,132 @@ function merge(results: readonly Result[]): Result {
 }
 
 const name = `stockwire_measure_${randomBytes(3).toString('hex')}`;
-const databaseUrl = await createDatabase(values['admin-url']!, name);
-const store = await StockStore.open({
-  databaseUrl,
-  dataDir: 'memory://',
-  idempotencyTtlHours: 24,
-  reservationSweepIntervalMs: 0,
-  // The production default (10): a node never has more than that many transactions on one row.
-  poolSize: Number(values['pool-size']),
-});
-try {
+const storeNames = values.stores!.split(',').map((s) => s.trim());
+for (const storeName of storeNames) {
+  if (storeName !== 'postgres' && storeName !== 'mariadb') throw new Error(`--stores: unknown store ${storeName}`);
+}
+if (storeNames.length > 1 && values['rate-limit'] === 'compare') throw new Error('--stores with several stores and --rate-limit compare: one comparison per run');
+
+interface Opened {
+  readonly store: StockStore;
+  readonly merchant: { id: string; secretKey: string };
+  readonly drop: () => Promise<void>;
+}
+
+/** A scratch database on the named server, migrated, with a merchant, the hot SKU and the spread SKUs. */
+async function openScratch(storeName: string): Promise<Opened> {
+  const mysql = storeName === 'mariadb';
+  const databaseUrl = mysql ? await createMysqlDatabase(values['mysql-url']!, name) : await createDatabase(values['admin-url']!, name);
+  const drop = () => (mysql ? dropMysqlDatabase(values['mysql-url']!, name) : dropDatabase(values['admin-url']!, name));
+  const store = await StockStore.open({
+    databaseUrl,
+    dataDir: 'memory://',
+    idempotencyTtlHours: 24,
+    reservationSweepIntervalMs: 0,
+    // The production default (10): a node never has more than that many transactions on one row.
+    poolSize: Number(values['pool-size']),
+  });
   // How a benchmark sets up: a merchant and its products straight through the store.
   const merchant = await store.createMerchant({ name: 'measure' });
   await store.setStock(merchant.id, 'HOT', { onHand: 1_000_000 });
-  const skus = Array.from({ length: skuCount }, (_, i) => `SKU-${String(i).padStart(4, '0')}`);
   for (let i = 0; i < skus.length; i += 500) {
     await store.applyBatch(merchant.id, skus.slice(i, i + 500).map((sku) => ({ sku, onHand: 1_000_000 })));
   }
+  return { store, merchant, drop };
+}
+
+const skus = Array.from({ length: skuCount }, (_, i) => `SKU-${String(i).padStart(4, '0')}`);
+const pickSpread = () => skus[Math.floor(Math.random() * skus.length)]!;
+const opened = new Map<string, Opened>();
+const apps: FastifyInstance[] = [];
+try {
+  for (const storeName of storeNames) opened.set(storeName, await openScratch(storeName));
   const compare = viaHttp && values['rate-limit'] === 'compare';
   const limiters = compare ? ['off', 'memory', ...(values['redis-url'] ? ['redis'] : [])] : ['off'];
-  const apps: FastifyInstance[] = [];
+  // One mode per store and limiter: `postgres/off`, `postgres/memory`, `mariadb/off`, …
   const adjusters = new Map<string, Adjust>();
-  for (const limiter of limiters) {
-    if (!viaHttp) {
-      adjusters.set(limiter, storeAdjust(store, merchant.id));
-      continue;
+  for (const [storeName, { store, merchant }] of opened) {
+    for (const limiter of limiters) {
+      const mode = `${storeName}/${limiter}`;
+      if (!viaHttp) {
+        adjusters.set(mode, storeAdjust(store, merchant.id));
+        continue;
+      }
+      // On: every request is counted, but the limits are too high to refuse any.
+      const limit = limiter === 'off' ? '0' : '1000000000';
+      const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: limit, RATE_LIMIT_PER_IP_PER_MINUTE: limit });
+      const app = buildApp({
+        store,
+        http: config.http,
+        adminToken: undefined,
+        publicWsUrl: config.publicWsUrl,
+        ...(limiter === 'redis' ? { rateLimitRedis: { url: values['redis-url']!, keyPrefix: `${name}:` } } : {}),
+      });
+      apps.push(app);
+      adjusters.set(mode, httpAdjust(await app.listen({ port: 0, host: '127.0.0.1' }), merchant.secretKey));
     }
-    // On: every request is counted, but the limits are too high to refuse any.
-    const limit = limiter === 'off' ? '0' : '1000000000';
-    const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: limit, RATE_LIMIT_PER_IP_PER_MINUTE: limit });
-    const app = buildApp({
-      store,
-      http: config.http,
-      adminToken: undefined,
-      publicWsUrl: config.publicWsUrl,
-      ...(limiter === 'redis' ? { rateLimitRedis: { url: values['redis-url']!, keyPrefix: `${name}:` } } : {}),
-    });
-    apps.push(app);
-    adjusters.set(limiter, httpAdjust(await app.listen({ port: 0, host: '127.0.0.1' }), merchant.secretKey));
   }
-  const pickSpread = () => skus[Math.floor(Math.random() * skus.length)]!;
-  const byLimiter: Record<string, { hotSku: Result; spread: Result }> = {};
-  if (compare) {
+  const modes = [...adjusters.keys()];
+  const byMode: Record<string, { hotSku: Result; spread: Result }> = {};
+  if (modes.length > 1) {
     // Interleaved one-second rounds (after a discarded warm-up), so a busy machine's drift hits every
     // mode alike; each mode's result merges its rounds.
     for (const adjust of adjusters.values()) await run(adjust, pickSpread, 1);
-    const rounds = new Map<string, { hot: Result[]; spread: Result[] }>(limiters.map((l) => [l, { hot: [], spread: [] }]));
+    const rounds = new Map<string, { hot: Result[]; spread: Result[] }>(modes.map((m) => [m, { hot: [], spread: [] }]));
     for (let round = 0; round < seconds; round++) {
-      for (const limiter of limiters) rounds.get(limiter)!.hot.push(await run(adjusters.get(limiter)!, () => 'HOT', 1));
-      for (const limiter of limiters) rounds.get(limiter)!.spread.push(await run(adjusters.get(limiter)!, pickSpread, 1));
+      for (const mode of modes) rounds.get(mode)!.hot.push(await run(adjusters.get(mode)!, () => 'HOT', 1));
+      for (const mode of modes) rounds.get(mode)!.spread.push(await run(adjusters.get(mode)!, pickSpread, 1));
     }
-    for (const [limiter, r] of rounds) byLimiter[limiter] = { hotSku: merge(r.hot), spread: merge(r.spread) };
+    for (const [mode, r] of rounds) byMode[mode] = { hotSku: merge(r.hot), spread: merge(r.spread) };
   } else {
-    const adjust = adjusters.get('off')!;
-    byLimiter.off = { hotSku: await run(adjust, () => 'HOT'), spread: await run(adjust, pickSpread) };
+    const adjust = adjusters.get(modes[0]!)!;
+    byMode[modes[0]!] = { hotSku: await run(adjust, () => 'HOT'), spread: await run(adjust, pickSpread) };
   }
-  for (const app of apps) await app.close();
-  const { hotSku: hot, spread } = byLimiter.off!;
-  const row = await store.getStock(merchant.id, 'HOT');
-  const journal = await store.journal(merchant.id, 'HOT');
-  const agrees = journal.reduce((s, j) => s + j.onHandDelta, 0) === row!.onHand;
+  const journalAgrees: Record<string, boolean> = {};
+  for (const [storeName, { store, merchant }] of opened) {
+    const row = await store.getStock(merchant.id, 'HOT');
+    const journal = await store.journal(merchant.id, 'HOT');
+    journalAgrees[storeName] = journal.reduce((s, j) => s + j.onHandDelta, 0) === row!.onHand;
+  }
+  const first = `${storeNames[0]}/off`;
+  const { hotSku: hot, spread } = byMode[first]!;
+  const byStore = storeNames.length > 1 ? Object.fromEntries(storeNames.map((s) => [s, byMode[`${s}/off`]!])) : undefined;
+  const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+  const vsFirst = byStore
+    ? Object.fromEntries(
+        storeNames.slice(1).map((s) => [
+          s,
+          { hotSkuRate: ratio(byStore[s]!.hotSku.perSecond, hot.perSecond), spreadRate: ratio(byStore[s]!.spread.perSecond, spread.perSecond) },
+        ]),
+      )
+    : undefined;
+  const rateLimiter = limiters.length > 1 ? Object.fromEntries(limiters.map((l) => [l, byMode[`${storeNames[0]}/${l}`]!])) : undefined;
+  const os = await import('node:os');
   console.log(
     JSON.stringify(
-      { via: viaHttp ? 'http' : 'store', seconds, concurrency, poolSize: Number(values['pool-size']), load1: (await import('node:os')).loadavg()[0], cores: (await import('node:os')).cpus().length, hotSku: hot, [`${skuCount}Skus`]: spread, journalAgrees: agrees, ...(limiters.length > 1 ? { rateLimiter: byLimiter } : {}) },
+      {
+        via: viaHttp ? 'http' : 'store',
+        seconds,
+        concurrency,
+        poolSize: Number(values['pool-size']),
+        load1: os.loadavg()[0],
+        cores: os.cpus().length,
+        store: storeNames[0],
+        hotSku: hot,
+        [`${skuCount}Skus`]: spread,
+        journalAgrees: storeNames.length > 1 ? journalAgrees : journalAgrees[storeNames[0]!],
+        ...(byStore ? { stores: byStore, [`ratioTo_${storeNames[0]}`]: vsFirst } : {}),
+        ...(rateLimiter ? { rateLimiter } : {}),
+        load1After: os.loadavg()[0],
+      },
       null,
       2,
     ),
   );
 } finally {
-  await store.close();
-  await dropDatabase(values['admin-url']!, name);
+  for (const app of apps) await app.close();
+  for (const { store, drop } of opened.values()) {
+    await store.close();
+    await drop();
+  }
 }

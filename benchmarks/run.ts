@@ -27,6 +27,8 @@ export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = 
     concurrency: 32,
     systems: ['stockwire-1-thread', 'stockwire-2-threads', 'stockwire-split'],
   },
+  // 40 attacker sockets × sub/unsub of 500 fresh SKUs every 45 ms, against 100 adjusts/s over 20 SKUs.
+  'churn-attack': { connections: 40, products: 20, perConn: 500, rate: 100, durationS: 10, settleS: 0, systems: ['stockwire'] },
 };
 
 const int = (name: string) => (value: string) => {

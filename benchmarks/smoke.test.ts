@@ -126,4 +126,16 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
     expect(sale.xactPerAdjustWatched!).toBeGreaterThanOrEqual(0.9);
     expect(ratios(result).some((line) => line.includes('keeps'))).toBe(true);
   });
+
+  it('churn-attack: adjust p99 with and without a subscription-churn attack, and the attack meets the budgets', { timeout: 60_000 }, async () => {
+    const result = await run('churn-attack', tiny(['stockwire'], { connections: 4, perConn: 50, products: 4, rate: 20, durationS: 1 }));
+    const metrics = result.results[0]!.metrics;
+    expect(metrics.writes!.ok).toBeGreaterThan(0);
+    expect(metrics.writesUnderAttack!.ok).toBeGreaterThan(0);
+    expect(metrics.writes!.failed + metrics.writesUnderAttack!.failed).toBe(0);
+    expect(metrics.attack!.subsSent).toBeGreaterThan(0);
+    expect(metrics.attack!.errors.rate_limited, JSON.stringify(metrics.attack)).toBeGreaterThan(0);
+    expect(metrics.attackP99Ratio).not.toBeNull();
+    expect(ratios(result)).toHaveLength(1);
+  });
 });

@@ -59,6 +59,7 @@ beforeAll(async () => {
   const databaseUrl = inject('databaseUrl') ?? undefined;
   stockwire = await startStockwire(
     loadConfig({
+      METRICS_PORT: '0',
       PORT: '0',
       WS_PORT: String(wsPort),
       ADMIN_TOKEN: adminToken,
@@ -182,6 +183,43 @@ describe('shop page', () => {
 
       // The span the shop's own script adds a second after load shows stock too.
       await expect.poll(() => widgetText(page, 'DEMO-LANTERN'), { timeout: 15_000 }).toMatch(/in stock/i);
+    } finally {
+      await page.close();
+      await shop.close();
+    }
+  });
+});
+
+describe('product pages', () => {
+  it('renders the print page on the server: the badge and the offer in the JSON-LD, before any script runs', async () => {
+    await product('DEMO-PRINT', 2);
+    const shop = await startShopServer({ apiUrl, publishableKey: keys.publishableKey, port: 0 });
+    try {
+      const html = await (await fetch(new URL('/print', shop.url))).text();
+      expect(html).toContain('<span data-stockwire-sku="DEMO-PRINT" data-stockwire-disable="#add-to-cart"><stockwire-stock sku="DEMO-PRINT" lang="en"><template shadowrootmode="open">');
+      expect(html).toContain('<span>Only 2 left</span>');
+      const jsonLd = JSON.parse(/<script type="application\/ld\+json">(.*?)<\/script>/s.exec(html)![1]!) as Record<string, unknown>;
+      expect(jsonLd).toMatchObject({
+        '@type': 'Product',
+        sku: 'DEMO-PRINT',
+        offers: { '@type': 'Offer', availability: 'https://schema.org/LimitedAvailability', inventoryLevel: { value: 2 }, price: '45.00' },
+      });
+    } finally {
+      await shop.close();
+    }
+  });
+
+  it.skipIf(!hasChromium)('follows the size picker on the runner page', async () => {
+    await product('DEMO-RUNNER-42', 2);
+    await product('DEMO-RUNNER-43', 0);
+    const shop = await startShopServer({ apiUrl, publishableKey: keys.publishableKey, port: 0 });
+    const page = await browser!.newPage();
+    try {
+      await page.goto(new URL('/runner', shop.url).href);
+      await expect.poll(() => widgetText(page, 'DEMO-RUNNER-42'), { timeout: 15_000 }).toMatch(/^Only 2 left/);
+      await page.locator('label', { hasText: '43' }).click();
+      await expect.poll(() => widgetText(page, 'DEMO-RUNNER-43'), { timeout: 5000 }).toMatch(/^Sold out/);
+      await expect.poll(() => page.locator('#add-to-cart').isDisabled()).toBe(true);
     } finally {
       await page.close();
       await shop.close();

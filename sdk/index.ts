@@ -3,7 +3,7 @@
  * The Preact widget and the `<stockwire-stock>` element live in `stockwire/widget`.
  */
 export { createStockClient } from './client/stock-client.js';
-export type { StockClient, StockClientOptions, StockClientEvents, StockListener, FetchLike } from './client/stock-client.js';
+export type { StockClient, StockClientOptions, StockClientEvents, StockListener, SubscribeOptions, FetchLike } from './client/stock-client.js';
 export { StockwireError, clientErrorCodes } from './client/errors.js';
 export type { ClientErrorCode, StockwireErrorCode } from './client/errors.js';
 export { backoffDelay } from './client/backoff.js';

@@ -2,7 +2,7 @@
 // A 2 MB young generation (V8's default grows to 16 MB) keeps an idle node near 100 MB RSS instead of ~130;
 // the cost is more frequent, shorter scavenges. `node dist/cli.js` without the flag runs too, with the larger heap.
 import { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, maskUrlCredentials, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { startStockwire } from './main.js';
 
@@ -26,7 +26,8 @@ async function run(start: (config: Config) => Promise<Running>): Promise<void> {
   try {
     running = await start(config);
   } catch (error) {
-    fail(`could not start: ${(error as Error).message ?? String(error)}`);
+    // Driver errors may quote a connection URL: its password never reaches the terminal or a log.
+    fail(`could not start: ${maskUrlCredentials((error as Error).message ?? String(error))}`);
   }
   let stopping = false;
   const stop = (signal: string) => {

@@ -18,8 +18,8 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
 
-const postgresUrl = optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
-  message: 'must be a postgres:// URL',
+const databaseUrl = optionalString.refine((v) => v === undefined || /^(postgres(ql)?|mysql):\/\//.test(v), {
+  message: 'must be a postgres:// or mysql:// URL',
 });
 const redisUrl = optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
   message: 'must be a redis:// or rediss:// URL',
@@ -47,7 +47,7 @@ const envSchema = z.object({
   PORT: port.default(8080),
   WS_PORT: port.default(9501),
   HOST: z.string().min(1).default('127.0.0.1'),
-  DATABASE_URL: postgresUrl,
+  DATABASE_URL: databaseUrl,
   REDIS_URL: redisUrl,
   REDIS_CLUSTER_NODES: redisClusterNodes,
   REDIS_KEY_PREFIX: z
@@ -63,12 +63,15 @@ const envSchema = z.object({
   PUBLISH_INTERVAL_MS: nonNegativeInt.max(60_000).default(100),
   PUBLIC_WS_URL: wsUrl,
   LOG_LEVEL: z.enum(logLevels).default('info'),
+  METRICS_PORT: port.default(9464),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 
   // HTTP limits
   BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
   MULTI_GET_MAX_SKUS: positiveInt.default(100),
   BATCH_MAX_ITEMS: positiveInt.default(1000),
   SKU_MAX_LENGTH: positiveInt.max(512).default(128),
+  JSON_MAX_DEPTH: positiveInt.max(1000).default(32),
   RATE_LIMIT_PER_KEY_PER_MINUTE: nonNegativeInt.default(120_000),
   RATE_LIMIT_PER_IP_PER_MINUTE: nonNegativeInt.default(6000),
   TRUST_PROXY_HOPS: nonNegativeInt.max(10).default(0),
@@ -83,10 +86,17 @@ const envSchema = z.object({
   WS_IDLE_TIMEOUT_SECONDS: positiveInt.min(8).default(120),
   WS_MAX_BACKPRESSURE_BYTES: positiveInt.default(256 * 1024),
   WS_MAX_MESSAGES_PER_SECOND: positiveInt.default(50),
-  WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(0),
+  // Sized for carrier-grade NAT, where many shoppers (and their tabs) share one public address.
+  WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(500),
+  WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt.default(1000),
+  WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt.default(2000),
   WS_THREADS: positiveInt.max(256).default(availableParallelism()),
 });
 
+/** Settings whose value is never echoed (a typo in a token is still the token). */
+const secretSettings: ReadonlySet<string> = new Set(['ADMIN_TOKEN']);
+/** Settings that are URLs: echoed with any user:password@ masked. */
+const urlSettings: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'PUBLIC_WS_URL']);
 export interface RedisNodeAddress {
   readonly host: string;
   readonly port: number;
@@ -110,6 +120,8 @@ export interface Config {
   readonly wsThreads: number;
   readonly publicWsUrl: string;
   readonly logLevel: (typeof logLevels)[number];
+  /** Prometheus `/metrics` on its own listener, never on the public ports; port 0: off. */
+  readonly metrics: { readonly port: number; readonly host: string };
   readonly http: HttpLimits;
   readonly realtime: RealtimeLimits;
 }
@@ -119,6 +131,8 @@ export interface HttpLimits {
   readonly multiGetMaxSkus: number;
   readonly batchMaxItems: number;
   readonly skuMaxLength: number;
+  /** JSON bodies nested deeper are refused (400) before any route code sees them. */
+  readonly jsonMaxDepth: number;
   /** 0 turns the limiter off. */
   readonly rateLimitPerKeyPerMinute: number;
   readonly rateLimitPerIpPerMinute: number;
@@ -141,6 +155,10 @@ export interface RealtimeLimits {
   readonly maxMessagesPerSecond: number;
   /** 0 means no limit. */
   readonly maxConnectionsPerIp: number;
+  /** SKUs named in `sub` frames (new subscriptions and snapshot reads) per second and connection; 0: no limit. */
+  readonly maxNewSubscriptionsPerSecond: number;
+  /** The same over every connection of one client IP; 0: no limit. */
+  readonly maxNewSubscriptionsPerIpPerSecond: number;
 }
 
 /** A configuration problem, worded as the one line start-up prints. */
@@ -153,7 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    throw new ConfigError(`Invalid ${variable}=${JSON.stringify(env[variable] ?? '')}: ${issue.message}`);
+    throw new ConfigError(`Invalid ${variable}${shownValue(variable, env[variable])}: ${issue.message}`);
   }
   const e = parsed.data;
   if (e.REDIS_URL !== undefined && e.REDIS_CLUSTER_NODES !== undefined) {
@@ -174,11 +192,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsThreads: e.WS_THREADS,
     publicWsUrl: e.PUBLIC_WS_URL ?? `ws://${e.HOST}:${e.WS_PORT}`,
     logLevel: e.LOG_LEVEL,
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     http: {
       bodyLimitBytes: e.BODY_LIMIT_BYTES,
       multiGetMaxSkus: e.MULTI_GET_MAX_SKUS,
       batchMaxItems: e.BATCH_MAX_ITEMS,
       skuMaxLength: e.SKU_MAX_LENGTH,
+      jsonMaxDepth: e.JSON_MAX_DEPTH,
       rateLimitPerKeyPerMinute: e.RATE_LIMIT_PER_KEY_PER_MINUTE,
       rateLimitPerIpPerMinute: e.RATE_LIMIT_PER_IP_PER_MINUTE,
       trustProxyHops: e.TRUST_PROXY_HOPS,
@@ -194,7 +214,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
       maxMessagesPerSecond: e.WS_MAX_MESSAGES_PER_SECOND,
       maxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
+      maxNewSubscriptionsPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND,
+      maxNewSubscriptionsPerIpPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND,
     },
+  });
+}
+
+/** How a bad value appears in the start-up line: secrets never, URLs without their password. */
+function shownValue(variable: string, value: string | undefined): string {
+  if (secretSettings.has(variable)) return ' (value not shown)';
+  const text = value ?? '';
+  return `=${JSON.stringify(urlSettings.has(variable) ? maskUrlCredentials(text) : text)}`;
+}
+
+/**
+ * A URL with its userinfo masked (`redis://user:***@host`), for errors and logs. Works on text
+ * that is not a valid URL too, since that is exactly what a bad setting or a driver error may hold.
+ */
+export function maskUrlCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/]*)@/gi, (_all, scheme: string, userinfo: string) => {
+    const user = userinfo.split(':')[0] ?? '';
+    return `${scheme}${userinfo.includes(':') ? `${user}:***` : '***'}@`;
   });
 }
 

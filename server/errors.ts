@@ -14,6 +14,7 @@ export const errorCodes = {
   idempotency_conflict: { status: 409, message: 'This Idempotency-Key was used with another request.' },
   reservation_not_held: { status: 409, message: 'The reservation is no longer held.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
   too_many_subscriptions: { status: 429, message: 'Too many subscriptions on this connection.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
   storage_unavailable: { status: 503, message: 'Storage is unavailable; try again shortly.' },

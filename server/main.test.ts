@@ -12,7 +12,7 @@ describe('startStockwire (ROLE=api, embedded storage)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'stockwire-main-'));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  const config = loadConfig({ PORT: '0', ROLE: 'api', DATA_DIR: dataDir, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent' });
+  const config = loadConfig({ METRICS_PORT: '0', PORT: '0', ROLE: 'api', DATA_DIR: dataDir, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent' });
 
   it('serves the API on the actual port and keeps data under DATA_DIR across restarts', async () => {
     const first = await startStockwire(config);

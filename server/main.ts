@@ -1,11 +1,13 @@
 import type { Config } from './config.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { Registry } from 'prom-client';
+import { KeyCache } from './access/key-cache.js';
 import { ApiMetrics } from './api/api-metrics.js';
 import { buildApp } from './api/app.js';
 import { FaultMetrics } from './fault-metrics.js';
 import type { KeyRevocations } from './api/key-revocations.js';
 import { createLogger, type Logger } from './log.js';
+import { startMetricsServer } from './metrics-server.js';
 import { StockStore } from './store/stock-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { RedisBus } from './bus/redis-bus.js';
@@ -21,6 +23,8 @@ export interface RunningStockwire {
   readonly apiUrl: string | undefined;
   /** e.g. ws://127.0.0.1:9501 (the actual port when WS_PORT=0); undefined for ROLE=api. */
   readonly wsUrl: string | undefined;
+  /** e.g. http://127.0.0.1:9464 (Prometheus `/metrics`); undefined when METRICS_PORT=0. */
+  readonly metricsUrl: string | undefined;
   /** Graceful: stop accepting, close sockets, then the store (and bus). */
   close(): Promise<void>;
   /**
@@ -45,7 +49,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   const logger = options.logger ?? createLogger(config.logLevel);
   // No native uWebSockets.js build for this Node: refuse before touching storage.
   if (config.role !== 'api') loadUws();
-  // One metrics registry per process: the API port and the realtime port serve the same /metrics.
+  // One metrics registry per process, served on METRICS_HOST:METRICS_PORT only.
   const registry = new Registry();
   const faults = new FaultMetrics(registry);
   const store = await StockStore.open({
@@ -69,10 +73,11 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     ? new RedisBus({ ...redis, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
     : new MemoryBus();
   closers.push(() => bus.close());
-  // Key rotations reach every node's key caches (any role: realtime nodes resolve publishable keys too).
-  const keyCaches: Array<(merchantId: string) => void> = [(merchantId) => store.forgetMerchantKeys(merchantId)];
+  // The process's one key cache, for the API and the socket upgrade; key rotations reach it on
+  // every node (any role: realtime nodes resolve publishable keys too).
+  const keys = new KeyCache(store);
   bus.onControl((message) => {
-    if (message.type === 'keys_revoked') keyCaches.forEach((forget) => forget(message.merchantId));
+    if (message.type === 'keys_revoked') keys.forget(message.merchantId);
   });
   const keyRevocations: KeyRevocations = { announce: (merchantId) => bus.broadcast({ type: 'keys_revoked', merchantId }) };
   bus.onConnection((state) => {
@@ -94,6 +99,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
       const realtime = {
         ...gatewaySettings(config),
         store,
+        keys,
         bus,
         logger: logger.child({ component: 'realtime' }),
         metricsRegistry: registry,
@@ -104,7 +110,6 @@ export async function startStockwire(config: Config, options: StartOptions = {})
           ? await RealtimeThreads.start({ ...realtime, settings: gatewaySettings(config), threads: config.wsThreads })
           : await RealtimeGateway.start(realtime);
       closers.push(() => gateway.close());
-      keyCaches.push((merchantId) => gateway.forgetMerchantKeys(merchantId));
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
       logger.info({ wsUrl, bus: bus.kind, uws: loadUws().build.name, threads: config.wsThreads }, 'realtime listening');
     }
@@ -120,6 +125,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         adminToken: config.adminToken,
         publicWsUrl,
         logger,
+        keys,
         keyRevocations,
         metrics: new ApiMetrics(registry),
         faults,
@@ -135,10 +141,19 @@ export async function startStockwire(config: Config, options: StartOptions = {})
       logger.info({ apiUrl, storage: store.backend }, 'API listening');
     }
 
+    let metricsUrl: string | undefined;
+    if (config.metrics.port > 0) {
+      const metricsServer = await startMetricsServer(registry, config.metrics.host, config.metrics.port);
+      closers.push(() => metricsServer.close());
+      metricsUrl = metricsServer.url;
+      logger.info({ metricsUrl }, 'metrics listening');
+    }
+
     let closing: Promise<void> | undefined;
     return {
       apiUrl,
       wsUrl,
+      metricsUrl,
       bus,
       close: () => (closing ??= close()),
     };

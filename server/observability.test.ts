@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { startStockwire, type RunningStockwire } from './main.js';
 import { TestSocket } from '../test/support/test-client.js';
+import { freePort } from '../test/support/ports.js';
 
 const ADMIN = 'observability-admin-token-0123456789';
 
@@ -10,13 +11,16 @@ function metric(text: string, name: string): number | undefined {
   return lines.length === 0 ? undefined : lines.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
-/** One node (ROLE=all): one registry, the same /metrics on both ports, every metric the operator needs. */
+/**
+ * One node (ROLE=all): one registry on its own metrics listener (METRICS_PORT), every metric the
+ * operator needs, and none of it on the public API or socket ports.
+ */
 describe('observability of a whole node', () => {
   let node: RunningStockwire;
 
   beforeAll(async () => {
     node = await startStockwire(
-      loadConfig({ PORT: '0', WS_PORT: '0', DATA_DIR: 'memory://', ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '1000' }),
+      loadConfig({ PORT: '0', WS_PORT: '0', METRICS_PORT: String(await freePort()), DATA_DIR: 'memory://', ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '1000' }),
     );
   });
   afterAll(async () => {
@@ -36,9 +40,9 @@ describe('observability of a whole node', () => {
     for (let i = 0; i < 10; i++) expect((await post('/v1/stock/M-1/adjust', merchant.secretKey, { delta: -1 })).status).toBe(200);
     await socket.next((f) => f.t === 'stock' && f.available === 90, { timeoutMs: 5000 });
 
-    const apiText = await fetch(`${base}/metrics`).then((r) => r.text());
-    const wsText = await fetch(`${node.wsUrl!.replace('ws://', 'http://')}/metrics`).then((r) => r.text());
-    for (const text of [apiText, wsText]) {
+    expect(node.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const apiText = await fetch(`${node.metricsUrl!}/metrics`).then((r) => r.text());
+    for (const text of [apiText]) {
       expect(metric(text, 'stockwire_realtime_connections')).toBe(1);
       expect(metric(text, 'stockwire_realtime_subscriptions')).toBe(2);
       expect(metric(text, 'stockwire_realtime_frames_pushed_total')).toBeGreaterThanOrEqual(2);
@@ -49,6 +53,9 @@ describe('observability of a whole node', () => {
     }
     expect(metric(apiText, 'stockwire_realtime_frames_pushed_total')! + metric(apiText, 'stockwire_realtime_updates_folded_total')!).toBe(10);
     expect(await fetch(`${base}/readyz`).then((r) => r.json())).toEqual({ status: 'ready' });
+    // The public ports never serve the metrics: they show every tenant's traffic.
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    expect((await fetch(`${node.wsUrl!.replace('ws://', 'http://')}/metrics`)).status).toBe(404);
     socket.close();
   });
 });

@@ -8,8 +8,8 @@ import type {} from './global-setup.js';
  * (global-setup says so once, loudly).
  */
 export interface DatabaseBackend {
-  readonly name: 'postgres' | 'pglite';
-  /** Unset means embedded (PGlite, in memory for tests). */
+  readonly name: 'postgres' | 'pglite' | 'mariadb';
+  /** Unset means embedded (PGlite, in memory for tests); `mysql://…` is MariaDB. */
   readonly databaseUrl: string | undefined;
 }
 
@@ -23,8 +23,10 @@ export interface BusBackend {
 export function databaseBackends(): DatabaseBackend[] {
   const url = inject('databaseUrl');
   const backends: DatabaseBackend[] = [];
+  const mysqlUrl = inject('mysqlUrl');
   if (url) backends.push({ name: 'postgres', databaseUrl: url });
   backends.push({ name: 'pglite', databaseUrl: undefined });
+  if (mysqlUrl) backends.push({ name: 'mariadb', databaseUrl: mysqlUrl });
   return backends;
 }
 
@@ -39,6 +41,11 @@ export function busBackends(): BusBackend[] {
 
 export function realDatabaseUrl(): string | null {
   return inject('databaseUrl');
+}
+
+/** This run's throwaway MariaDB database (`mysql://…`), or null when it is left out. */
+export function realMysqlUrl(): string | null {
+  return inject('mysqlUrl');
 }
 
 export function realRedisUrl(): string | null {

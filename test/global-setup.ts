@@ -1,19 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
-import { createDatabase, deleteRedisPrefix, dropDatabase } from './support/throwaway-services.js';
+import { createDatabase, createMysqlDatabase, deleteRedisPrefix, dropDatabase, dropMysqlDatabase } from './support/throwaway-services.js';
 
 /**
- * One PostgreSQL database and one Redis key prefix per test run, removed at the end.
- * With CI=true both services are required: a missing one fails the run instead of skipping suites.
+ * One PostgreSQL database, one MariaDB database and one Redis key prefix per test run, removed at the end.
+ * With CI=true every service is required: a missing one fails the run instead of skipping suites.
  */
 const adminUrl = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const mysqlServerUrl = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const required = process.env.CI === 'true';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string | null;
+    mysqlUrl: string | null;
     redisUrl: string | null;
     redisPrefix: string;
   }
@@ -31,6 +33,14 @@ export default async function setup(project: TestProject) {
   } catch (error) {
     if (required) throw new Error(`CI=true but PostgreSQL at ${adminUrl} is not usable: ${(error as Error).message}`);
     left.push(`PostgreSQL (${adminUrl}: ${(error as Error).message})`);
+  }
+
+  let mysqlUrl: string | null = null;
+  try {
+    mysqlUrl = await createMysqlDatabase(mysqlServerUrl, dbName, 3000);
+  } catch (error) {
+    if (required) throw new Error(`CI=true but MariaDB at ${mysqlServerUrl} is not usable: ${(error as Error).message}`);
+    left.push(`MariaDB (${mysqlServerUrl}: ${(error as Error).message})`);
   }
 
   let redisAvailable = false;
@@ -55,11 +65,13 @@ export default async function setup(project: TestProject) {
   }
 
   project.provide('databaseUrl', databaseUrl);
+  project.provide('mysqlUrl', mysqlUrl);
   project.provide('redisUrl', redisAvailable ? redisUrl : null);
   project.provide('redisPrefix', redisPrefix);
 
   return async () => {
     if (databaseUrl) await dropDatabase(adminUrl, dbName);
+    if (mysqlUrl) await dropMysqlDatabase(mysqlServerUrl, dbName);
     if (redisAvailable) await deleteRedisPrefix(redisUrl, redisPrefix);
   };
 }

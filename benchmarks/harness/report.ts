@@ -81,6 +81,16 @@ const columnsByScenario: Record<ScenarioResult['scenario'], Column[]> = {
     { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
     { title: 'peak RSS MB', value: (m) => fmt(m.server?.peakRssMb, 0) },
   ],
+  'churn-attack': [
+    { title: 'adjust p50 / p99 ms alone', value: (m) => `${fmt(m.writes?.latency?.p50Ms, 2)} / ${fmt(m.writes?.latency?.p99Ms, 2)}` },
+    { title: 'adjust p50 / p99 ms under attack', value: (m) => `${fmt(m.writesUnderAttack?.latency?.p50Ms, 2)} / ${fmt(m.writesUnderAttack?.latency?.p99Ms, 2)}` },
+    { title: 'p99 ratio (≤ 2)', value: (m) => fmt(m.attackP99Ratio, 2) },
+    { title: 'adjusts ok / failed', value: (m) => `${fmt((m.writes?.ok ?? 0) + (m.writesUnderAttack?.ok ?? 0), 0)} / ${fmt((m.writes?.failed ?? 0) + (m.writesUnderAttack?.failed ?? 0), 0)}` },
+    { title: 'attack sockets open / refused', value: (m) => `${fmt(m.attack?.opened, 0)} / ${fmt(m.attack?.refused, 0)}` },
+    { title: 'attack subs sent', value: (m) => fmt(m.attack?.subsSent, 0) },
+    { title: 'answered: snapshots / rate_limited', value: (m) => `${fmt(m.attack?.snapshots, 0)} / ${fmt(m.attack?.errors.rate_limited ?? 0, 0)}` },
+    { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+  ],
 };
 
 export function markdownTable(result: ScenarioResult): string {
@@ -113,6 +123,12 @@ export function markdownTable(result: ScenarioResult): string {
 export function ratios(result: ScenarioResult): string[] {
   const by = new Map<SystemName, SystemResult>(result.results.filter((r) => r.ok).map((r) => [r.system, r]));
   const lines: string[] = [];
+  if (result.scenario === 'churn-attack') {
+    for (const r of result.results) {
+      if (r.ok) lines.push(`${r.label}: adjust p99 under the churn attack ×${fmt(r.metrics.attackP99Ratio, 2)} of the same run without it (target ≤ 2)`);
+    }
+    return lines;
+  }
   const ratio = (a: number | null | undefined, b: number | null | undefined) =>
     a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
   if (result.scenario === 'flash-sale') return flashSaleRatios(by, ratio);
@@ -201,13 +217,15 @@ export function svgChart(result: ScenarioResult): string {
         return { label: 'adjusts per second (hot SKU, 1,000 SKUs)', value: m.writes?.perSec ?? null };
       case 'flash-sale':
         return { label: 'hot-SKU adjusts per second, watched', value: m.flashSale?.watched.perSec ?? null };
+      case 'churn-attack':
+        return { label: 'adjust p99 under attack ÷ alone (≤ 2)', value: m.attackP99Ratio ?? null };
     }
   };
   // Left panel: latency percentiles, log scale.
   const withLatency = ok.filter((r) => r.metrics.latency || r.metrics.writes?.latency);
   const latencyOf = (r: SystemResult) => r.metrics.latency ?? r.metrics.writes?.latency ?? null;
   const left = 60;
-  parts.push(`<text x="${left}" y="${top - 12}" font-weight="bold">${result.scenario === 'writes' ? 'write latency' : 'write-to-frame latency'} (ms, log scale)</text>`);
+  parts.push(`<text x="${left}" y="${top - 12}" font-weight="bold">${result.scenario === 'writes' || result.scenario === 'churn-attack' ? 'write latency (alone)' : 'write-to-frame latency'} (ms, log scale)</text>`);
   const maxLatency = Math.max(1, ...withLatency.map((r) => latencyOf(r)?.p999Ms ?? 1));
   const minLatency = 0.1;
   const logY = (v: number) => top + plotH - (Math.log10(Math.max(v, minLatency) / minLatency) / Math.log10(maxLatency / minLatency)) * plotH;

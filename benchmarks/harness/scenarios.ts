@@ -9,6 +9,8 @@ import { type Worker } from 'node:worker_threads';
 import { openBackends, type BenchBackends } from './backends.js';
 import { readProc, readTreeRss, type ProcSample } from './child.js';
 import { nowMs, sleep, waitFor } from './clock.js';
+import { loadConfig } from '../../server/config.js';
+import type { ChurnInit, ChurnResult } from './churn-protocol.js';
 import { skuName } from './frames.js';
 import type { ClientKind } from './load-protocol.js';
 import { LoadGenerator, createWriteClock, type WriteClock } from './generator.js';
@@ -18,7 +20,7 @@ import { nextMessage, spawnTsWorker } from './spawn-worker.js';
 import { startSystem, stockwireNames, type RunningSystem, type SystemName } from './systems.js';
 import type { WriterInit, WriterResult } from './write-protocol.js';
 
-export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes', 'flash-sale'] as const;
+export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes', 'flash-sale', 'churn-attack'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export interface ScenarioOptions {
@@ -98,6 +100,11 @@ export interface Metrics {
     xactPerAdjustUnwatched: number | null;
     xactPerAdjustWatched: number | null;
   };
+  /** churn-attack: the same open-loop adjusts while one address churns subscriptions. */
+  writesUnderAttack?: Metrics['writes'];
+  attack?: ChurnResult & { readonly sockets: number; readonly skusPerSub: number; readonly intervalMs: number };
+  /** churn-attack: adjust p99 under attack / without it, in the same run (target ≤ 2). */
+  attackP99Ratio?: number | null;
   connectAllMs?: number | null;
   idleConnections?: number;
   /** RSS of the server's whole process tree, idle with no clients (capacity). */
@@ -152,8 +159,8 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
   const results: SystemResult[] = [];
   try {
     for (const system of options.systems) {
-      if (scenario === 'writes' && system !== 'stockwire') {
-        notes.push(`writes measures Stockwire's REST → PostgreSQL path only; ${system} skipped`);
+      if ((scenario === 'writes' || scenario === 'churn-attack') && system !== 'stockwire') {
+        notes.push(`${scenario} measures Stockwire's REST → PostgreSQL path only; ${system} skipped`);
         continue;
       }
       if (scenario === 'flash-sale' && (!stockwireNames.includes(system) || system === 'stockwire-delivery')) {
@@ -176,11 +183,13 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
 
 async function runOne(scenario: ScenarioName, name: SystemName, options: ScenarioOptions, backends: BenchBackends): Promise<SystemResult> {
   const products = scenario === 'hot-product' || scenario === 'flash-sale' ? 1 : scenario === 'writes' ? options.skus : options.products;
+  // churn-attack measures the shipped socket limits; every other scenario turns them off (load from one address).
+  const extraEnv = scenario === 'churn-attack' ? shippedSocketLimits() : undefined;
   const skus = Array.from({ length: products }, (_, i) => skuName(i));
   let system: RunningSystem | undefined;
   const metrics: Metrics = {};
   try {
-    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus });
+    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus, ...(extraEnv ? { extraEnv } : {}) });
     const watchdog = watchRss(system, options.rssCapMb);
     try {
       switch (scenario) {
@@ -199,6 +208,9 @@ async function runOne(scenario: ScenarioName, name: SystemName, options: Scenari
           break;
         case 'flash-sale':
           await flashSaleRun(system, options, backends, metrics, watchdog);
+          break;
+        case 'churn-attack':
+          await churnAttackRun(system, options, backends, metrics, watchdog);
           break;
       }
     } finally {
@@ -647,4 +659,85 @@ async function flashSaleRun(
   } finally {
     await generator.close();
   }
+}
+
+/** REST adjusts of the merchant on its first `skuCount` SKUs, untimed: closed loop over `lanes`, or open loop at `rate`. */
+function startAdjusts(
+  system: RunningSystem,
+  skuCount: number,
+  load: { readonly mode: 'open' | 'closed'; readonly rate: number; readonly lanes: number; readonly durationS: number },
+): { worker: Worker; done: Promise<WriterResult> } {
+  const clock = createWriteClock(skuCount);
+  return startWriter({
+    target: system.writeTarget,
+    skus: Array.from({ length: skuCount }, (_, i) => skuName(i)),
+    startVersions: system.startVersions.slice(0, skuCount),
+    mode: load.mode,
+    rate: load.rate,
+    durationMs: load.durationS * 1000,
+    maxInFlight: load.mode === 'closed' ? load.lanes : 256,
+    timed: false,
+    concurrency: load.lanes,
+    writeTimes: clock.writeTimes,
+    writeVersions: clock.writeVersions,
+    finalVersions: clock.finalVersions,
+    ring: clock.ring,
+  });
+}
+
+/** The socket limits as shipped (the config schema's defaults), so churn-attack measures what operators get. */
+function shippedSocketLimits(): Record<string, string> {
+  const limits = loadConfig({}).realtime;
+  return {
+    WS_MAX_CONNECTIONS_PER_IP: String(limits.maxConnectionsPerIp),
+    WS_MAX_MESSAGES_PER_SECOND: String(limits.maxMessagesPerSecond),
+    WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: String(limits.maxNewSubscriptionsPerSecond),
+    WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: String(limits.maxNewSubscriptionsPerIpPerSecond),
+  };
+}
+
+/** Just under the per-connection message limit (50/s): a sub and an unsub every 45 ms. */
+const CHURN_INTERVAL_MS = 45;
+
+/**
+ * churn-attack: a merchant's REST adjusts at a fixed rate (open loop) for `durationS`, first alone,
+ * then while `connections` sockets from one address, holding only the publishable key, each send
+ * sub/unsub of `perConn` fresh SKUs every 45 ms. Both phases in one run; the answer is the ratio of
+ * the adjust p99s.
+ */
+async function churnAttackRun(
+  system: RunningSystem,
+  options: ScenarioOptions,
+  backends: BenchBackends,
+  metrics: Metrics,
+  watchdog: Watchdog,
+): Promise<void> {
+  const window = new Window(system, backends.redisPid);
+  const adjusts = async () =>
+    writeMetrics(await startAdjusts(system, options.products, { mode: 'open', rate: options.rate, lanes: 1, durationS: options.durationS }).done);
+  metrics.writes = await adjusts();
+  const init: ChurnInit = {
+    url: system.wsUrl,
+    sockets: options.connections,
+    skusPerSub: options.perConn,
+    intervalMs: CHURN_INTERVAL_MS,
+    // A little longer than the writes, so the attack covers the whole measured phase.
+    durationMs: options.durationS * 1000 + 1500,
+  };
+  const attacker = spawnTsWorker(new URL('./churn-worker.ts', import.meta.url), init);
+  try {
+    await nextMessage<unknown>(attacker, (m) => m === 'ready', 60_000);
+    const attacked = nextMessage<ChurnResult | string>(attacker, (m) => typeof m === 'object', init.durationMs + 60_000);
+    attacker.postMessage('start');
+    await sleep(500); // the attack is under way before the measured writes start
+    metrics.writesUnderAttack = await adjusts();
+    const result = (await attacked) as ChurnResult;
+    metrics.attack = { ...result, sockets: init.sockets, skusPerSub: init.skusPerSub, intervalMs: init.intervalMs };
+  } finally {
+    await attacker.terminate();
+  }
+  window.finish(metrics, watchdog);
+  const before = metrics.writes.latency?.p99Ms;
+  const during = metrics.writesUnderAttack.latency?.p99Ms;
+  metrics.attackP99Ratio = before && during !== undefined ? round(during / before, 2) : null;
 }

@@ -112,8 +112,12 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
     RATE_LIMIT_PER_IP_PER_MINUTE: '0',
     WS_MAX_MESSAGES_PER_SECOND: '1000',
+    // Load comes from one loopback address: the per-IP socket limits would measure themselves.
     WS_MAX_CONNECTIONS_PER_IP: '0',
     ...(pinnedThreads[name] ? { WS_THREADS: pinnedThreads[name] } : {}),
+    WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
+    WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '0',
+    METRICS_PORT: '0',
     ...options.extraEnv,
   };
   const split = name === 'stockwire-split';

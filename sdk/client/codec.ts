@@ -38,9 +38,9 @@ const maxFrameBytes = 12 * 1024;
 /**
  * `sub` (given the views `shown`) or `unsub` frames for these SKUs, split so no frame grows past
  * `maxFrameBytes`. A `sub` carries in `since` the versions the client already shows, so the server
- * answers only what changed.
+ * answers only what changed, and `viewers: true` when asked to.
  */
-export function encodeFrames(skus: readonly string[], shown?: ReadonlyMap<string, StockView>): string[] {
+export function encodeFrames(skus: readonly string[], shown?: ReadonlyMap<string, StockView>, viewers?: true): string[] {
   const frames: string[] = [];
   let chunk: string[] = [];
   let size = 0;
@@ -50,7 +50,7 @@ export function encodeFrames(skus: readonly string[], shown?: ReadonlyMap<string
       const view = shown?.get(sku);
       if (view) since[sku] = view.version;
     }
-    if (chunk.length) frames.push(JSON.stringify(shown ? { op: 'sub', skus: chunk, since } : { op: 'unsub', skus: chunk }));
+    if (chunk.length) frames.push(JSON.stringify(shown ? { op: 'sub', skus: chunk, since, viewers } : { op: 'unsub', skus: chunk }));
     chunk = [];
     size = 0;
   };

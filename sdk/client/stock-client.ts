@@ -48,9 +48,21 @@ export interface StockClientEvents {
   retry: { readonly attempt: number; readonly delayMs: number };
   /** Something went wrong; the client keeps trying unless it was closed. */
   error: StockwireError;
+  /** How many people look at a SKU subscribed with `{ viewers: true }`: honest, never padded. */
+  viewers: { readonly sku: string; readonly count: number };
 }
 
 export type StockListener = (view: StockView) => void;
+
+/** What `subscribe` may also ask for. */
+export interface SubscribeOptions {
+  /**
+   * Also count viewers: the server sends `viewers` events with the number of open connections
+   * subscribed to the SKU on every node (this one included), within 2 s and then on change, for
+   * products the merchant opted in to viewer counts. Kept while the SKU stays subscribed.
+   */
+  readonly viewers?: boolean;
+}
 
 /** The public face of the client. */
 export interface StockClient {
@@ -58,15 +70,18 @@ export interface StockClient {
   readonly state: ConnectionState;
   /**
    * Follow one SKU. The listener gets the current view at once when the client has one, then every
-   * newer view; never an older one. Returns the function that stops following.
+   * newer view; never an older one. Returns the function that stops following. With
+   * `{ viewers: true }` the client also gets `viewers` events for the SKU.
    *
    * @example
    * ```ts
    * const stop = client.subscribe('SKU-1', (view) => console.log(view.status, view.available));
    * stop();
+   * client.on('viewers', ({ sku, count }) => console.log(`${count} people are viewing ${sku}`));
+   * client.subscribe('SKU-1', () => {}, { viewers: true });
    * ```
    */
-  subscribe(sku: string, listener: StockListener): () => void;
+  subscribe(sku: string, listener: StockListener, options?: SubscribeOptions): () => void;
   /**
    * The newest view the client holds for a SKU, if any.
    *
@@ -150,6 +165,8 @@ class Client implements StockClient {
   private readonly _subs = new Map<string, Set<StockListener>>();
   /** The newest view shown per SKU: the version guard, and the `since` of every resubscribe. */
   private readonly _latest = new Map<string, StockView>();
+  /** SKUs subscribed with `viewers: true`, until they are unsubscribed. */
+  private readonly _counted = new Set<string>();
   private _conn: Connection | undefined;
   private _failures = 0;
   private _pending = new Set<string>();
@@ -180,14 +197,24 @@ class Client implements StockClient {
     this._pingInterval = positive(options.pingIntervalMs, 20_000);
     this._timeout = positive(options.timeoutMs, 10_000);
     this._connect();
+    // Phones suspend background tabs and drop their sockets: when the page is shown again, the
+    // network returns or the page comes back from the back/forward cache, connect now instead of
+    // waiting out a backoff that may have grown to 20 s. On `pagehide` the socket is closed, since
+    // an open one keeps the page out of that cache.
+    if (globalThis.document) {
+      for (const type of ['online', 'pageshow', 'visibilitychange']) addEventListener(type, this._wake);
+      addEventListener('pagehide', this._sleep);
+    }
   }
 
   get state(): ConnectionState {
     return this._state;
   }
 
-  subscribe(sku: string, listener: StockListener): () => void {
-    if (!this._subs.has(sku)) this._queue(sku);
+  subscribe(sku: string, listener: StockListener, options?: SubscribeOptions): () => void {
+    // Counts asked for a SKU already subscribed without them: subscribe again, this time with `viewers`.
+    if (!this._subs.has(sku) || (options?.viewers && !this._counted.has(sku))) this._queue(sku);
+    if (options?.viewers) this._counted.add(sku);
     const own = add(this._subs, sku, listener);
     if (this._latest.has(sku)) {
       queueMicrotask(() => {
@@ -197,6 +224,7 @@ class Client implements StockClient {
     return () => {
       if (own.delete(listener) && !own.size && this._subs.get(sku) === own) {
         this._subs.delete(sku);
+        this._counted.delete(sku);
         this._queue(sku);
       }
     };
@@ -215,11 +243,32 @@ class Client implements StockClient {
 
   close(): void {
     if (this._state === 'closed') return;
+    this._setState('closed');
+    this._sleep();
+  }
+
+  /** Socket closed, nothing scheduled: what `close()` does, but `_wake` may start again. */
+  private readonly _sleep = (): void => {
     this._dropSocket(true);
     clearTimeout(this._retryTimer);
     clearTimeout(this._pollTimer);
-    this._setState('closed');
-  }
+    if (this._state !== 'closed') this._setState('reconnecting');
+  };
+
+  /**
+   * Connect now, unless closed, hidden (no hurry then), or a socket is already open or opening (an
+   * open one is pinged, so a socket that died while suspended is noticed). A `pageshow` counts only
+   * when the page comes back from the back/forward cache (`persisted`), not on the first load.
+   */
+  private readonly _wake = (event?: Event): void => {
+    if (this._state === 'closed' || document.hidden || (event as PageTransitionEvent | undefined)?.persisted === false) return;
+    if (this._conn) {
+      if (this._state === 'open') this._ping();
+      return;
+    }
+    clearTimeout(this._retryTimer);
+    this._connect();
+  };
 
   /** The one place the state changes, so every change is announced exactly once. */
   private _setState(newState: ConnectionState): void {
@@ -259,7 +308,7 @@ class Client implements StockClient {
     this._setState('open');
     // Resubscribe everything with the versions shown: the server answers only what changed.
     this._pending.clear();
-    this._send(encodeFrames([...this._subs.keys()], this._latest));
+    this._sendSubs([...this._subs.keys()]);
     this._pingTimer = setInterval(() => this._ping(), this._pingInterval);
   }
 
@@ -270,6 +319,9 @@ class Client implements StockClient {
     const frame = decodeJson(text);
     if (frame?.t === 'stock') this._accept(frame);
     else if (frame?.t === 'snapshot') itemsOf(frame).forEach(this._accept);
+    else if (frame?.t === 'viewers' && (frame.count as number) >= 0) {
+      this._emit('viewers', { sku: frame.sku as string, count: frame.count as number });
+    }
     else if (frame?.t === 'error' && typeof frame.code === 'string') {
       this._emit('error', new StockwireError(frame.code, String(frame.message ?? frame.code)));
     }
@@ -326,7 +378,10 @@ class Client implements StockClient {
         this._pending.clear();
         const subs = skus.filter((s) => this._subs.has(s));
         const unsubs = skus.filter((s) => !this._subs.has(s));
-        if (this._state === 'open') this._send([...encodeFrames(unsubs), ...encodeFrames(subs, this._latest)]);
+        if (this._state === 'open') {
+          this._send(encodeFrames(unsubs));
+          this._sendSubs(subs);
+        }
         else if (this._state === 'polling' && subs.length) this._schedulePoll(0);
       });
     }
@@ -335,6 +390,12 @@ class Client implements StockClient {
 
   private _send(frames: readonly string[]): void {
     for (const frame of frames) this._conn?.send(frame);
+  }
+
+  /** `sub` frames with `since`; SKUs someone counts viewers of go in their own frames with `viewers: true`. */
+  private _sendSubs(skus: readonly string[]): void {
+    this._send(encodeFrames(skus.filter((sku) => !this._counted.has(sku)), this._latest));
+    this._send(encodeFrames(skus.filter((sku) => this._counted.has(sku)), this._latest, true));
   }
 
   /** Polling runs exactly while the state is `polling`; the socket keeps being retried meanwhile. */

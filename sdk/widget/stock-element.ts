@@ -45,6 +45,8 @@ export function defineStockElement(options: StockElementOptions): CustomElementC
     private _view: StockView | undefined;
     /** The view whose status change the live region announces; none before the first change. */
     private _said: StockView | undefined;
+    /** Set once this element has drawn into its shadow root. */
+    private _drawn: true | undefined;
 
     connectedCallback(): void {
       this._follow();
@@ -75,8 +77,14 @@ export function defineStockElement(options: StockElementOptions): CustomElementC
     }
 
     private _paint(): void {
-      let root = this.shadowRoot;
-      if (!root) adoptStyles((root = this.attachShadow({ mode: 'open' })));
+      const root = this.shadowRoot ?? this.attachShadow({ mode: 'open' });
+      if (!this._drawn) {
+        // A server-rendered badge (badge.html's declarative shadow root) stays as it is until the
+        // first value redraws it in place, with the same styles: no flash, nothing moves.
+        if (root.firstChild && !this._view) return;
+        adoptStyles(root);
+        this._drawn = true;
+      }
       const language = resolveLanguage(this.getAttribute('lang'), options.language, document.documentElement.lang, navigator.language);
       render(h(StockStatus, { view: this._view, language, announcement: stockText(this._said, language) }), root);
     }

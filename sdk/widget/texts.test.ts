@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StockView } from '../client/types.js';
-import { resolveLanguage, stockText } from './texts.js';
+import { resolveLanguage, stockText, viewersText } from './texts.js';
 
 const view = (status: StockView['status'], available?: number): StockView => ({ sku: 'A', status, version: 1, ...(available === undefined ? {} : { available }) });
 
@@ -32,5 +32,13 @@ describe('widget texts', () => {
     expect(resolveLanguage('fr', 'de', 'en-GB')).toBe('en');
     expect(resolveLanguage('fr', 'ja')).toBe('en');
     expect(resolveLanguage()).toBe('en');
+  });
+
+  it('shows viewers from 2 up, in English and Korean, exactly as counted', () => {
+    expect(viewersText(12, 'en')).toBe('12 people are viewing this');
+    expect(viewersText(2, 'ko')).toBe('2명이 보고 있어요');
+    expect(viewersText(1, 'en')).toBe('');
+    expect(viewersText(0, 'ko')).toBe('');
+    expect(viewersText(Number.NaN, 'en')).toBe('');
   });
 });

@@ -4,18 +4,19 @@ import type { StockView } from '../client/types.js';
 export const languages = ['en', 'ko'] as const;
 export type Language = (typeof languages)[number];
 
+/** Keyed by status where the text is fixed, so the lookup needs no switch. */
 interface Texts {
-  readonly inStock: string;
-  /** "Only # left", by plural category of the count; `other` is the fallback. */
-  readonly left: Partial<Record<Intl.LDMLPluralRule, string>> & { readonly other: string };
+  readonly in_stock: string;
+  /** "Only # left": the same for every count in both languages, so no plural rules are shipped. */
+  readonly left: string;
   /** Low stock when the merchant hides the count. */
   readonly low: string;
-  readonly soldOut: string;
+  readonly sold_out: string;
 }
 
 const texts: Record<Language, Texts> = {
-  en: { inStock: 'In stock', left: { other: 'Only # left' }, low: 'Almost gone', soldOut: 'Sold out' },
-  ko: { inStock: '재고 있음', left: { other: '#개 남음' }, low: '품절 임박', soldOut: '품절' },
+  en: { in_stock: 'In stock', left: 'Only # left', low: 'Almost gone', sold_out: 'Sold out' },
+  ko: { in_stock: '재고 있음', left: '#개 남음', low: '품절 임박', sold_out: '품절' },
 };
 
 /**
@@ -45,17 +46,25 @@ export function resolveLanguage(...candidates: ReadonlyArray<string | null | und
  */
 export function stockText(view: StockView | undefined, language: Language): string {
   const t = texts[language];
-  switch (view?.status) {
-    case 'in_stock':
-      return t.inStock;
-    case 'sold_out':
-      return t.soldOut;
-    case 'low_stock': {
-      if (view.available === undefined) return t.low;
-      const category = new Intl.PluralRules(language).select(view.available);
-      return (t.left[category] ?? t.left.other).replace('#', String(view.available));
-    }
-    default:
-      return '';
-  }
+  const status = view?.status;
+  if (status === 'low_stock') return view!.available === undefined ? t.low : t.left.replace('#', String(view!.available));
+  return status === 'in_stock' || status === 'sold_out' ? t[status] : '';
+}
+
+/** Fewest viewers worth showing: one is the shopper alone. */
+export const minViewersShown = 2;
+
+/**
+ * "12 people are viewing this" / "12명이 보고 있어요" from 2 viewers up; empty below. The count is
+ * shown as the server sends it: never rounded up, never padded.
+ *
+ * @example
+ * ```ts
+ * viewersText(12, 'en'); // '12 people are viewing this'
+ * viewersText(1, 'en'); // ''
+ * ```
+ */
+export function viewersText(count: number, language: Language): string {
+  if (!(count >= minViewersShown)) return '';
+  return (language === 'ko' ? '#명이 보고 있어요' : '# people are viewing this').replace('#', String(count));
 }

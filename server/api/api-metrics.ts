@@ -1,9 +1,6 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/**
- * Prometheus metrics of the API, in their own registry (served on the API port's `/metrics`; a
- * realtime node serves its own on the realtime port).
- */
+/** Prometheus metrics of the API, in the process's registry (served on METRICS_PORT only). */
 export class ApiMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'method' | 'route' | 'status'>;

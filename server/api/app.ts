@@ -6,9 +6,13 @@ import type { HttpLimits } from '../config.js';
 import type { FaultMetrics } from '../fault-metrics.js';
 import type { Logger } from '../log.js';
 import type { StockStore } from '../store/stock-store.js';
-import { originAllowed, presentedKey } from './auth.js';
+import { randomUUID } from 'node:crypto';
+import { KeyCache } from '../access/key-cache.js';
+import { originAllowed } from '../access/origin-rule.js';
+import { requestKey } from './auth.js';
 import { ApiMetrics } from './api-metrics.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
+import { parseJsonBody } from './json-body.js';
 import { installDrainOnClose } from './drain-on-close.js';
 import { healthRoutes } from './health-routes.js';
 import { keyRotationRoutes } from './key-rotation-routes.js';
@@ -19,6 +23,7 @@ import { productRoutes } from './product-routes.js';
 import { installRateLimits, type RateLimitOptions } from './rate-limit.js';
 import { reservationRoutes } from './reservation-routes.js';
 import { sharedSchemas } from './schemas.js';
+import { badgeRoutes } from './badge-routes.js';
 import { applySecurityHeaders, installSecurityHeaders } from './security-headers.js';
 import { stockRoutes } from './stock-routes.js';
 import { widgetRoute } from './widget-route.js';
@@ -38,6 +43,8 @@ export interface AppDeps {
   readonly metrics?: ApiMetrics;
   /** Set (REDIS_URL or REDIS_CLUSTER_NODES): rate-limit counters live in Redis, so limits hold across API nodes. */
   readonly rateLimitRedis?: RateLimitOptions['redis'];
+  /** The process's one key cache (shared with the socket); a fresh one over the store when omitted. */
+  readonly keys?: KeyCache;
   /** Tells every node about key rotations; omitted, only this node forgets the old keys. */
   readonly keyRevocations?: KeyRevocations;
   /** Counts Redis and PostgreSQL errors (in the process's one registry). */
@@ -52,6 +59,7 @@ export interface AppDeps {
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { store, http } = deps;
+  const keys = deps.keys ?? new KeyCache(store);
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // Per-request lines would dominate under load; refusals and failures are logged by the error handler.
@@ -59,6 +67,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: http.bodyLimitBytes,
     // Behind load balancers, request.ip (and so the per-IP limit) is the client's, not the balancer's.
     trustProxy: http.trustProxyHops > 0 ? (_address: string, hop: number) => hop < http.trustProxyHops : false,
+    // What Node's HTTP parser refuses before routing (headers over its limit: 431) in our shape too.
+    clientErrorHandler,
+    // Random, so the ids a client sees say nothing about the node's traffic.
+    genReqId: () => randomUUID(),
     // Wrong types are errors, not guesses: `"delta": "5"` is refused rather than coerced.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     routerOptions: { maxParamLength: Math.max(200, http.skuMaxLength * 3) },
@@ -75,13 +87,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
-  // An empty body on a route that takes none (commit, release) is no body, not broken JSON.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (String(body).trim() === '') done(null, undefined);
-    else parseJson(request, String(body), done);
-  });
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody(parseJson, http.jsonMaxDepth));
 
   installSecurityHeaders(app);
   installDrainOnClose(app);
@@ -113,7 +121,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Only public reads are for browsers: answer CORS for GETs by a publishable key from an
     // allowed origin (and their preflights); secret-key routes set `cors: false` and get none.
     delegator: async (request: FastifyRequest) => ({
-      origin: await corsOriginFor(request, store),
+      origin: await corsOriginFor(request, keys),
       methods: ['GET', 'HEAD'],
       allowedHeaders: ['Authorization'],
       maxAge: 600,
@@ -122,35 +130,37 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   installRateLimits(app, {
     limits: http,
-    store,
+    keys,
     ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis } : {}),
     onRedisError: () => deps.faults?.redisErrors.inc({ component: 'rate-limit' }),
   });
 
   void app.register(healthRoutes, { store, ...(deps.bus ? { bus: deps.bus } : {}) });
   void app.register(merchantRoutes, { store, adminToken: deps.adminToken });
-  void app.register(keyRotationRoutes, { store, adminToken: deps.adminToken, ...(deps.keyRevocations ? { revocations: deps.keyRevocations } : {}) });
-  void app.register(productRoutes, { store, limits: http });
-  void app.register(stockRoutes, { store, limits: http });
-  void app.register(reservationRoutes, { store, limits: http });
+  void app.register(keyRotationRoutes, { store, keys, adminToken: deps.adminToken, ...(deps.keyRevocations ? { revocations: deps.keyRevocations } : {}) });
+  void app.register(productRoutes, { store, keys, limits: http });
+  void app.register(stockRoutes, { store, keys, limits: http });
+  void app.register(badgeRoutes, { store, keys, limits: http });
+  void app.register(reservationRoutes, { store, keys, limits: http });
   void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
   for (const routes of deps.extraRoutes ?? []) void app.register(routes);
   return app;
 }
 
-async function corsOriginFor(request: FastifyRequest, store: StockStore): Promise<string | false> {
+async function corsOriginFor(request: FastifyRequest, keys: KeyCache): Promise<string | false> {
   const origin = request.headers.origin;
-  if (origin === undefined || !request.url.startsWith('/v1/stock')) return false;
+  // An empty Origin is no origin (the access rule's word): nothing to allow, and @fastify/cors refuses ''.
+  if (!origin || !request.url.startsWith('/v1/stock')) return false;
   if (request.method === 'OPTIONS') {
     // A preflight carries no key; the GET that follows is checked against the merchant's origins.
     const wanted = request.headers['access-control-request-method'];
     return wanted === 'GET' || wanted === 'HEAD' ? origin : false;
   }
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-  const key = presentedKey(request);
-  if (!key?.startsWith('pk_')) return false;
+  const presented = requestKey(request);
+  if (presented.kind !== 'publishable') return false;
   try {
-    const found = await store.resolvePublishableKey(key);
+    const found = await keys.publishable(presented.key);
     return found && originAllowed(origin, found.allowedOrigins) ? origin : false;
   } catch {
     // Storage trouble is answered by the route itself (503); CORS just stays closed.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StockwireError } from '../errors.js';
-import { isStorageUnavailable } from '../store/storage-errors.js';
+import { isRetryableConflict, isStorageUnavailable } from '../store/storage-errors.js';
 import { toStockwireError } from './errors.js';
 
 describe('toStockwireError', () => {
@@ -50,5 +50,19 @@ describe('isStorageUnavailable', () => {
     expect(isStorageUnavailable(withCode('23514', 'violates check constraint'))).toBe(false);
     expect(isStorageUnavailable(withCode('42601', 'syntax error'))).toBe(false);
     expect(isStorageUnavailable('not an error')).toBe(false);
+  });
+
+  it('tells MySQL connection trouble from query errors', () => {
+    const mysql = (code: string, errno: number, message = 'x') => Object.assign(new Error(message), { code, errno });
+    expect(isStorageUnavailable(mysql('PROTOCOL_CONNECTION_LOST', 0, 'Connection lost: The server closed the connection.'))).toBe(true);
+    expect(isStorageUnavailable(mysql('ER_SERVER_SHUTDOWN', 1053, 'Server shutdown in progress'))).toBe(true);
+    expect(isStorageUnavailable(mysql('ER_CON_COUNT_ERROR', 1040, 'Too many connections'))).toBe(true);
+    expect(isStorageUnavailable(new Error("Can't add new command when connection is in closed state"))).toBe(true);
+    expect(isStorageUnavailable(new Error('Pool is closed.'))).toBe(true);
+    expect(isStorageUnavailable(mysql('ER_CONSTRAINT_FAILED', 4025, 'CONSTRAINT `stock_available_non_negative` failed'))).toBe(false);
+    expect(isStorageUnavailable(mysql('ER_DUP_ENTRY', 1062, 'Duplicate entry'))).toBe(false);
+    expect(isRetryableConflict(mysql('ER_LOCK_DEADLOCK', 1213, 'Deadlock found when trying to get lock'))).toBe(true);
+    expect(isRetryableConflict(mysql('ER_LOCK_WAIT_TIMEOUT', 1205, 'Lock wait timeout exceeded'))).toBe(true);
+    expect(isRetryableConflict(mysql('ER_DUP_ENTRY', 1062))).toBe(false);
   });
 });

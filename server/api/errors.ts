@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { StockwireError, errorCodes, type ErrorCode } from '../errors.js';
 import { isStorageUnavailable } from '../store/storage-errors.js';
@@ -16,6 +17,10 @@ export function toStockwireError(error: unknown): StockwireError {
     return new StockwireError('validation_failed', validationMessage(fastifyError as FastifyError), { cause: error });
   }
   switch (code) {
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_ASYNC_CONSTRAINT':
+      // Fastify's message quotes the whole URL, query string (and so any key in it) included.
+      return new StockwireError('validation_failed', BAD_URL_MESSAGE, { cause: error });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new StockwireError('payload_too_large', undefined, { cause: error });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -37,6 +42,8 @@ export function toStockwireError(error: unknown): StockwireError {
   }
   return new StockwireError('internal_error', undefined, { cause: error });
 }
+
+const BAD_URL_MESSAGE = 'The URL is not valid.';
 
 function codeForStatus(status: number): ErrorCode {
   if (status === 401) return 'unauthorized';
@@ -66,7 +73,8 @@ function validationMessage(error: FastifyError): string {
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const mapped = toStockwireError(error);
   if (mapped.status >= 500) request.log.error({ err: error, code: mapped.code }, 'request failed');
-  else request.log.info({ code: mapped.code, reason: (error as Error)?.message }, 'request refused');
+  // The reason is our own message, never the framework's (which may quote the URL and its query string).
+  else request.log.info({ code: mapped.code, reason: mapped.message }, 'request refused');
   if (mapped.code === 'rate_limited' || mapped.code === 'storage_unavailable') {
     const retryAfter = reply.getHeader('retry-after');
     if (retryAfter === undefined) reply.header('retry-after', mapped.code === 'rate_limited' ? '60' : '1');
@@ -76,4 +84,23 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
   void reply.code(404).send(new StockwireError('not_found', `No route ${request.method} ${request.url.split('?')[0]}.`).toBody());
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them still get the one error shape:
+ * headers over Node's limit are 431 `headers_too_large`, anything else unparsable a 400.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const failure = tooLarge ? new StockwireError('headers_too_large') : new StockwireError('validation_failed', 'The request is not valid HTTP.');
+  const body = JSON.stringify(failure.toBody());
+  const reason = tooLarge ? 'Request Header Fields Too Large' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${failure.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

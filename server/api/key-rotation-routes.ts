@@ -1,12 +1,15 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { StockwireError } from '../errors.js';
 import type { StockStore } from '../store/stock-store.js';
-import { adminTokenMatches } from './auth.js';
+import { requireAdmin } from './auth.js';
+import type { KeyCache } from '../access/key-cache.js';
 import type { KeyRevocations } from './key-revocations.js';
 import { errorResponses } from './schemas.js';
 
 export interface KeyRotationRoutesOptions {
-  readonly store: Pick<StockStore, 'rotateKeys' | 'forgetMerchantKeys'>;
+  readonly store: Pick<StockStore, 'rotateKeys'>;
+  /** This node's key cache: forgotten at once when no revocation channel is given. */
+  readonly keys: Pick<KeyCache, 'forget'>;
   /** Unset: the route answers 403 admin_disabled. */
   readonly adminToken: string | undefined;
   /** Tells the other nodes; omitted, only this node's caches are dropped. */
@@ -21,17 +24,11 @@ export interface KeyRotationRoutesOptions {
 export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotationRoutesOptions): Promise<void> {
   const { store, adminToken } = options;
 
-  const requireAdmin = async (request: FastifyRequest): Promise<void> => {
-    if (adminToken === undefined) throw new StockwireError('admin_disabled');
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (!adminTokenMatches(match?.[1], adminToken)) throw new StockwireError('unauthorized', 'A valid admin token is required.');
-  };
-
   app.post<{ Params: { id: string }; Body: unknown }>(
     '/v1/merchants/:id/keys/rotate',
     {
       config: { cors: false as const },
-      onRequest: requireAdmin,
+      onRequest: requireAdmin(adminToken),
       schema: {
         tags: ['merchants'],
         summary: 'Rotate keys: a new secret key (and publishable key with { "publishable": true }); the old secret key stops working at once',
@@ -59,7 +56,7 @@ export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotati
       const { id } = request.params;
       const rotated = await store.rotateKeys(id, { publishable: publishableWanted(request.body) });
       if (rotated === null) throw new StockwireError('not_found', 'No such merchant.');
-      store.forgetMerchantKeys(id);
+      options.keys.forget(id);
       options.revocations?.announce(id);
       reply.header('cache-control', 'no-store');
       return { id, publishableKey: rotated.publishableKey, secretKey: rotated.secretKey };

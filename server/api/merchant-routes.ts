@@ -1,7 +1,6 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { StockwireError } from '../errors.js';
+import type { FastifyInstance } from 'fastify';
 import type { StockStore } from '../store/stock-store.js';
-import { adminTokenMatches } from './auth.js';
+import { requireAdmin } from './auth.js';
 import { errorResponses } from './schemas.js';
 
 export interface MerchantRoutesOptions {
@@ -20,18 +19,12 @@ const ORIGIN_PATTERN = '^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$';
 export async function merchantRoutes(app: FastifyInstance, options: MerchantRoutesOptions): Promise<void> {
   const { store, adminToken } = options;
 
-  const requireAdmin = async (request: FastifyRequest): Promise<void> => {
-    if (adminToken === undefined) throw new StockwireError('admin_disabled');
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (!adminTokenMatches(match?.[1], adminToken)) throw new StockwireError('unauthorized', 'A valid admin token is required.');
-  };
-
   app.post<{ Body: { name: string; allowedOrigins?: string[] } }>(
     '/v1/merchants',
     {
       config: { cors: false as const },
       // Auth before the body is validated: without the token nobody learns what the body should be.
-      onRequest: requireAdmin,
+      onRequest: requireAdmin(adminToken),
       schema: {
         tags: ['merchants'],
         summary: 'Create a merchant; the answer holds its secret key, shown this once',

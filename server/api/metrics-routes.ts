@@ -11,8 +11,8 @@ export interface MetricsRoutesOptions {
 }
 
 /**
- * `GET /metrics` (Prometheus text) and the hooks that count every answer. Installed on the root
- * instance rather than registered as a plugin, so its hooks see every route of the app.
+ * The hooks that count every answer (served by the metrics listener, never on the API port).
+ * Installed on the root instance rather than registered as a plugin, so its hooks see every route.
  */
 export function installMetrics(app: FastifyInstance, options: MetricsRoutesOptions): void {
   const { metrics } = options;
@@ -29,10 +29,5 @@ export function installMetrics(app: FastifyInstance, options: MetricsRoutesOptio
       const outcome = reply.statusCode < 400 ? 'ok' : reply.statusCode < 500 ? 'refused' : 'failed';
       metrics.writeDuration.observe({ route, outcome }, reply.elapsedTime / 1000);
     }
-  });
-
-  app.get('/metrics', { schema: { hide: true }, config: { cors: false } }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
   });
 }

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import type { KeyCache } from '../access/key-cache.js';
+import { isValidSku } from '../stock/sku.js';
 import type { HttpLimits } from '../config.js';
 import { StockwireError } from '../errors.js';
 import { displayPolicies, type DisplayPolicy } from '../stock/types.js';
@@ -6,11 +8,12 @@ import type { StockStore } from '../store/stock-store.js';
 import { productJson } from './answers.js';
 import { callerOf, requireKey } from './auth.js';
 import { sendWrite } from './idempotency.js';
-import { errorResponses, idempotencyHeader, isValidSku, limitedSchemas, securitySecret } from './schemas.js';
+import { errorResponses, idempotencyHeader, limitedSchemas, securitySecret } from './schemas.js';
 
 export interface ProductRoutesOptions {
   readonly store: StockStore;
   readonly limits: HttpLimits;
+  readonly keys: KeyCache;
 }
 
 const MAX_PAGE = 500;
@@ -19,7 +22,7 @@ const MAX_PAGE = 500;
 export async function productRoutes(app: FastifyInstance, options: ProductRoutesOptions): Promise<void> {
   const { store, limits } = options;
   const s = limitedSchemas(limits);
-  const secretKey = requireKey(store, 'secret');
+  const secretKey = requireKey(options.keys, 'secret');
 
   app.put<{
     Params: { sku: string };

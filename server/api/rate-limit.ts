@@ -1,14 +1,14 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KeyCache } from '../access/key-cache.js';
 import type { HttpLimits } from '../config.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from '../bus/redis-endpoint.js';
 import { StockwireError } from '../errors.js';
-import type { StockStore } from '../store/stock-store.js';
-import { presentedKey } from './auth.js';
+import { requestKey } from './auth.js';
 
 export interface RateLimitOptions {
   readonly limits: Pick<HttpLimits, 'rateLimitPerKeyPerMinute' | 'rateLimitPerIpPerMinute'>;
-  readonly store: Pick<StockStore, 'resolveSecretKey'>;
+  readonly keys: Pick<KeyCache, 'secret'>;
   /** Set: counters live in Redis (one server or a cluster) under this prefix, so the limits hold across every API node. */
   readonly redis?: RedisEndpoint & { readonly keyPrefix: string };
   /** Told of every Redis connection error (for the error counter). */
@@ -17,12 +17,21 @@ export interface RateLimitOptions {
 
 const WINDOW_MS = 60_000;
 
+type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
+
 /**
- * Limits on the REST API (`/v1/…` only): a request made with a *valid* secret key counts against
- * its merchant's per-key budget (an order system writes fast from one address); everything else —
- * publishable reads, admin calls, and keys that do not resolve — counts per client IP, so spraying
- * made-up `sk_` keys cannot dodge the IP limit. 0 turns a limit off. Counters are keyed by merchant
- * id, never by the key itself, so no secret reaches Redis.
+ * Limits on the REST API, for every route whose *matched pattern* is under `/v1/` (so a path
+ * spelled `/%76%31/…` is limited like `/v1/…`). One `onRequest` hook runs before any route's own
+ * hooks, so before the admin check and every key lookup:
+ *
+ * - A well-formed secret key that resolves counts against its merchant's budget (an order system
+ *   writes fast from one address). The key is looked up only when the caller's IP still has budget,
+ *   so a flood of made-up `sk_` keys stops costing lookups at the 429.
+ * - Everything else — publishable reads, admin calls with right or wrong tokens, secret keys that
+ *   do not resolve, malformed keys — counts per client IP. A limited IP gets 429 for all of it,
+ *   right credentials and wrong alike.
+ *
+ * 0 turns a limit off. Counters are keyed by merchant id or IP, never by a key, so no secret reaches Redis.
  */
 export function installRateLimits(app: FastifyInstance, options: RateLimitOptions): void {
   const perKey = options.limits.rateLimitPerKeyPerMinute;
@@ -50,32 +59,55 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
     });
   }
 
-  const keyOf = async (request: FastifyRequest): Promise<string> => {
-    const key = presentedKey(request);
-    if (perKey > 0 && key?.startsWith('sk_')) {
-      try {
-        const found = await options.store.resolveSecretKey(key);
-        if (found) return `k:${found.merchantId}`;
-      } catch {
-        // Storage down: the route answers 503 anyway; count the request against the IP meanwhile.
-      }
-    }
-    return `ip:${request.ip}`;
-  };
-
   void app.register(rateLimit, {
-    global: true,
+    global: false,
     timeWindow: WINDOW_MS,
-    hook: 'onRequest',
-    keyGenerator: keyOf,
-    max: (_request, key) => {
-      const limit = key.startsWith('k:') ? perKey : perIp;
-      return limit > 0 ? limit : Number.MAX_SAFE_INTEGER;
-    },
-    allowList: (request) => !request.url.startsWith('/v1/'),
     skipOnError: true,
     ...(redis && options.redis ? { redis, nameSpace: `${options.redis.keyPrefix}rate-limit:` } : {}),
-    errorResponseBuilder: (_request, context) =>
-      new StockwireError('rate_limited', `Too many requests; retry after ${Math.max(1, Math.ceil(context.ttl / 1000))} s.`),
   });
+
+  const merchantOf = new WeakMap<FastifyRequest, string>();
+  let byIp: Limiter | undefined;
+  let byMerchant: Limiter | undefined;
+  // Created on first use: the plugin's decorator exists once it has loaded.
+  const ipLimiter = () =>
+    (byIp ??= app.createRateLimit({ max: perIp, timeWindow: WINDOW_MS, skipOnError: true, keyGenerator: (r) => `ip:${r.ip}` }));
+  const merchantLimiter = () =>
+    (byMerchant ??= app.createRateLimit({
+      max: perKey,
+      timeWindow: WINDOW_MS,
+      skipOnError: true,
+      keyGenerator: (r) => `k:${merchantOf.get(r) ?? r.ip}`,
+    }));
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.routeOptions.url?.startsWith('/v1/')) return;
+    const presented = requestKey(request);
+    if (presented.kind === 'secret' && perKey > 0) {
+      if (perIp > 0) {
+        const peek = await ipLimiter()(request, { increment: false });
+        if (!peek.isAllowed && peek.remaining === 0 && peek.ttl > 0) refuse(reply, peek.ttl);
+      }
+      const merchantId = await options.keys.secret(presented.key).then(
+        (found) => found?.merchantId,
+        // Storage down: the route answers 503; count the request against the IP meanwhile.
+        () => undefined,
+      );
+      if (merchantId !== undefined) {
+        merchantOf.set(request, merchantId);
+        const counted = await merchantLimiter()(request);
+        if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);
+        return;
+      }
+    }
+    if (perIp <= 0) return;
+    const counted = await ipLimiter()(request);
+    if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);
+  });
+}
+
+function refuse(reply: FastifyReply, ttlMs: number): never {
+  const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+  reply.header('retry-after', String(seconds));
+  throw new StockwireError('rate_limited', `Too many requests; retry after ${seconds} s.`);
 }

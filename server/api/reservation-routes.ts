@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { KeyCache } from '../access/key-cache.js';
 import type { HttpLimits } from '../config.js';
 import { StockwireError } from '../errors.js';
 import type { StockStore } from '../store/stock-store.js';
@@ -11,13 +12,14 @@ import { MAX_QUANTITY } from '../store/records.js';
 export interface ReservationRoutesOptions {
   readonly store: StockStore;
   readonly limits: HttpLimits;
+  readonly keys: KeyCache;
 }
 
 /** `/v1/reservations`: hold stock for a checkout, then commit it as a sale or release it; holds expire on their own. */
 export async function reservationRoutes(app: FastifyInstance, options: ReservationRoutesOptions): Promise<void> {
   const { store, limits } = options;
   const s = limitedSchemas(limits);
-  const secretKey = requireKey(store, 'secret');
+  const secretKey = requireKey(options.keys, 'secret');
   const idParams = {
     type: 'object',
     properties: { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } },

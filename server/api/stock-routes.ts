@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KeyCache } from '../access/key-cache.js';
+import { isValidSku } from '../stock/sku.js';
 import type { HttpLimits } from '../config.js';
 import { StockwireError } from '../errors.js';
 import type { PublicStock } from '../stock/types.js';
@@ -10,11 +12,12 @@ import { batchJson } from './answers.js';
 import { callerOf, requireKey } from './auth.js';
 import { etagMatches, etagOf } from './etag.js';
 import { sendWrite } from './idempotency.js';
-import { errorResponses, idempotencyHeader, isValidSku, limitedSchemas, securityAny, securitySecret } from './schemas.js';
+import { errorResponses, idempotencyHeader, limitedSchemas, securityAny, securitySecret } from './schemas.js';
 
 export interface StockRoutesOptions {
   readonly store: StockStore;
   readonly limits: HttpLimits;
+  readonly keys: KeyCache;
 }
 
 /**
@@ -24,8 +27,8 @@ export interface StockRoutesOptions {
 export async function stockRoutes(app: FastifyInstance, options: StockRoutesOptions): Promise<void> {
   const { store, limits } = options;
   const s = limitedSchemas(limits);
-  const anyKey = requireKey(store, 'any');
-  const secretKey = requireKey(store, 'secret');
+  const anyKey = requireKey(options.keys, 'any');
+  const secretKey = requireKey(options.keys, 'secret');
   const readQuery = { type: 'object', properties: { key: { type: 'string', maxLength: 200 } } } as const;
   const noCors = { cors: false } as const;
 

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { StockwireError } from '../errors.js';
 import { etagMatches, etagOf } from './etag.js';
 
@@ -11,6 +11,8 @@ export interface WidgetRouteOptions {
   readonly publicWsUrl: string;
   /** The built bundle; default `dist/widget.js` of the stockwire-server package (`npm run build`). */
   readonly file?: string;
+  /** The optional chunk; default `dist/widget-extras.js` beside it. */
+  readonly extrasFile?: string;
 }
 
 interface Bundle {
@@ -22,7 +24,9 @@ interface Bundle {
 
 // Compiled, this file is `dist/api/widget-route.js`; run from source (tests) it is `api/widget-route.ts`.
 const here = fileURLToPath(new URL('.', import.meta.url));
-export const defaultWidgetFile = join(here, here.endsWith(`${sep}dist${sep}api${sep}`) ? '..' : '../dist', 'widget.js');
+const distDir = join(here, here.endsWith(`${sep}dist${sep}api${sep}`) ? '..' : '../dist');
+export const defaultWidgetFile = join(distDir, 'widget.js');
+const defaultExtrasFile = join(distDir, 'widget-extras.js');
 
 /** widget.js lives at a fixed URL, so caches keep it briefly and revalidate with the ETag. */
 const cacheControl = 'public, max-age=300, stale-while-revalidate=86400';
@@ -34,8 +38,14 @@ const cacheControl = 'public, max-age=300, stale-while-revalidate=86400';
  * answers alike, and a rebuilt bundle is picked up without a restart. Served gzipped when accepted.
  */
 export const widgetRoute: FastifyPluginAsync<WidgetRouteOptions> = async (app, options) => {
-  const file = options.file ?? defaultWidgetFile;
   const prefix = Buffer.from(`window.__stockwireWs=${JSON.stringify(options.publicWsUrl)};\n`);
+  serveBundle(app, '/widget.js', options.file ?? defaultWidgetFile, prefix, 'The script-tag bundle (cacheable, with ETag)');
+  // widget.js loads this from beside itself on pages that use variants, viewers or disable.
+  serveBundle(app, '/widget-extras.js', options.extrasFile ?? defaultExtrasFile, Buffer.alloc(0), 'The optional chunk widget.js loads where used');
+};
+
+/** A built bundle at `path`, prefixed, reread when the file changes; gzipped when accepted; ETag and 304. */
+function serveBundle(app: FastifyInstance, path: string, file: string, prefix: Buffer, summary: string): void {
   let cached: Bundle | undefined;
 
   async function load(): Promise<Bundle> {
@@ -43,35 +53,30 @@ export const widgetRoute: FastifyPluginAsync<WidgetRouteOptions> = async (app, o
     try {
       mtimeMs = (await stat(file)).mtimeMs;
     } catch (cause) {
-      throw new StockwireError('not_found', 'widget.js is not built on this server: run `npm run build`.', { cause });
+      throw new StockwireError('not_found', `${path.slice(1)} is not built on this server: run \`npm run build\`.`, { cause });
     }
     if (cached?.mtimeMs !== mtimeMs) {
       const body = Buffer.concat([prefix, await readFile(file)]);
-      const etag = etagOf(body);
-      cached = { mtimeMs, body, gzipped: gzipSync(body, { level: 9 }), etag };
+      cached = { mtimeMs, body, gzipped: gzipSync(body, { level: 9 }), etag: etagOf(body) };
     }
     return cached;
   }
 
-  app.get(
-    '/widget.js',
-    { schema: { summary: 'The script-tag bundle (cacheable, with ETag)', tags: ['widget'] } },
-    async (request, reply) => {
-      const bundle = await load();
-      reply
-        .header('cache-control', cacheControl)
-        .header('etag', bundle.etag)
-        .header('vary', 'accept-encoding')
-        // Shops load it from their own origin: allow that even where a CORP default says same-origin.
-        .header('cross-origin-resource-policy', 'cross-origin')
-        .header('x-content-type-options', 'nosniff');
-      if (etagMatches(request.headers['if-none-match'], bundle.etag)) return reply.code(304).send();
-      reply.type('text/javascript; charset=utf-8');
-      if (acceptsGzip(request.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(bundle.gzipped);
-      return reply.send(bundle.body);
-    },
-  );
-};
+  app.get(path, { schema: { summary, tags: ['widget'] } }, async (request, reply) => {
+    const bundle = await load();
+    reply
+      .header('cache-control', cacheControl)
+      .header('etag', bundle.etag)
+      .header('vary', 'accept-encoding')
+      // Shops load it from their own origin: allow that even where a CORP default says same-origin.
+      .header('cross-origin-resource-policy', 'cross-origin')
+      .header('x-content-type-options', 'nosniff');
+    if (etagMatches(request.headers['if-none-match'], bundle.etag)) return reply.code(304).send();
+    reply.type('text/javascript; charset=utf-8');
+    if (acceptsGzip(request.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(bundle.gzipped);
+    return reply.send(bundle.body);
+  });
+}
 
 /** `gzip` listed without `q=0`. */
 function acceptsGzip(header: string | undefined): boolean {

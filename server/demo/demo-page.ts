@@ -116,7 +116,7 @@ ${cards}
       <p>The publishable key (<code>pk_…</code>) is safe in a page: it only reads what each product's display policy allows —
       <code>exact</code> always shows the count, <code>threshold</code> only when stock is low, <code>status</code> never.
       The secret key that writes stock was printed in the console and is kept in <code>DATA_DIR/demo.json</code>.</p>
-      <p>REST API and OpenAPI: <a href="/docs">/docs</a> · health: <a href="/healthz">/healthz</a> · metrics: <a href="/metrics">/metrics</a></p>
+      <p>REST API and OpenAPI: <a href="/docs">/docs</a> · health: <a href="/healthz">/healthz</a></p>
     </section>
   </main>
   <footer>Stockwire demo — data lives in the embedded database under <code>DATA_DIR</code>; <code>npm run serve</code> runs the same server without demo data or simulator.</footer>

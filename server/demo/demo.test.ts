@@ -22,7 +22,7 @@ let browser: Browser | undefined;
 const running: RunningDemo[] = [];
 
 function demoConfig() {
-  return loadConfig({ PORT: '0', WS_PORT: String(wsPort), DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+  return loadConfig({ METRICS_PORT: '0', PORT: '0', WS_PORT: String(wsPort), DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
 }
 
 async function start(): Promise<{ demo: RunningDemo; printed: string }> {
@@ -53,7 +53,7 @@ afterAll(async () => {
 describe('npm start (the demo)', () => {
   let firstKeys: { publishableKey: string; secretKey: string; merchantId: string };
 
-  it('first start: creates the demo merchant and a dozen products, prints the URLs and keys once, moves stock', { timeout: 90_000 }, async () => {
+  it('first start: creates the demo merchant and its products, prints the URLs and keys once, moves stock', { timeout: 90_000 }, async () => {
     const { demo, printed } = await start();
     expect(demo.createdMerchant).toBe(true);
     firstKeys = { publishableKey: demo.publishableKey, secretKey: demo.secretKey, merchantId: demo.merchantId };
@@ -74,7 +74,7 @@ describe('npm start (the demo)', () => {
     for (const p of demoProducts) expect((await stockOf(demo, p.sku)).http).toBe(200);
     const policies = new Set(demoProducts.map((p) => p.display));
     expect(policies).toEqual(new Set(['exact', 'threshold', 'status']));
-    expect(demoProducts.length).toBe(12);
+    expect(demoProducts.length).toBe(14);
 
     // Simulated orders arrive within seconds.
     await expect.poll(() => demo.simulator.stats().sales, { timeout: 15_000 }).toBeGreaterThan(0);
@@ -105,9 +105,9 @@ describe('npm start (the demo)', () => {
       expect(await page.locator(`script[src="/widget.js"][data-key="${demo.publishableKey}"]`).count()).toBe(1);
       expect(await page.getByRole('note').innerText()).toContain('Simulated orders');
 
-      expect(await page.locator('[data-stockwire-sku]').count()).toBe(12);
+      expect(await page.locator('[data-stockwire-sku]').count()).toBe(demoProducts.length);
       // Every product shows its stock …
-      await expect.poll(async () => (await allWidgetTexts(page)).filter((t) => t.trim() !== '').length, { timeout: 20_000 }).toBe(12);
+      await expect.poll(async () => (await allWidgetTexts(page)).filter((t) => t.trim() !== '').length, { timeout: 20_000 }).toBe(demoProducts.length);
       // … and it moves on its own while the page is open.
       const first = (await allWidgetTexts(page)).join('|');
       await expect.poll(async () => (await allWidgetTexts(page)).join('|'), { timeout: 30_000, interval: 250 }).not.toBe(first);
@@ -135,7 +135,7 @@ describe('npm start (the demo)', () => {
     // What `npm start` runs: the compiled bin, with the node flags of its first line.
     const child = spawn(builtCli(), ['demo'], {
       cwd: repositoryRoot,
-      env: { ...process.env, PORT: '0', WS_PORT: String(await freePort()), DATA_DIR: cliDataDir, DATABASE_URL: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: '0', WS_PORT: String(await freePort()), METRICS_PORT: '0', DATA_DIR: cliDataDir, DATABASE_URL: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

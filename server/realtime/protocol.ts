@@ -36,16 +36,29 @@ export interface ProtocolLimits {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function schemas(limits: ProtocolLimits) {
-  const sku = z.string().min(1).max(limits.skuMaxLength);
-  const skus = z.array(sku).min(1);
-  const sub = z.object({
-    op: z.literal('sub'),
-    skus,
-    since: z.record(z.string(), z.number().int().min(0)).optional(),
+  // Lists are checked in one plain loop rather than a schema per element: a 500-SKU frame is the
+  // common case (and the churn attacker's), so it must cost little more than its JSON.parse. The
+  // SKU rule's charset is applied by the gateway (a SKU outside it is answered unknown).
+  const skus = z.custom<string[]>((value) => isSkuList(value, limits.skuMaxLength), {
+    message: `must be a non-empty list of SKUs of 1 to ${limits.skuMaxLength} characters`,
   });
+  const since = z.custom<Record<string, number>>(isVersionMap, { message: 'must map SKUs to versions (whole numbers ≥ 0)' });
+  const sub = z.object({ op: z.literal('sub'), skus, since: since.optional() });
   const unsub = z.object({ op: z.literal('unsub'), skus });
   const ping = z.object({ op: z.literal('ping'), id: z.union([z.number().finite(), z.string().max(64)]).optional() });
   return { sub, unsub, ping };
+}
+
+function isSkuList(value: unknown, maxLength: number): value is string[] {
+  if (!Array.isArray(value) || value.length === 0) return false;
+  for (const sku of value) if (typeof sku !== 'string' || sku.length === 0 || sku.length > maxLength) return false;
+  return true;
+}
+
+function isVersionMap(value: unknown): value is Record<string, number> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  for (const version of Object.values(value)) if (!Number.isSafeInteger(version) || (version as number) < 0) return false;
+  return true;
 }
 
 const schemaCache = new Map<string, ReturnType<typeof schemas>>();

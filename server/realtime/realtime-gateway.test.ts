@@ -5,10 +5,12 @@ import type { ServerFrame } from '../../test/support/test-client.js';
 import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
 import { startTestNode, type TestNode } from '../../test/support/test-node.js';
 import { MemoryBus } from '../bus/memory-bus.js';
+import { KeyCache } from '../access/key-cache.js';
 import { loadConfig } from '../config.js';
 import { gatewaySettings } from '../main.js';
 import { StockStore } from '../store/stock-store.js';
 import { RealtimeGateway } from './realtime-gateway.js';
+import { publicView } from '../stock/views.js';
 
 const database = databaseBackends()[0]!;
 
@@ -44,6 +46,9 @@ describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPr
       REDIS_KEY_PREFIX: keyPrefix,
       PUBLISH_INTERVAL_MS: '100',
       WS_MAX_MESSAGES_PER_SECOND: '1000',
+      // These tests flood on purpose (backpressure); the subscription budgets have their own tests.
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '0',
     });
     const merchant = await node.store.createMerchant({ name: 'gateway test', allowedOrigins: ['https://shop.example'] });
     merchantId = merchant.id;
@@ -239,15 +244,13 @@ describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPr
     expect(socket.frames.length).toBeLessThan(900);
   });
 
-  it('answers GET /healthz, GET /metrics and 404 elsewhere', async () => {
+  it('answers GET /healthz, and 404 elsewhere (/metrics included: it has its own listener)', async () => {
     const base = node.gateway.url.replace('ws://', 'http://');
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok' });
     expect((await fetch(`${base}/nope`)).status).toBe(404);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toContain('stockwire_realtime_connections');
-    expect(metrics).toMatch(/stockwire_realtime_upgrades_refused_total\{code="unauthorized"\} [1-9]/);
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
   });
 });
 
@@ -334,11 +337,11 @@ describe('realtime gateway under a connect storm', () => {
         await new Promise((resolve) => setTimeout(resolve, 300));
         return store.publicViews(merchantId, skus);
       },
-      resolvePublishableKey: (key: string) => store.resolvePublishableKey(key),
     };
     gateway = await RealtimeGateway.start({
       ...gatewaySettings(loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent' })),
       store: counted,
+      keys: new KeyCache(store),
       bus: new MemoryBus(),
     });
   });
@@ -358,5 +361,140 @@ describe('realtime gateway under a connect storm', () => {
     for (const snapshot of snapshots) expect(snapshot).toMatchObject({ items: [{ sku: 'HOT', available: 7 }] });
     expect(storeReads).toBe(1);
     for (const socket of sockets) socket.close();
+  });
+});
+
+describe('realtime gateway against subscription churn', () => {
+  let store: StockStore;
+  let gateway: RealtimeGateway;
+  let bus: MemoryBus;
+  let storeReads = 0;
+  let keyLookups = 0;
+  let merchantId: string;
+  let url: string;
+  let offCommitted: () => void;
+  beforeAll(async () => {
+    store = await StockStore.open({ databaseUrl: undefined, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
+    bus = new MemoryBus();
+    offCommitted = store.onCommitted((records) => {
+      for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
+    });
+    const counted = {
+      publicViews: (merchant: string, skus: readonly string[]) => {
+        storeReads += skus.length;
+        return store.publicViews(merchant, skus);
+      },
+    };
+    const keys = new KeyCache({
+      resolveSecretKey: (key) => store.resolveSecretKey(key),
+      resolvePublishableKey: (key) => {
+        keyLookups += 1;
+        return store.resolvePublishableKey(key);
+      },
+    });
+    const config = loadConfig({
+      WS_PORT: '0',
+      LOG_LEVEL: 'silent',
+      WS_MAX_MESSAGES_PER_SECOND: '1000',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '20',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '30',
+    });
+    gateway = await RealtimeGateway.start({ ...gatewaySettings(config), store: counted, keys, bus });
+    const merchant = await store.createMerchant({ name: 'churn' });
+    merchantId = merchant.id;
+    url = `${gateway.url}/v1/ws?key=${merchant.publishableKey}`;
+  });
+  afterAll(async () => {
+    offCommitted?.();
+    await gateway?.close();
+    await store?.close();
+  });
+
+  const skus = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+  it('budgets new subscriptions and snapshot reads per connection and per IP (rate_limited, all or nothing)', async () => {
+    const a = await TestSocket.open(url);
+    const b = await TestSocket.open(url);
+    const windowStarted = Date.now();
+    a.send({ op: 'sub', skus: skus('a', 20) });
+    expect(await a.next((f) => f.t === 'snapshot')).toMatchObject({ items: expect.any(Array) });
+    // The connection's budget (20 a second) is spent: one more SKU is refused, and nothing changes.
+    a.send({ op: 'sub', skus: ['a-extra'] });
+    expect(await a.next((f) => f.t === 'error')).toMatchObject({ code: 'rate_limited' });
+    // The IP's budget (30 a second) is shared: the second socket gets only what is left.
+    b.send({ op: 'sub', skus: skus('b', 11) });
+    expect(await b.next((f) => f.t === 'error')).toMatchObject({ code: 'rate_limited' });
+    b.send({ op: 'sub', skus: skus('b', 10) });
+    expect(await b.next((f) => f.t === 'snapshot')).toMatchObject({ items: expect.any(Array) });
+    expect(gateway.stats().topics).toBe(30);
+    // Reconnecting does not refill the address's budget.
+    b.close();
+    await b.closed();
+    const c = await TestSocket.open(url);
+    c.send({ op: 'sub', skus: ['c-0'] });
+    const answer = await c.next((f) => f.t === 'error' || f.t === 'snapshot');
+    // Only meaningful inside the one-second window (a loaded machine may take longer to get here).
+    if (Date.now() - windowStarted < 900) expect(answer).toMatchObject({ t: 'error', code: 'rate_limited' });
+    c.close();
+    // A second later the budgets are back.
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    a.send({ op: 'sub', skus: ['a-extra'] });
+    expect(await a.next((f) => f.t === 'snapshot', { from: a.frames.length })).toMatchObject({ items: [{ sku: 'a-extra' }] });
+    a.close();
+    await a.closed();
+  });
+
+  it('applies the REST SKU rule to subscriptions: outside it, unknown without a subscription or a read', async () => {
+    const socket = await TestSocket.open(url);
+    const before = storeReads;
+    for (const odd of ['has space', 'A,B', '-leading', 'nul\u0000', '<img src=x>']) {
+      const from = socket.frames.length;
+      socket.send({ op: 'sub', skus: [odd, 'FINE-1'] });
+      const snapshot = await socket.next((f) => f.t === 'snapshot', { from });
+      expect(snapshot.items).toEqual(expect.arrayContaining([{ sku: odd, status: 'unknown', version: 0 }, expect.objectContaining({ sku: 'FINE-1' })]));
+      socket.send({ op: 'unsub', skus: ['FINE-1'] });
+    }
+    // Only FINE-1 was ever read (once: then it is remembered as unknown) or watched.
+    expect(storeReads - before).toBe(1);
+    for (const bad of ['x'.repeat(129), '']) {
+      const from = socket.frames.length;
+      socket.send({ op: 'sub', skus: [bad] });
+      expect(await socket.next((f) => f.t === 'error', { from })).toMatchObject({ code: 'bad_request' });
+    }
+    await socket.roundTrip();
+    expect(gateway.stats().topics).toBe(0);
+    socket.close();
+  });
+
+  it('reads an unknown SKU from the store once, and still shows it the moment it is created', async () => {
+    const socket = await TestSocket.open(url);
+    const before = storeReads;
+    for (let i = 0; i < 5; i++) {
+      const from = socket.frames.length;
+      socket.send({ op: 'sub', skus: ['GHOST'] });
+      expect(await socket.next((f) => f.t === 'snapshot', { from })).toMatchObject({ items: [{ sku: 'GHOST', status: 'unknown', version: 0 }] });
+      socket.send({ op: 'unsub', skus: ['GHOST'] });
+    }
+    expect(storeReads - before).toBe(1);
+    // Created meanwhile (while nobody on this node watched it): the write's bus value answers.
+    await store.setStock(merchantId, 'GHOST', { onHand: 4 });
+    const from = socket.frames.length;
+    socket.send({ op: 'sub', skus: ['GHOST'] });
+    expect(await socket.next((f) => f.t === 'snapshot', { from })).toMatchObject({ items: [{ sku: 'GHOST', status: 'low_stock' }] });
+    socket.close();
+  });
+
+  it('refuses a malformed key (pk_%00) at upgrade with 401 before any lookup', async () => {
+    const before = keyLookups;
+    expect(await refusedStatus(`${gateway.url}/v1/ws?key=pk_%00`)).toBe(401);
+    expect(await refusedStatus(`${gateway.url}/v1/ws?key=pk_${'%00'.repeat(24)}`)).toBe(401);
+    expect(keyLookups).toBe(before);
+  });
+
+  it('limits sockets per IP by default (sized for carrier NAT)', () => {
+    const limits = loadConfig({}).realtime;
+    expect(limits.maxConnectionsPerIp).toBeGreaterThanOrEqual(100);
+    expect(limits.maxNewSubscriptionsPerSecond).toBeGreaterThan(0);
+    expect(limits.maxNewSubscriptionsPerIpPerSecond).toBeGreaterThan(0);
   });
 });

@@ -1,13 +1,16 @@
 import type { Registry } from 'prom-client';
+import { keyKind } from '../access/credentials.js';
+import type { KeyCache } from '../access/key-cache.js';
+import { originAllowed } from '../access/origin-rule.js';
 import type { RealtimeLimits } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
+import { isValidSku } from '../stock/sku.js';
 import { topicOf, unknownView } from '../stock/views.js';
 import { clientAddress } from './client-address.js';
 import { LocalConnectionCounter, type ConnectionCounter } from './connection-counter.js';
 import { FoldingScheduler } from './folding-scheduler.js';
-import { PublishableKeyCache, originAllowed, type PublishableKeyGrant } from './key-cache.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
 import { loadUws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t, type UwsModule, type WebSocket } from './uws.js';
 import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, type ClientMessage } from './protocol.js';
@@ -15,7 +18,6 @@ import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapsho
 /** What the gateway reads from the store (the `StockStore` satisfies it). */
 export interface RealtimeStore {
   publicViews(merchantId: string, skus: readonly string[]): Promise<PublicStock[]>;
-  resolvePublishableKey(key: string): Promise<PublishableKeyGrant | null>;
 }
 
 export interface RealtimeGatewayOptions {
@@ -28,6 +30,8 @@ export interface RealtimeGatewayOptions {
   /** Load balancers in front whose `X-Forwarded-For` names the shopper (TRUST_PROXY_HOPS); 0 trusts none. */
   readonly trustProxyHops?: number;
   readonly store: RealtimeStore;
+  /** The process's one key cache (`server/access`), shared with the API. */
+  readonly keys: Pick<KeyCache, 'publishable'>;
   readonly bus: StockBus;
   readonly logger?: ComponentLogger;
   /** The process's one metrics registry; the gateway's own when omitted. */
@@ -52,6 +56,19 @@ interface SocketData {
   windowStart: number;
   messagesInWindow: number;
   toldRateLimited: boolean;
+  /** SKUs named in `sub` frames in the current one-second window (new subscriptions and snapshot reads). */
+  readonly subscribeBudget: Budget;
+}
+
+/** One client IP: its open sockets and its shared budget of new subscriptions and snapshot reads. */
+interface AddressState {
+  connections: number;
+  readonly subscribeBudget: Budget;
+}
+
+interface Budget {
+  windowStart: number;
+  used: number;
 }
 
 interface ActiveTopic {
@@ -64,6 +81,13 @@ interface ActiveTopic {
 
 type Socket = WebSocket<SocketData>;
 
+/**
+ * How long a SKU the store does not know is remembered as unknown: repeated subscriptions to it
+ * cost no store reads meanwhile. Still correct when the product is created: every write publishes
+ * to the bus, whose latest-value cache is read before this, and subscribers get the change itself.
+ */
+const UNKNOWN_SKU_TTL_MS = 5000;
+const UNKNOWN_SKU_MAX = 100_000;
 /** Chunk size of store reads during a resync (the store's multi-get limit). */
 const RESYNC_CHUNK = 100;
 /** Frames past maxFrameBytes up to this multiple get an error and the socket lives; beyond it uWS closes the connection. */
@@ -79,12 +103,15 @@ export class RealtimeGateway {
   readonly uwsBuild: string;
   private readonly app: TemplatedApp;
   private readonly logger: ComponentLogger;
-  private readonly keys: PublishableKeyCache;
   private readonly scheduler: FoldingScheduler;
   private readonly metrics: RealtimeMetrics;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Map<string, ActiveTopic>();
   private readonly connectionsPerIp: ConnectionCounter;
+  /** This thread's view of each address: its subscription budget, kept while it has sockets here. */
+  private readonly addresses = new Map<string, AddressState>();
+  /** Topics the store did not know, until when (see UNKNOWN_SKU_TTL_MS). */
+  private readonly unknownUntil = new Map<string, number>();
   private readonly unsubscribeBus: Array<() => void> = [];
   private listenSocket: us_listen_socket | undefined;
   /** False from a bus outage until the resync finished: the local cache may be stale meanwhile. */
@@ -94,11 +121,17 @@ export class RealtimeGateway {
   private framesPushed = 0;
   private closing = false;
   private boundPort = 0;
+  /** Drops addresses without sockets once their budget window is over. */
+  private readonly addressSweep = setInterval(() => {
+    const now = Date.now();
+    for (const [ip, address] of this.addresses) {
+      if (address.connections <= 0 && now - address.subscribeBudget.windowStart >= 1000) this.addresses.delete(ip);
+    }
+  }, 5000).unref();
 
   private constructor(private readonly options: RealtimeGatewayOptions) {
     this.logger = options.logger ?? silentLogger;
     this.connectionsPerIp = options.connectionCounter ?? new LocalConnectionCounter();
-    this.keys = new PublishableKeyCache((key) => options.store.resolvePublishableKey(key));
     this.metrics = new RealtimeMetrics(
       () => ({ connections: this.sockets.size, topics: this.active.size, subscriptions: this.subscriptionCount(), busUp: options.bus.connected }),
       options.metricsRegistry,
@@ -135,19 +168,6 @@ export class RealtimeGateway {
         res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store');
         const thread = this.options.thread === undefined ? {} : { thread: this.options.thread };
         res.end(JSON.stringify({ status: 'ok', bus: this.options.bus.connected ? 'up' : 'down', ...thread }));
-      });
-    });
-    this.app.get('/metrics', (res) => {
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      void this.metrics.registry.metrics().then((text) => {
-        if (aborted) return;
-        res.cork(() => {
-          res.writeHeader('Content-Type', this.metrics.registry.contentType);
-          res.end(text);
-        });
       });
     });
     this.app.any('/*', (res) => {
@@ -207,6 +227,7 @@ export class RealtimeGateway {
     for (const topic of this.active.values()) this.options.bus.unwatch(topic.merchantId, topic.sku);
     this.active.clear();
     this.scheduler.close();
+    clearInterval(this.addressSweep);
     // Let the close frames leave before the caller closes the bus and store.
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -257,9 +278,10 @@ export class RealtimeGateway {
     if (this.closing) return refuse('storage_unavailable');
     const max = this.options.limits.maxConnectionsPerIp;
     if (max > 0 && this.connectionsPerIp.count(ip) >= max) return refuse('rate_limited');
-    if (!key.startsWith('pk_')) return refuse('unauthorized');
+    // The key's format is checked before any lookup: a malformed key is a plain 401.
+    if (keyKind(key) !== 'publishable') return refuse('unauthorized');
 
-    this.keys.lookup(key).then(
+    this.options.keys.publishable(key).then(
       (grant) => {
         if (aborted) return;
         if (grant === null) return refuse('unauthorized');
@@ -272,6 +294,7 @@ export class RealtimeGateway {
           windowStart: Date.now(),
           messagesInWindow: 0,
           toldRateLimited: false,
+          subscribeBudget: { windowStart: 0, used: 0 },
         };
         res.cork(() => res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context));
       },
@@ -290,13 +313,23 @@ export class RealtimeGateway {
     }
     this.sockets.add(ws);
     this.connectionsPerIp.add(data.ip, 1);
+    const address = this.addresses.get(data.ip);
+    if (address !== undefined) address.connections += 1;
+    else this.addresses.set(data.ip, { connections: 1, subscribeBudget: { windowStart: 0, used: 0 } });
   }
 
   private closed(ws: Socket): void {
     const data = ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    if (this.sockets.delete(ws)) this.connectionsPerIp.add(data.ip, -1);
+    if (this.sockets.delete(ws)) {
+      this.connectionsPerIp.add(data.ip, -1);
+      const address = this.addresses.get(data.ip);
+      // An address that just spent its budget keeps it until the window ends: reconnecting must not refill it.
+      if (address !== undefined && --address.connections <= 0 && Date.now() - address.subscribeBudget.windowStart >= 1000) {
+        this.addresses.delete(data.ip);
+      }
+    }
     for (const sku of data.skus) this.release(data.merchantId, sku);
     data.skus.clear();
   }
@@ -354,12 +387,22 @@ export class RealtimeGateway {
   }
 
   private async subscribe(ws: Socket, data: SocketData, listed: readonly string[], since: Readonly<Record<string, number>>): Promise<void> {
-    const skus = [...new Set(listed)];
+    const distinct = [...new Set(listed)];
+    // REST's SKU rule: a SKU outside it names no product and never will (writes refuse it), so it is
+    // answered unknown without a subscription, a bus watch or a read. A page holding one odd SKU
+    // still gets the others (the widget sends all of a page's SKUs in one frame).
+    const skus = distinct.filter((sku) => isValidSku(sku, this.options.skuMaxLength));
+    const outside = distinct.filter((sku) => !isValidSku(sku, this.options.skuMaxLength));
     const added = skus.filter((sku) => !data.skus.has(sku));
     const max = this.options.limits.maxSubscriptions;
     if (data.skus.size + added.length > max) {
       // All or nothing: a refused `sub` changes no subscription.
       this.sendError(ws, data, 'too_many_subscriptions', `At most ${max} subscriptions per connection.`);
+      return;
+    }
+    const refusal = this.chargeSubscribeBudget(data, distinct.length);
+    if (refusal !== undefined) {
+      this.sendError(ws, data, 'rate_limited', refusal);
       return;
     }
     for (const sku of added) {
@@ -379,12 +422,37 @@ export class RealtimeGateway {
       return;
     }
     if (data.closed) return;
-    this.send(ws, data, encodeSnapshot(views.filter((view) => since[view.sku] !== view.version)));
+    const answered = [...views, ...outside.map((sku) => unknownView(sku))];
+    this.send(ws, data, encodeSnapshot(answered.filter((view) => since[view.sku] !== view.version)));
   }
 
-  /** A merchant's keys were rotated (on any node): new upgrades with a cached old key are refused at once. */
-  forgetMerchantKeys(merchantId: string): void {
-    this.keys.forgetMerchant(merchantId);
+  /**
+   * Each SKU a `sub` names costs one unit of the connection's and the IP's budget per second: it is
+   * a new subscription (a bus watch) or a snapshot read, or both. Subscription churn from one place
+   * thus costs the store and the bus a bounded amount, however many sockets it opens. Both budgets
+   * are charged only when both allow (a refused `sub` changes nothing). Undefined: allowed.
+   */
+  private chargeSubscribeBudget(data: SocketData, cost: number): string | undefined {
+    const { maxNewSubscriptionsPerSecond: perConnection, maxNewSubscriptionsPerIpPerSecond: perIp } = this.options.limits;
+    const now = Date.now();
+    const address = this.addresses.get(data.ip);
+    const ipBudget = perIp > 0 ? address?.subscribeBudget : undefined;
+    const connectionBudget = perConnection > 0 ? data.subscribeBudget : undefined;
+    for (const budget of [connectionBudget, ipBudget]) {
+      if (budget !== undefined && now - budget.windowStart >= 1000) {
+        budget.windowStart = now;
+        budget.used = 0;
+      }
+    }
+    if (connectionBudget !== undefined && connectionBudget.used + cost > perConnection) {
+      return `At most ${perConnection} subscriptions and snapshot reads per second on a connection.`;
+    }
+    if (ipBudget !== undefined && ipBudget.used + cost > perIp) {
+      return `At most ${perIp} subscriptions and snapshot reads per second from one address.`;
+    }
+    if (connectionBudget !== undefined) connectionBudget.used += cost;
+    if (ipBudget !== undefined) ipBudget.used += cost;
+    return undefined;
   }
 
   /**
@@ -440,22 +508,33 @@ export class RealtimeGateway {
         this.learn(merchantId, view);
       }
     });
-    const missing = skus.filter((sku) => !found.has(sku));
+    const now = Date.now();
+    const missing = skus.filter((sku) => !found.has(sku) && !((this.unknownUntil.get(topicOf(merchantId, sku)) ?? 0) > now));
     if (missing.length > 0) {
       const fromStore = await this.options.store.publicViews(merchantId, missing);
       for (const view of fromStore) {
         found.set(view.sku, view);
         this.learn(merchantId, view);
         // Warm the bus cache (e.g. after a Redis restart emptied it); version-guarded, so harmless.
-        if (view.version > 0) this.options.bus.publish({ merchantId, view });
+        if (view.status === 'unknown') this.rememberUnknown(topicOf(merchantId, view.sku), now);
+        else if (view.version > 0) this.options.bus.publish({ merchantId, view });
       }
     }
     return found;
   }
 
+  private rememberUnknown(topic: string, now: number): void {
+    if (this.unknownUntil.size >= UNKNOWN_SKU_MAX) {
+      for (const [key, until] of this.unknownUntil) if (until <= now) this.unknownUntil.delete(key);
+      if (this.unknownUntil.size >= UNKNOWN_SKU_MAX) this.unknownUntil.clear();
+    }
+    this.unknownUntil.set(topic, now + UNKNOWN_SKU_TTL_MS);
+  }
+
   /** Feeds a value into the topic's scheduler, if anyone on this node still watches it. */
   private learn(merchantId: string, view: PublicStock): void {
     const topic = topicOf(merchantId, view.sku);
+    if (view.status !== 'unknown') this.unknownUntil.delete(topic);
     if (this.active.has(topic)) this.scheduler.offer(topic, view);
   }
 

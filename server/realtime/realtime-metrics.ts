@@ -1,9 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 
-/**
- * Prometheus metrics of one realtime node, in their own registry (served on the realtime port's
- * `/metrics`, so a ROLE=realtime node is observable without the API).
- */
+/** Prometheus metrics of one realtime node, in the process's registry (served on METRICS_PORT only, in every role). */
 export class RealtimeMetrics {
   readonly registry: Registry;
   readonly framesPushed: Counter;

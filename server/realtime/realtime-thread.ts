@@ -124,8 +124,9 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
   const bus = new ThreadBus(main, init.busKind, init.busConnected);
   const store: RealtimeStore = {
     publicViews: (merchantId, skus) => main.ask({ op: 'publicViews', merchantId, skus }),
-    resolvePublishableKey: (key) => main.ask({ op: 'resolveKey', key }),
   };
+  // The process's one key cache lives on the main thread, so a revocation there holds for every thread.
+  const keys = { publishable: (key: string) => main.ask({ op: 'resolveKey', key }) };
   const log =
     (level: 'debug' | 'info' | 'warn' | 'error') =>
     (obj: object, msg?: string): void =>
@@ -149,8 +150,6 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
         return bus.changed(message.change);
       case 'connection':
         return bus.connection(message.state);
-      case 'forgetKeys':
-        return running.gateway?.forgetMerchantKeys(message.merchantId);
       case 'collect':
         void registry.getMetricsAsJSON().then((metrics) => {
           const stats = running.gateway?.stats() ?? { connections: 0, topics: 0, framesPushed: 0 };
@@ -167,6 +166,7 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
   running.gateway = await RealtimeGateway.start({
     ...init.settings,
     store,
+    keys,
     bus,
     logger,
     metricsRegistry: registry,

@@ -9,6 +9,7 @@ import { gatewaySettings, startStockwire, type RunningStockwire } from '../main.
 import { publicView } from '../stock/views.js';
 import { StockStore } from '../store/stock-store.js';
 import { RealtimeThreads } from './realtime-threads.js';
+import { KeyCache } from '../access/key-cache.js';
 import { TestSocket, UpgradeRefused, upgradeStatus } from '../../test/support/test-client.js';
 
 const database = databaseBackends()[0]!;
@@ -48,7 +49,7 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
     store = await StockStore.open({ databaseUrl: database.databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
     bus = redisUrl ? new RedisBus({ url: redisUrl, keyPrefix: `${keyPrefix}threads:` }) : new MemoryBus();
     if (bus instanceof RedisBus) await bus.ready();
-    store.onCommitted((records) => {
+    store.onPublicChange((records) => {
       for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
     });
     // The real store, counted, and slowed down on demand as a busy database would be.
@@ -58,7 +59,6 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
         if (slowReads) await new Promise((resolve) => setTimeout(resolve, 300));
         return store.publicViews(merchant, skus);
       },
-      resolvePublishableKey: (apiKey: string) => store.resolvePublishableKey(apiKey),
     };
     registry = new Registry();
     const config = loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent', WS_MAX_CONNECTIONS_PER_IP: String(MAX_PER_IP), TRUST_PROXY_HOPS: '1' });
@@ -66,6 +66,7 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
       threads: 2,
       settings: gatewaySettings(config),
       store: counted,
+      keys: new KeyCache(store),
       bus,
       logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       metricsRegistry: registry,

@@ -9,12 +9,15 @@ import { topicOf } from '../stock/views.js';
 import { SharedConnectionCounter } from './connection-counter.js';
 import type { RealtimeStore } from './realtime-gateway.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
+import type { KeyCache } from '../access/key-cache.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadMetrics, ThreadRequest, ThreadStats, ToThread } from './thread-messages.js';
 
 export interface RealtimeThreadsOptions {
   readonly threads: number;
   readonly settings: RealtimeThreadInit['settings'];
   readonly store: RealtimeStore;
+  /** The process's one key cache: threads ask it, so a revocation (`forget`) reaches every thread at once. */
+  readonly keys: Pick<KeyCache, 'publishable'>;
   readonly bus: StockBus;
   readonly logger: ComponentLogger;
   /** The process's one registry: the threads' realtime metrics appear in it, summed. */
@@ -72,11 +75,6 @@ export class RealtimeThreads {
 
   get port(): number {
     return this.boundPort;
-  }
-
-  /** A merchant's keys were rotated: every thread drops its cached grants. */
-  forgetMerchantKeys(merchantId: string): void {
-    this.broadcast({ kind: 'forgetKeys', merchantId });
   }
 
   /** Sockets, topics and frames per thread, as each thread counts them now. */
@@ -161,12 +159,12 @@ export class RealtimeThreads {
   }
 
   private answer(thread: number, request: ThreadRequest): Promise<ThreadAnswers[ThreadRequest['op']]> {
-    const { store, bus, metricsRegistry } = this.options;
+    const { keys, bus, metricsRegistry } = this.options;
     switch (request.op) {
       case 'publicViews':
         return this.publicViews(request.merchantId, request.skus);
       case 'resolveKey':
-        return store.resolvePublishableKey(request.key);
+        return keys.publishable(request.key);
       case 'cached':
         return bus.cached(request.merchantId, request.skus);
       case 'watch':

@@ -1,5 +1,5 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { PublishableKeyGrant } from './key-cache.js';
+import type { PublishableKeyGrant } from '../access/key-cache.js';
 import type { RealtimeGatewayOptions } from './realtime-gateway.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 
@@ -48,7 +48,6 @@ export type ToThread =
   | { readonly kind: 'reply'; readonly id: number; readonly ok: false; readonly error: string }
   | { readonly kind: 'change'; readonly change: StockChange }
   | { readonly kind: 'connection'; readonly state: 'up' | 'down' }
-  | { readonly kind: 'forgetKeys'; readonly merchantId: string }
   | { readonly kind: 'collect'; readonly id: number }
   | { readonly kind: 'close' };
 

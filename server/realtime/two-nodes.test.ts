@@ -29,7 +29,7 @@ async function api(base: string, method: string, path: string, token: string, bo
 
 function startNode(env: Record<string, string | undefined>): Promise<RunningStockwire> {
   return startStockwire(
-    loadConfig({ PORT: '0', WS_PORT: '0', DATABASE_URL: databaseUrl ?? undefined, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', ...env }),
+    loadConfig({ METRICS_PORT: '0', PORT: '0', WS_PORT: '0', DATABASE_URL: databaseUrl ?? undefined, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', ...env }),
   );
 }
 
@@ -155,7 +155,7 @@ describe.each(databaseBackends())('one node (ROLE=all) on $name with the in-proc
 
   it('pushes its own REST writes to its own sockets', async () => {
     node = await startStockwire(
-      loadConfig({ PORT: '0', WS_PORT: '0', DATABASE_URL: url, DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '0' }),
+      loadConfig({ METRICS_PORT: '0', PORT: '0', WS_PORT: '0', DATABASE_URL: url, DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', PUBLISH_INTERVAL_MS: '0' }),
     );
     expect(node.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(node.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
@@ -181,7 +181,7 @@ describe.skipIf(databaseUrl === null)('stockwire serve', () => {
   it('closes sockets with 1001 and exits 0 on SIGTERM', async () => {
     const [port, wsPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
-      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), DATABASE_URL: databaseUrl!, REDIS_URL: '', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), METRICS_PORT: '0', DATABASE_URL: databaseUrl!, REDIS_URL: '', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

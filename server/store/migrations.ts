@@ -1,14 +1,19 @@
 import { sql, type Kysely, type Migration } from 'kysely';
+import { mysqlInitial, mysqlPublicVersion } from './mysql-migrations.js';
+import { isMysql } from './sql-dialect.js';
 
 /**
- * The one set of migrations for PostgreSQL and PGlite, in code rather than files on disk so the
- * package works from any install location. Names sort in the order they apply; never edit one that shipped.
+ * The one migration history for PostgreSQL, PGlite and MySQL/MariaDB, in code rather than files on
+ * disk so the package works from any install location. Names sort in the order they apply; never edit
+ * one that shipped. Where MySQL's SQL differs, a migration switches to its MySQL twin (`mysql-migrations.ts`),
+ * which builds the same tables, keys and CHECKs in MySQL's types.
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': {
     // Kysely hands migrations an untyped handle: the schema they build is what `Database` describes.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlInitial(db);
       await db.schema
         .createTable('merchants')
         .addColumn('id', 'text', (c) => c.primaryKey())
@@ -119,6 +124,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
     // internal version until now), so the next change is never ignored and nobody goes backwards.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlPublicVersion(db);
       // `faceKey(publicFace(…))` of `stock/public-face.ts`, as one inlinable SQL expression (no clamping:
       // a CHECK keeps available >= 0). A change to the rule is a new migration replacing it.
       await sql`

@@ -1,23 +1,23 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
-import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { DataDirLock } from './data-dir-lock.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 import { StaticMigrationProvider } from './static-migration-provider.js';
 
-export type DatabaseBackendName = 'postgres' | 'pglite';
+export type DatabaseBackendName = 'postgres' | 'pglite' | 'mysql';
 
 export interface DatabaseOptions {
-  /** `postgres://…` selects PostgreSQL through `pg`; unset selects embedded PGlite. */
+  /** `postgres://…` selects PostgreSQL through `pg`; `mysql://…` MySQL 8 or MariaDB 10.6+ through `mysql2`; unset selects embedded PGlite. */
   readonly databaseUrl: string | undefined;
   /** PGlite's files go to `DATA_DIR/pgdata`; `memory://` keeps the embedded database in memory (tests). */
   readonly dataDir: string;
-  /** PostgreSQL pool size. */
+  /** PostgreSQL or MySQL pool size. */
   readonly poolSize?: number;
-  /** How long a request waits for a PostgreSQL connection before storage counts as unavailable. */
+  /** How long a request waits for a new database connection before storage counts as unavailable. */
   readonly connectTimeoutMs?: number;
   /** Told about pool errors that happen between queries (a dropped idle connection). */
   readonly onPoolError?: (error: Error) => void;
@@ -30,7 +30,8 @@ export interface OpenedDatabase {
 
 /** Opens the database the options select and migrates it to the latest schema. */
 export async function openDatabase(options: DatabaseOptions): Promise<OpenedDatabase> {
-  const opened = options.databaseUrl ? openPostgres(options.databaseUrl, options) : await openPGlite(options.dataDir);
+  const url = options.databaseUrl;
+  const opened = !url ? await openPGlite(options.dataDir) : /^mysql:\/\//.test(url) ? await openMysql(url, options) : openPostgres(url, options);
   try {
     await migrateToLatest(opened.db);
   } catch (error) {
@@ -53,6 +54,38 @@ function openPostgres(url: string, options: DatabaseOptions): OpenedDatabase {
   pool.on('error', report);
   pool.on('connect', (client) => client.on('error', report));
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), backend: 'postgres' };
+}
+
+/**
+ * Each connection speaks UTC (times are `datetime(6)` in UTC both ways), runs strict (a bad value is
+ * an error, never a silent truncation) and reads committed data, as PostgreSQL does by default: a
+ * write that waited for a row lock sees the row as it was committed, and fewer gap locks means fewer deadlocks.
+ */
+const mysqlSession = [
+  "set time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION'",
+  'set session transaction isolation level read committed',
+].map((statement) => CompiledQuery.raw(statement));
+
+async function openMysql(url: string, options: DatabaseOptions): Promise<OpenedDatabase> {
+  // Loaded only when chosen, like PGlite: other deployments never hold the MySQL driver.
+  const { createPool } = await import('mysql2');
+  const pool = createPool({
+    uri: url,
+    connectionLimit: options.poolSize ?? 10,
+    connectTimeout: options.connectTimeoutMs ?? 5000,
+    timezone: 'Z',
+    charset: 'utf8mb4_bin',
+  });
+  // As with `pg`: a connection losing its server emits 'error'; the query in flight fails on its own (503).
+  const report = (error: Error) => options.onPoolError?.(error);
+  pool.on('connection', (connection) => connection.on('error', report));
+  const dialect = new MysqlDialect({
+    pool,
+    onCreateConnection: async (connection) => {
+      for (const statement of mysqlSession) await connection.executeQuery(statement);
+    },
+  });
+  return { db: new Kysely<Database>({ dialect }), backend: 'mysql' };
 }
 
 async function openPGlite(dataDir: string): Promise<OpenedDatabase> {

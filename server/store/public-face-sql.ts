@@ -1,5 +1,6 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { unknownFace, faceKey } from '../stock/public-face.js';
+import { isMysql } from './sql-dialect.js';
 
 /**
  * `faceKey(publicFace(onHand - reserved, threshold, display))` in SQL: the database function
@@ -16,6 +17,28 @@ export function faceSql(
   display: RawBuilder<string> = sql<string>`p.display`,
 ): RawBuilder<string> {
   return sql<string>`stockwire_public_face((${onHand}) - (${reserved}), ${threshold}, ${display})`;
+}
+
+/**
+ * The same rule on either family: PostgreSQL calls its function; MySQL, which has none (its writes
+ * decide the face in TypeScript under the row lock), spells the rule out as one CASE expression.
+ * Used where SQL must compute faces on MySQL too (the migration's backfill), and tested alike.
+ */
+export function faceExpression(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  db: Kysely<any>,
+  onHand: RawBuilder<number>,
+  reserved: RawBuilder<number>,
+  threshold: RawBuilder<number> = sql<number>`p.low_stock_threshold`,
+  display: RawBuilder<string> = sql<string>`p.display`,
+): RawBuilder<string> {
+  if (!isMysql(db)) return faceSql(onHand, reserved, threshold, display);
+  const available = sql<number>`((${onHand}) - (${reserved}))`;
+  return sql<string>`case
+    when ${available} <= 0 then case when ${display} = 'status' then 'sold_out' else 'sold_out:0' end
+    when ${available} <= ${threshold} then case when ${display} = 'status' then 'low_stock' else concat('low_stock:', ${available}) end
+    else case when ${display} = 'exact' then concat('in_stock:', ${available}) else 'in_stock' end
+  end`;
 }
 
 /** The public version and face a transaction started from, for a product it has locked. */

@@ -1,9 +1,10 @@
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import { Kysely, Migrator, MysqlDialect, PostgresDialect, sql } from 'kysely';
+import { createPool } from 'mysql2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseBackends } from '../../test/backends.js';
-import { createDatabase, dropDatabase } from '../../test/support/throwaway-services.js';
+import { createDatabase, createMysqlDatabase, dropDatabase, dropMysqlDatabase } from '../../test/support/throwaway-services.js';
 import { faceKey, publicFace } from '../stock/public-face.js';
 import type { StockRecord } from '../stock/types.js';
 import { publicView } from '../stock/views.js';
@@ -166,9 +167,24 @@ async function freshDatabase(databaseUrl: string | undefined): Promise<{ db: Kys
     const db = new Kysely<Database>({ dialect: new PGliteDialect({ database: await PGlite.create('memory://') }) });
     return { db, close: () => db.destroy() };
   }
+  const name = `sw_migrate_${process.pid}_${Date.now()}`;
+  if (databaseUrl.startsWith('mysql://')) {
+    const server = new URL(databaseUrl);
+    server.pathname = '/';
+    const url = await createMysqlDatabase(server.toString(), name);
+    const db = new Kysely<Database>({
+      dialect: new MysqlDialect({ pool: createPool({ uri: url, connectionLimit: 2, timezone: 'Z' }) }),
+    });
+    return {
+      db,
+      close: async () => {
+        await db.destroy();
+        await dropMysqlDatabase(server.toString(), name);
+      },
+    };
+  }
   const admin = new URL(databaseUrl);
   admin.pathname = '/postgres';
-  const name = `sw_migrate_${process.pid}_${Date.now()}`;
   const url = await createDatabase(admin.toString(), name);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) });
   return {

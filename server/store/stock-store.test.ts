@@ -261,4 +261,53 @@ describe.each(databaseBackends())('StockStore on $name', ({ databaseUrl }) => {
     expect(journal).toHaveLength(101);
     expect(journal.reduce((s, j) => s + j.onHandDelta, 0)).toBe(0);
   });
+
+  it('lets an Idempotency-Key past its time be used afresh, and purges expired keys', async () => {
+    const m = await store.createMerchant({ name: 'Expiry' });
+    await store.setStock(m.id, 'E', { onHand: 5 });
+    const write = (fingerprint: string) =>
+      store.writeOnce(m.id, { key: 'old', fingerprint }, async (tx) => ({ status: 200, body: { onHand: (await tx.adjust('E', { delta: -1 })).onHand } }));
+    expect((await write('a')).answer.body).toEqual({ onHand: 4 });
+    const past = new Date(Date.now() - 60_000);
+    await store.db.updateTable('idempotency_keys').set({ expires_at: past }).where('merchant_id', '=', m.id).execute();
+    // Expired: another request under the key runs, and keeps its own answer.
+    expect(await write('b')).toEqual({ answer: { status: 200, body: { onHand: 3 } }, replayed: false });
+    expect(await write('b')).toEqual({ answer: { status: 200, body: { onHand: 3 } }, replayed: true });
+    await store.db.updateTable('idempotency_keys').set({ expires_at: past }).where('merchant_id', '=', m.id).execute();
+    expect(await store.purgeIdempotencyKeys()).toBeGreaterThanOrEqual(1);
+    const left = await store.db.selectFrom('idempotency_keys').select('key').where('merchant_id', '=', m.id).execute();
+    expect(left).toEqual([]);
+  });
+
+  it('keeps the stock CHECK in the database itself: a direct write below zero is refused', async () => {
+    const m = await store.createMerchant({ name: 'Check' });
+    await store.setStock(m.id, 'C', { onHand: 2 });
+    const refused = await store.db
+      .updateTable('stock')
+      .set({ reserved: 3 })
+      .where('merchant_id', '=', m.id)
+      .where('sku', '=', 'C')
+      .execute()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(refused).toBeInstanceOf(Error);
+    expect((await store.getStock(m.id, 'C'))!).toMatchObject({ onHand: 2, reserved: 0, version: 1 });
+  });
+
+  it('runs crossing batches to the end: rows locked in SKU order, a deadlock retried', async () => {
+    const m = await store.createMerchant({ name: 'Batches' });
+    const skus = Array.from({ length: 20 }, (_, i) => `B${String(i).padStart(2, '0')}`);
+    await store.applyBatch(m.id, skus.map((sku) => ({ sku, onHand: 100 })));
+    // Half the batches list the SKUs backwards: without the sorted lock order they would deadlock.
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        store.applyBatch(m.id, (i % 2 === 0 ? skus : [...skus].reverse()).map((sku) => ({ sku, delta: -1 }))),
+      ),
+    );
+    expect(results.flat().every((r) => r.ok)).toBe(true);
+    const rows = await store.getStocks(m.id, skus);
+    expect(rows.map((r) => r!.onHand)).toEqual(skus.map(() => 90));
+  });
 });

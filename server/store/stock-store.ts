@@ -20,6 +20,7 @@ import type {
   StoredAnswer,
 } from './records.js';
 import type { Database } from './schema.js';
+import { isDuplicateKey, isMysql, jsonFrom, now, nowPlusSeconds, textListFrom, textListValue } from './sql-dialect.js';
 import { isRetryableConflict, toStoreError } from './storage-errors.js';
 
 const loneSurrogate = /\p{Cs}/u;
@@ -43,14 +44,6 @@ interface Listeners {
   readonly committed: Set<CommitListener>;
   readonly publicChange: Set<CommitListener>;
 }
-
-interface CachedKey<T> {
-  readonly value: T;
-  readonly until: number;
-}
-
-const KEY_CACHE_MS = 30_000;
-const KEY_CACHE_MAX = 10_000;
 const MAX_ATTEMPTS = 4;
 const SWEEP_BATCH = 500;
 
@@ -63,9 +56,6 @@ export class StockStore {
   readonly #db: Kysely<Database>;
   readonly #options: StockStoreOptions;
   readonly #listeners: Listeners = { committed: new Set(), publicChange: new Set() };
-  readonly #secretKeys = new Map<string, CachedKey<{ merchantId: string } | null>>();
-  readonly #publishableKeys = new Map<string, CachedKey<{ merchantId: string; allowedOrigins: readonly string[] } | null>>();
-  #keyGeneration = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping: Promise<unknown> | undefined;
   #closed = false;
@@ -92,23 +82,24 @@ export class StockStore {
   async createMerchant(input: { name: string; allowedOrigins?: readonly string[] }): Promise<CreatedMerchant> {
     const secretKey = newSecretKey();
     const publishableKey = newPublishableKey();
-    const row = await this.#run(() =>
-      this.#db
+    const id = newMerchantId();
+    const row = await this.#run(async () => {
+      await this.#db
         .insertInto('merchants')
         .values({
-          id: newMerchantId(),
+          id,
           name: input.name,
           publishable_key: publishableKey,
           secret_key_hash: hashSecretKey(secretKey),
-          allowed_origins: [...(input.allowedOrigins ?? [])],
+          allowed_origins: textListValue(this.#db, input.allowedOrigins ?? []),
         })
-        .returning(['id', 'name', 'allowed_origins', 'created_at'])
-        .executeTakeFirstOrThrow(),
-    );
+        .execute();
+      return this.#db.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    });
     return {
       id: row.id,
       name: row.name,
-      allowedOrigins: row.allowed_origins,
+      allowedOrigins: textListFrom(row.allowed_origins),
       createdAt: new Date(row.created_at),
       publishableKey,
       secretKey,
@@ -116,9 +107,9 @@ export class StockStore {
   }
 
   /**
-   * New secret key (and, when asked, a new publishable key) for a merchant; the old ones stop
-   * working at once on this node. Other nodes drop their cached keys on `forgetMerchantKeys`
-   * (the API delivers it over Redis) or after the cache time at the latest. Null: no such merchant.
+   * New secret key (and, when asked, a new publishable key) for a merchant. The store caches no
+   * keys: the caller tells every node's key cache (`server/access`) to forget the merchant's
+   * grants. Null: no such merchant.
    */
   async rotateKeys(
     merchantId: string,
@@ -126,49 +117,40 @@ export class StockStore {
   ): Promise<{ publishableKey: string; secretKey: string } | null> {
     const secretKey = newSecretKey();
     const fresh = options.publishable === true ? newPublishableKey() : undefined;
+    // In one transaction: the publishable key answered is the one this rotation left (no UPDATE … RETURNING on MySQL).
     const row = await this.#run(() =>
-      this.#db
-        .updateTable('merchants')
-        .set({ secret_key_hash: hashSecretKey(secretKey), ...(fresh === undefined ? {} : { publishable_key: fresh }) })
-        .where('id', '=', merchantId)
-        .returning(['publishable_key'])
-        .executeTakeFirst(),
+      this.#db.transaction().execute(async (trx) => {
+        const { numUpdatedRows } = await trx
+          .updateTable('merchants')
+          .set({ secret_key_hash: hashSecretKey(secretKey), ...(fresh === undefined ? {} : { publishable_key: fresh }) })
+          .where('id', '=', merchantId)
+          .executeTakeFirstOrThrow();
+        if (numUpdatedRows === 0n) return undefined;
+        return trx.selectFrom('merchants').select('publishable_key').where('id', '=', merchantId).executeTakeFirstOrThrow();
+      }),
     );
-    this.forgetMerchantKeys(merchantId);
     return row ? { publishableKey: row.publishable_key, secretKey } : null;
   }
 
-  /** Drops every cached key of a merchant, so a rotated key is looked up (and refused) afresh. */
-  forgetMerchantKeys(merchantId: string): void {
-    this.#keyGeneration += 1;
-    for (const cache of [this.#secretKeys, this.#publishableKeys]) {
-      for (const [key, entry] of cache) {
-        if (entry.value?.merchantId === merchantId) cache.delete(key);
-      }
-    }
-  }
-
+  /** One lookup, uncached: callers go through the access module's key cache. */
   async resolveSecretKey(key: string): Promise<{ merchantId: string } | null> {
     const hash = hashSecretKey(key);
-    return this.#cached(this.#secretKeys, hash, async () => {
-      const row = await this.#db
-        .selectFrom('merchants')
-        .select('id')
-        .where('secret_key_hash', '=', hash)
-        .executeTakeFirst();
-      return row ? { merchantId: row.id } : null;
-    });
+    const row = await this.#run(() =>
+      this.#db.selectFrom('merchants').select('id').where('secret_key_hash', '=', hash).executeTakeFirst(),
+    );
+    return row ? { merchantId: row.id } : null;
   }
 
+  /** One lookup, uncached: callers go through the access module's key cache. */
   async resolvePublishableKey(key: string): Promise<{ merchantId: string; allowedOrigins: readonly string[] } | null> {
-    return this.#cached(this.#publishableKeys, key, async () => {
-      const row = await this.#db
+    const row = await this.#run(() =>
+      this.#db
         .selectFrom('merchants')
         .select(['id', 'allowed_origins'])
         .where('publishable_key', '=', key)
-        .executeTakeFirst();
-      return row ? { merchantId: row.id, allowedOrigins: Object.freeze([...row.allowed_origins]) } : null;
-    });
+        .executeTakeFirst(),
+    );
+    return row ? { merchantId: row.id, allowedOrigins: Object.freeze(textListFrom(row.allowed_origins)) } : null;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -278,6 +260,8 @@ export class StockStore {
   }
 
   async adjustStock(merchantId: string, sku: string, input: AdjustStockInput): Promise<StockRecord> {
+    // MySQL has no data-modifying CTE: a transaction locks, writes and journals (`StockTransaction`).
+    if (isMysql(this.#db)) return this.#transact(merchantId, null, (tx) => tx.adjust(sku, input));
     // One statement, no explicit transaction: the common case costs one round trip.
     const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null));
     if (changed) {
@@ -369,7 +353,7 @@ export class StockStore {
           .selectFrom('reservations')
           .select(['id', 'merchant_id', 'sku', 'quantity'])
           .where('state', '=', 'held')
-          .where('expires_at', '<=', sql<Date>`now()`)
+          .where('expires_at', '<=', now)
           .orderBy('expires_at')
           .limit(limit)
           .forUpdate()
@@ -378,7 +362,7 @@ export class StockStore {
         if (due.length === 0) return 0;
         await trx
           .updateTable('reservations')
-          .set({ state: 'expired', updated_at: sql<Date>`now()` })
+          .set({ state: 'expired', updated_at: now })
           .where('id', 'in', due.map((r) => r.id))
           .execute();
         const groups = new Map<string, { merchantId: string; sku: string; holds: { id: string; quantity: number }[] }>();
@@ -405,8 +389,11 @@ export class StockStore {
 
   /** Remove Idempotency-Keys past their time. */
   async purgeIdempotencyKeys(limit = SWEEP_BATCH): Promise<number> {
+    // MySQL may not read the table it deletes from, but limits a DELETE itself (PostgreSQL does not).
     const result = await this.#run(() =>
-      this.#db
+      isMysql(this.#db)
+        ? this.#db.deleteFrom('idempotency_keys').where('expires_at', '<=', now).limit(limit).executeTakeFirst()
+        : this.#db
         .deleteFrom('idempotency_keys')
         .where(({ eb, selectFrom }) =>
           eb(
@@ -414,7 +401,7 @@ export class StockStore {
             'in',
             selectFrom('idempotency_keys')
               .select(['merchant_id', 'key'])
-              .where('expires_at', '<=', sql<Date>`now()`)
+              .where('expires_at', '<=', now)
               .limit(limit),
           ),
         )
@@ -511,21 +498,6 @@ export class StockStore {
     }
   }
 
-  async #cached<T>(cache: Map<string, CachedKey<T>>, key: string, load: () => Promise<T>): Promise<T> {
-    const now = Date.now();
-    const hit = cache.get(key);
-    if (hit && hit.until > now) return hit.value;
-    const generation = this.#keyGeneration;
-    const value = await this.#run(load);
-    // Misses are not cached: a merchant created a moment ago must work at once. A lookup that
-    // overlapped a key rotation is not cached either: it may have read the old key.
-    if (value !== null && generation === this.#keyGeneration) {
-      if (cache.size >= KEY_CACHE_MAX) cache.clear();
-      cache.set(key, { value, until: now + KEY_CACHE_MS });
-    }
-    return value;
-  }
-
   #emit(records: readonly StockRecord[], publicChanges: readonly StockRecord[]): void {
     const calls: Array<[Set<CommitListener>, readonly StockRecord[]]> = [[this.#listeners.committed, records]];
     if (publicChanges.length > 0) calls.push([this.#listeners.publicChange, publicChanges]);
@@ -555,7 +527,7 @@ export class StockStore {
                 .whereRef('r.merchant_id', '=', 's.merchant_id')
                 .whereRef('r.sku', '=', 's.sku')
                 .where('r.state', '=', 'held')
-                .where('r.expires_at', '<=', sql<Date>`now()`),
+                .where('r.expires_at', '<=', now),
             )
             .as('stale'),
         )
@@ -608,10 +580,48 @@ async function claimKey(
   idempotency: IdempotencyInput,
   ttlHours: number,
 ): Promise<{ answer: StoredAnswer; replayed: boolean } | null> {
-  const expiresAt = sql<Date>`now() + make_interval(hours => ${ttlHours})`;
+  if (await claimKeyRow(trx, merchantId, idempotency, ttlHours)) return null;
+  const existing = await trx
+    .selectFrom('idempotency_keys')
+    .select(['fingerprint', 'status', 'body'])
+    .where('merchant_id', '=', merchantId)
+    .where('key', '=', idempotency.key)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!existing || existing.fingerprint !== idempotency.fingerprint || existing.status === null) {
+    const error = new StockwireError('idempotency_conflict');
+    return { answer: { status: error.status, body: error.toBody() }, replayed: false };
+  }
+  return { answer: { status: existing.status, body: jsonFrom(trx, existing.body) }, replayed: true };
+}
+
+/**
+ * Insert the key's row, or take over an expired one; false when a live one exists (a concurrent
+ * holder makes the INSERT wait for its COMMIT). PostgreSQL does it in one upsert, which must not
+ * fail (a failed statement aborts its transaction); MySQL removes an expired row, then inserts and
+ * reads a duplicate-key error as "taken" (its transaction goes on).
+ */
+async function claimKeyRow(trx: Transaction<Database>, merchantId: string, idempotency: IdempotencyInput, ttlHours: number): Promise<boolean> {
+  const expiresAt = nowPlusSeconds(trx, ttlHours * 3600);
+  const values = { merchant_id: merchantId, key: idempotency.key, fingerprint: idempotency.fingerprint, status: null, body: null, expires_at: expiresAt };
+  if (isMysql(trx)) {
+    await trx
+      .deleteFrom('idempotency_keys')
+      .where('merchant_id', '=', merchantId)
+      .where('key', '=', idempotency.key)
+      .where('expires_at', '<=', now)
+      .execute();
+    try {
+      await trx.insertInto('idempotency_keys').values(values).execute();
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
   const claimed = await trx
     .insertInto('idempotency_keys')
-    .values({ merchant_id: merchantId, key: idempotency.key, fingerprint: idempotency.fingerprint, status: null, body: null, expires_at: expiresAt })
+    .values(values)
     .onConflict((c) =>
       c
         .columns(['merchant_id', 'key'])
@@ -619,25 +629,14 @@ async function claimKey(
           fingerprint: idempotency.fingerprint,
           status: null,
           body: null,
-          created_at: sql<Date>`now()`,
+          created_at: now,
           expires_at: expiresAt,
         })
-        .where('idempotency_keys.expires_at', '<=', sql<Date>`now()`),
+        .where('idempotency_keys.expires_at', '<=', now),
     )
     .returning('key')
     .executeTakeFirst();
-  if (claimed) return null;
-  const existing = await trx
-    .selectFrom('idempotency_keys')
-    .select(['fingerprint', 'status', 'body'])
-    .where('merchant_id', '=', merchantId)
-    .where('key', '=', idempotency.key)
-    .executeTakeFirst();
-  if (!existing || existing.fingerprint !== idempotency.fingerprint || existing.status === null) {
-    const error = new StockwireError('idempotency_conflict');
-    return { answer: { status: error.status, body: error.toBody() }, replayed: false };
-  }
-  return { answer: { status: existing.status, body: existing.body }, replayed: true };
+  return claimed !== undefined;
 }
 
 async function keepAnswer(trx: Transaction<Database>, merchantId: string, key: string, answer: StoredAnswer): Promise<void> {

@@ -4,6 +4,7 @@ import { faceKey, publicFace } from '../stock/public-face.js';
 import type { DisplayPolicy, StockRecord } from '../stock/types.js';
 import { newReservationId } from './keys.js';
 import { createdStart, faceSql, publicVersionSet, type PublicStart } from './public-face-sql.js';
+import { isDuplicateKey, isMysql, now, nowPlusSeconds } from './sql-dialect.js';
 import {
   MAX_QUANTITY,
   type AdjustStockInput,
@@ -14,7 +15,6 @@ import {
   type SetStockInput,
 } from './records.js';
 import type { Database, JournalKind, ReservationState } from './schema.js';
-
 
 export interface StockRow {
   merchant_id: string;
@@ -97,6 +97,21 @@ function toReservation(row: ReservationRow, state: ReservationState = row.state)
   };
 }
 
+/** A stock row as a MySQL transaction holds it locked: what its next write computes from. */
+interface LockedRow extends StockRow {
+  public_face: string;
+  public_changed_version: number;
+  /** The database's clock when the row was read: the write's `updated_at`. */
+  now: Date;
+}
+
+/** One write to a stock row: the new on-hand (absolute or a delta) and a change of the reserved count. */
+interface StockChange {
+  readonly onHand?: number;
+  readonly onHandDelta?: number;
+  readonly reservedDelta?: number;
+}
+
 /**
  * The stock operations of one merchant inside one database transaction. Each operation either
  * changes the stock row and writes its journal row, or throws a contract error having changed
@@ -107,10 +122,18 @@ function toReservation(row: ReservationRow, state: ReservationState = row.state)
  * it starts from (`#begin`); every write then sets the public version to that start, plus one if the
  * face it leaves differs from the start's. So one transaction adds at most one public version per
  * product, and none when the public face ends as it began.
+ *
+ * Every stock row write goes through `#write`. On PostgreSQL it is one UPDATE that computes the new
+ * counts and the public version in SQL. MySQL has no UPDATE … RETURNING, and evaluates a SET list left
+ * to right on the new values: there the row is read under its lock (`SELECT … FOR UPDATE`) and the
+ * next state computed here with the same rule (`stock/public-face.ts`) before a plain UPDATE, which is
+ * as atomic, since nobody else can change the row until COMMIT.
  */
 export class StockTransaction {
   readonly #changed = new Map<string, StockRecord>();
   readonly #start = new Map<string, PublicStart>();
+  /** MySQL only: the rows this transaction holds locked, as its own writes left them. */
+  readonly #locked = new Map<string, LockedRow>();
 
   constructor(
     private readonly trx: Transaction<Database>,
@@ -130,6 +153,10 @@ export class StockTransaction {
 
   /** Reads a product; `lock` also locks its stock row until the transaction ends (never the product row). */
   async get(sku: string, lock = false): Promise<StockRecord | null> {
+    if (lock && isMysql(this.trx)) {
+      const row = await this.#lockRow(sku);
+      return row ? toStockRecord(row) : null;
+    }
     let query = this.trx
       .selectFrom('stock as s')
       .innerJoin('products as p', (j) => j.onRef('p.merchant_id', '=', 's.merchant_id').onRef('p.sku', '=', 's.sku'))
@@ -142,6 +169,30 @@ export class StockTransaction {
     if (!row) return null;
     if (lock && !this.#start.has(sku)) this.#start.set(sku, { version: Number(row.public_version), face: row.public_face });
     return toStockRecord(row);
+  }
+
+  /**
+   * MySQL: locks the stock row alone (the product's settings come from subqueries, which a locking
+   * read does not lock, so the lock order stays stock row, then product row, as on PostgreSQL).
+   */
+  async #lockRow(sku: string): Promise<LockedRow | undefined> {
+    const row = await this.trx
+      .selectFrom('stock as s')
+      .select(['s.merchant_id', 's.sku', 's.on_hand', 's.reserved', 's.version', 's.public_version', 's.updated_at', 's.public_face', 's.public_changed_version'])
+      .select((eb) => [
+        eb.selectFrom('products as p').select('p.low_stock_threshold').whereRef('p.merchant_id', '=', 's.merchant_id').whereRef('p.sku', '=', 's.sku').as('low_stock_threshold'),
+        eb.selectFrom('products as p').select('p.display').whereRef('p.merchant_id', '=', 's.merchant_id').whereRef('p.sku', '=', 's.sku').as('display'),
+        now.as('now'),
+      ])
+      .where('s.merchant_id', '=', this.merchantId)
+      .where('s.sku', '=', sku)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const locked = { ...row, low_stock_threshold: Number(row.low_stock_threshold), display: row.display! };
+    if (!this.#start.has(sku)) this.#start.set(sku, { version: Number(row.public_version), face: row.public_face });
+    this.#locked.set(sku, locked);
+    return locked;
   }
 
   /** Locks the product's stock row before this transaction's first write to it (see the class comment). */
@@ -172,22 +223,8 @@ export class StockTransaction {
         `Cannot set ${sku} to ${onHand}: ${current.reserved} are held by reservations.`,
       );
     }
-    const start = await this.#begin(sku);
-    const row = await this.trx
-      .updateTable('stock as s')
-      .from('products as p')
-      .set({
-        on_hand: onHand,
-        version: sql<number>`s.version + 1`,
-        ...publicVersionSet(faceSql(sql`${onHand}::integer`, sql`s.reserved`), start),
-        updated_at: sql<Date>`now()`,
-      })
-      .whereRef('p.merchant_id', '=', 's.merchant_id')
-      .whereRef('p.sku', '=', 's.sku')
-      .where('s.merchant_id', '=', this.merchantId)
-      .where('s.sku', '=', sku)
-      .returning(stockColumns)
-      .executeTakeFirstOrThrow();
+    const row = await this.#write(sku, { onHand });
+    if (!row) throw new Error(`stock row for ${sku} refused a checked set`);
     return this.#record(toStockRecord(row), 'set', onHand - current.onHand, 0, reason);
   }
 
@@ -195,11 +232,8 @@ export class StockTransaction {
   async adjust(sku: string, input: AdjustStockInput, retried = false): Promise<StockRecord> {
     const { delta } = input;
     const start = await this.#begin(sku);
-    const changed = await adjustInOneStatement(this.trx, this.merchantId, sku, input, this.idempotencyKey, start);
-    if (changed) {
-      this.#remember(changed.record);
-      return changed.record;
-    }
+    const changed = await this.#adjustRow(sku, input, start);
+    if (changed) return changed;
 
     const current = await this.get(sku);
     if (!current) throw notFound(sku);
@@ -211,6 +245,18 @@ export class StockTransaction {
       'insufficient_stock',
       `Not enough stock for ${sku}: ${Math.max(0, current.onHand - current.reserved)} available, change ${delta}.`,
     );
+  }
+
+  /** The conditional update and its journal row: one statement on PostgreSQL, `#write` on MySQL. Null: refused. */
+  async #adjustRow(sku: string, input: AdjustStockInput, start: PublicStart): Promise<StockRecord | null> {
+    if (isMysql(this.trx)) {
+      const row = await this.#write(sku, { onHandDelta: input.delta });
+      return row ? this.#record(toStockRecord(row), 'adjust', input.delta, 0, input.reason) : null;
+    }
+    const changed = await adjustInOneStatement(this.trx, this.merchantId, sku, input, this.idempotencyKey, start);
+    if (!changed) return null;
+    this.#remember(changed.record);
+    return changed.record;
   }
 
   /**
@@ -238,10 +284,12 @@ export class StockTransaction {
     if (!shows && next.name === current.name) return this.#product(sku);
     await this.trx
       .updateTable('products')
-      .set({ ...next, updated_at: sql<Date>`now()` })
+      .set({ ...next, updated_at: now })
       .where('merchant_id', '=', this.merchantId)
       .where('sku', '=', sku)
       .execute();
+    // The locked row carries the product's old settings: read it afresh before its next write.
+    this.#locked.delete(sku);
     if (shows) {
       const row = await this.#bump(sku, 0, 0);
       await this.#record(toStockRecord(row), 'product', 0, 0, 'product settings changed');
@@ -251,23 +299,7 @@ export class StockTransaction {
 
   async hold(input: HoldInput, retried = false): Promise<Reservation> {
     const { sku, quantity, ttlSeconds } = input;
-    const start = await this.#begin(sku);
-    const row = await this.trx
-      .updateTable('stock as s')
-      .from('products as p')
-      .set({
-        reserved: sql<number>`s.reserved + ${quantity}`,
-        version: sql<number>`s.version + 1`,
-        ...publicVersionSet(faceSql(sql`s.on_hand`, sql`s.reserved + ${quantity}::integer`), start),
-        updated_at: sql<Date>`now()`,
-      })
-      .whereRef('p.merchant_id', '=', 's.merchant_id')
-      .whereRef('p.sku', '=', 's.sku')
-      .where('s.merchant_id', '=', this.merchantId)
-      .where('s.sku', '=', sku)
-      .where(sql<boolean>`s.on_hand - s.reserved >= ${quantity}`)
-      .returning(stockColumns)
-      .executeTakeFirst();
+    const row = await this.#write(sku, { reservedDelta: quantity });
     if (!row) {
       const current = await this.get(sku);
       if (!current) throw notFound(sku);
@@ -277,20 +309,15 @@ export class StockTransaction {
         `Cannot hold ${quantity} of ${sku}: ${Math.max(0, current.onHand - current.reserved)} available.`,
       );
     }
-    const reservation = await this.trx
+    const id = newReservationId();
+    await this.trx
       .insertInto('reservations')
-      .values({
-        id: newReservationId(),
-        merchant_id: this.merchantId,
-        sku,
-        quantity,
-        state: 'held',
-        expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
-      })
-      .returning(['id', 'merchant_id', 'sku', 'quantity', 'state', 'expires_at', 'created_at'])
-      .executeTakeFirstOrThrow();
-    await this.#record(toStockRecord(row), 'hold', 0, quantity, null, reservation.id);
-    return toReservation(reservation);
+      .values({ id, merchant_id: this.merchantId, sku, quantity, state: 'held', expires_at: nowPlusSeconds(this.trx, ttlSeconds) })
+      .execute();
+    await this.#record(toStockRecord(row), 'hold', 0, quantity, null, id);
+    const reservation = await this.getReservation(id);
+    if (!reservation) throw new Error(`reservation ${id} vanished in its own transaction`);
+    return reservation;
   }
 
   /** Turn a live hold into a sale: on-hand and reserved both drop by its quantity. */
@@ -334,16 +361,22 @@ export class StockTransaction {
 
   /** Expire this product's holds whose time is up (before the sweeper gets there). True if any were. */
   async expireStaleHolds(sku: string): Promise<boolean> {
+    // Locked, then marked: the same two statements on every database (MySQL has no UPDATE … RETURNING).
     const expired = await this.trx
-      .updateTable('reservations')
-      .set({ state: 'expired', updated_at: sql<Date>`now()` })
+      .selectFrom('reservations')
+      .select(['id', 'quantity'])
       .where('merchant_id', '=', this.merchantId)
       .where('sku', '=', sku)
       .where('state', '=', 'held')
-      .where('expires_at', '<=', sql<Date>`now()`)
-      .returning(['id', 'quantity'])
+      .where('expires_at', '<=', now)
+      .forUpdate()
       .execute();
     if (expired.length === 0) return false;
+    await this.trx
+      .updateTable('reservations')
+      .set({ state: 'expired', updated_at: now })
+      .where('id', 'in', expired.map((r) => r.id))
+      .execute();
     await this.releaseExpired(sku, expired);
     return true;
   }
@@ -360,28 +393,45 @@ export class StockTransaction {
     const row = await this.trx
       .selectFrom('reservations')
       .select(['id', 'merchant_id', 'sku', 'quantity', 'state', 'expires_at', 'created_at'])
-      .select(sql<boolean>`expires_at <= now()`.as('expired'))
+      .select(sql<boolean>`expires_at <= ${now}`.as('expired'))
       .where('merchant_id', '=', this.merchantId)
       .where('id', '=', id)
       .forUpdate()
       .executeTakeFirst();
     if (!row) throw new StockwireError('not_found', `No reservation ${id}.`);
-    return row;
+    // MySQL answers a comparison as 0 or 1.
+    return { ...row, expired: Boolean(row.expired) };
   }
 
   async #setReservationState(id: string, state: ReservationState): Promise<void> {
     await this.trx
       .updateTable('reservations')
-      .set({ state, updated_at: sql<Date>`now()` })
+      .set({ state, updated_at: now })
       .where('merchant_id', '=', this.merchantId)
       .where('id', '=', id)
       .execute();
   }
 
   async #bump(sku: string, onHandDelta: number, reservedDelta: number): Promise<StockRow> {
+    const row = await this.#write(sku, { onHandDelta, reservedDelta });
+    if (!row) throw new Error(`stock row for ${sku} refused a change that keeps it in bounds`);
+    return row;
+  }
+
+  /**
+   * The one UPDATE of a stock row: the new counts, version + 1 and the public version rule, only if
+   * available stays >= 0 and on-hand <= MAX_QUANTITY (undefined: refused, nothing written). The
+   * database's CHECK refuses available < 0 as well, whatever the caller checked.
+   */
+  async #write(sku: string, change: StockChange): Promise<StockRow | undefined> {
     const start = await this.#begin(sku);
-    const onHand = sql<number>`s.on_hand + ${onHandDelta}::integer`;
-    const reserved = sql<number>`s.reserved + ${reservedDelta}::integer`;
+    return isMysql(this.trx) ? this.#writeLocked(sku, change, start) : this.#writeInSql(sku, change, start);
+  }
+
+  async #writeInSql(sku: string, change: StockChange, start: PublicStart): Promise<StockRow | undefined> {
+    const onHand =
+      change.onHand === undefined ? sql<number>`s.on_hand + ${change.onHandDelta ?? 0}::integer` : sql<number>`${change.onHand}::integer`;
+    const reserved = sql<number>`s.reserved + ${change.reservedDelta ?? 0}::integer`;
     return this.trx
       .updateTable('stock as s')
       .from('products as p')
@@ -390,33 +440,68 @@ export class StockTransaction {
         reserved,
         version: sql<number>`s.version + 1`,
         ...publicVersionSet(faceSql(onHand, reserved), start),
-        updated_at: sql<Date>`now()`,
+        updated_at: now,
       })
       .whereRef('p.merchant_id', '=', 's.merchant_id')
       .whereRef('p.sku', '=', 's.sku')
       .where('s.merchant_id', '=', this.merchantId)
       .where('s.sku', '=', sku)
+      .where(sql<boolean>`${onHand} >= ${reserved}`)
+      .where(sql<boolean>`${onHand} <= ${MAX_QUANTITY}::integer`)
       .returning(stockColumns)
+      .executeTakeFirst();
+  }
+
+  async #writeLocked(sku: string, change: StockChange, start: PublicStart): Promise<StockRow | undefined> {
+    const current = this.#locked.get(sku) ?? (await this.#lockRow(sku));
+    if (!current) throw notFound(sku);
+    const onHand = change.onHand ?? current.on_hand + (change.onHandDelta ?? 0);
+    const reserved = current.reserved + (change.reservedDelta ?? 0);
+    if (onHand < reserved || onHand > MAX_QUANTITY) return undefined;
+    const face = faceKey(publicFace(onHand - reserved, current.low_stock_threshold, current.display));
+    const moved = face !== start.face;
+    const version = current.version + 1;
+    const next: LockedRow = {
+      ...current,
+      on_hand: onHand,
+      reserved,
+      version,
+      public_version: start.version + (moved ? 1 : 0),
+      public_face: face,
+      public_changed_version: moved ? version : current.public_changed_version,
+      updated_at: current.now,
+    };
+    const { numUpdatedRows } = await this.trx
+      .updateTable('stock')
+      .set({
+        on_hand: next.on_hand,
+        reserved: next.reserved,
+        version: next.version,
+        public_version: next.public_version,
+        public_face: next.public_face,
+        public_changed_version: next.public_changed_version,
+        updated_at: next.updated_at,
+      })
+      .where('merchant_id', '=', this.merchantId)
+      .where('sku', '=', sku)
+      .where('version', '=', current.version)
       .executeTakeFirstOrThrow();
+    if (numUpdatedRows !== 1n) throw new Error(`stock row for ${sku} changed under its lock`);
+    this.#locked.set(sku, next);
+    return next;
   }
 
   /** Insert product and stock row at version 1; null when another writer created it first. */
   async #create(sku: string, onHand: number, patch: ProductPatch, reason: string | undefined): Promise<ProductRecord | null> {
+    if (!(await this.#insertProduct(sku, patch))) return null;
     const product = await this.trx
-      .insertInto('products')
-      .values({
-        merchant_id: this.merchantId,
-        sku,
-        name: patch.name ?? null,
-        low_stock_threshold: patch.lowStockThreshold,
-        display: patch.display,
-      })
-      .onConflict((c) => c.columns(['merchant_id', 'sku']).doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (!product) return null;
+      .selectFrom('products')
+      .selectAll()
+      .where('merchant_id', '=', this.merchantId)
+      .where('sku', '=', sku)
+      .executeTakeFirstOrThrow();
     const face = faceKey(publicFace(onHand, Number(product.low_stock_threshold), product.display));
-    const stock = await this.trx
+    await this.trx
       .insertInto('stock')
       .values({
         merchant_id: this.merchantId,
@@ -428,13 +513,39 @@ export class StockTransaction {
         public_face: face,
         public_changed_version: 1,
       })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+      .execute();
     // The row did not exist before this transaction, and nobody else can see it until COMMIT.
     this.#start.set(sku, createdStart);
-    const record = toStockRecord({ ...stock, low_stock_threshold: product.low_stock_threshold, display: product.display });
+    const record = await this.get(sku);
+    if (!record) throw new Error(`stock row for ${sku} vanished in its own transaction`);
     await this.#record(record, 'create', onHand, 0, reason ?? null);
     return toProductRecord(product, record);
+  }
+
+  /**
+   * Insert the product row; false when it exists (another writer may have created it a moment ago:
+   * the INSERT waits for that writer's COMMIT). PostgreSQL would abort the transaction on the
+   * duplicate, so it is told to do nothing; MySQL keeps the transaction and reports the duplicate.
+   */
+  async #insertProduct(sku: string, patch: ProductPatch): Promise<boolean> {
+    const insert = this.trx.insertInto('products').values({
+      merchant_id: this.merchantId,
+      sku,
+      name: patch.name ?? null,
+      low_stock_threshold: patch.lowStockThreshold,
+      display: patch.display,
+    });
+    if (!isMysql(this.trx)) {
+      const { numInsertedOrUpdatedRows } = await insert.onConflict((c) => c.columns(['merchant_id', 'sku']).doNothing()).executeTakeFirstOrThrow();
+      return numInsertedOrUpdatedRows === 1n;
+    }
+    try {
+      await insert.execute();
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
   }
 
   async #product(sku: string): Promise<ProductRecord> {
@@ -506,7 +617,7 @@ export async function adjustInOneStatement(
     with changed as (
       update stock as s
          set on_hand = ${onHand}, version = s.version + 1, public_version = ${pub.public_version},
-             public_face = ${pub.public_face}, public_changed_version = ${pub.public_changed_version}, updated_at = now()
+             public_face = ${pub.public_face}, public_changed_version = ${pub.public_changed_version}, updated_at = ${now}
         from products as p
        where p.merchant_id = s.merchant_id and p.sku = s.sku
          and s.merchant_id = ${merchantId} and s.sku = ${sku}

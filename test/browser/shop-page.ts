@@ -73,11 +73,17 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
-/** Debian's Chromium, headless, with a fresh user-data-dir that is removed afterwards (or a fresh context of a served one). */
-export async function launchBrowser(): Promise<LaunchedBrowser> {
+/**
+ * Debian's Chromium, headless, with a fresh user-data-dir that is removed afterwards (or a fresh
+ * context of a served one). `backForwardCache`: keep the back/forward cache that playwright turns
+ * off by default (a served browser keeps the flags it was started with). `javaScript: false`: pages
+ * run no script, as with JavaScript turned off.
+ */
+export async function launchBrowser(options: { backForwardCache?: boolean; javaScript?: boolean } = {}): Promise<LaunchedBrowser> {
+  const javaScript = options.javaScript === false ? { javaScriptEnabled: false } : {};
   if (chromiumEndpoint !== undefined) {
     const browser = await launchChromium();
-    const context = await browser.newContext();
+    const context = await browser.newContext(javaScript);
     return {
       context,
       close: async () => {
@@ -91,6 +97,8 @@ export async function launchBrowser(): Promise<LaunchedBrowser> {
     executablePath: chromiumPath,
     headless: true,
     args: [...chromiumArgs],
+    ...(options.backForwardCache ? { ignoreDefaultArgs: ['--disable-back-forward-cache'] } : {}),
+    ...javaScript,
   });
   return {
     context,

@@ -31,6 +31,7 @@ export function testStorage(): Record<string, string> {
 export function startNode(options: NodeOptions): Promise<RunningStockwire> {
   return startStockwire(
     loadConfig({
+      METRICS_PORT: '0',
       HOST: '127.0.0.1',
       PORT: String(options.port),
       WS_PORT: String(options.wsPort),

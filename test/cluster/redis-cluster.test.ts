@@ -36,6 +36,7 @@ describe.skipIf(databaseUrl === null || !hasRedisBinaries)('on a Redis Cluster (
         ADMIN_TOKEN: ADMIN,
         LOG_LEVEL: 'silent',
         PUBLISH_INTERVAL_MS: '0',
+        METRICS_PORT: '0',
         ...env,
       }),
     );

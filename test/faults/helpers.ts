@@ -1,12 +1,13 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createConnection } from 'mysql2/promise';
 import pg from 'pg';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
 
-/** Helpers for the fault suites: whole nodes as child processes, a throwaway PostgreSQL. */
+/** Helpers for the fault suites: whole nodes as child processes, a throwaway PostgreSQL or MariaDB. */
 
 export const ADMIN = 'fault-admin-token-0123456789abcdef';
 
@@ -79,7 +80,7 @@ export class NodeProcess {
 
   static async start(env: Record<string, string>): Promise<NodeProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'serve'], {
-      env: { ...process.env, ADMIN_TOKEN: ADMIN, LOG_LEVEL: process.env.FAULT_LOG_LEVEL ?? 'warn', REDIS_URL: '', ...env },
+      env: { ...process.env, ADMIN_TOKEN: ADMIN, LOG_LEVEL: process.env.FAULT_LOG_LEVEL ?? 'warn', REDIS_URL: '', METRICS_PORT: '0', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const node = new NodeProcess(child, env);
@@ -183,22 +184,140 @@ export class ThrowawayPostgres {
   }
 }
 
-/** Sums the journal per SKU and compares with the stock rows: no write may be half done. */
-export async function journalAgreesWithStock(databaseUrl: string, merchantId: string): Promise<Array<{ sku: string; onHand: number; journal: number; version: number; rows: number }>> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+/**
+ * A throwaway MariaDB server of our own (never the machine's shared one): `mariadb-install-db` into a
+ * temp dir, `mariadbd` on a free port with its own socket, no system option files, stopped and
+ * started by its process id.
+ */
+export class ThrowawayMariadb {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  static async create(): Promise<ThrowawayMariadb> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'stockwire-mariadb-'));
+    const db = new ThrowawayMariadb(dir, await freePort());
+    execFileSync(
+      'mariadb-install-db',
+      ['--no-defaults', `--datadir=${db.dataDir}`, ...db.userArgs, '--auth-root-authentication-method=normal', '--skip-test-db'],
+      { stdio: 'pipe' },
+    );
+    await db.start();
+    await db.query('CREATE DATABASE stockwire CHARACTER SET utf8mb4 COLLATE utf8mb4_bin');
+    return db;
+  }
+
+  get dataDir(): string {
+    return path.join(this.dir, 'data');
+  }
+
+  get url(): string {
+    return `mysql://root@127.0.0.1:${this.port}/stockwire`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(
+      'mariadbd',
+      [
+        '--no-defaults',
+        `--datadir=${this.dataDir}`,
+        `--port=${this.port}`,
+        '--bind-address=127.0.0.1',
+        `--socket=${path.join(this.dir, 'sock')}`,
+        `--pid-file=${path.join(this.dir, 'pid')}`,
+        `--log-error=${path.join(this.dir, 'log')}`,
+        ...this.userArgs,
+        '--skip-log-bin',
+        '--innodb-buffer-pool-size=32M',
+        '--innodb-flush-log-at-trx-commit=2',
+      ],
+      { stdio: 'ignore', detached: false, env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin` } },
+    );
+    child.unref();
+    await waitFor(async () => {
+      try {
+        await this.query('select 1');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000, 'throwaway MariaDB');
+  }
+
+  /** A clean shutdown (SIGTERM): connected clients are cut off, like a restart for maintenance. */
+  async stop(): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => !isAlive(pid), 30_000, 'throwaway MariaDB to stop');
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop().catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private pid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(path.join(this.dir, 'pid'), 'utf8').trim());
+      return isAlive(pid) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** `mariadbd` runs as root only when told so. */
+  private get userArgs(): string[] {
+    return process.getuid?.() === 0 ? ['--user=root'] : [];
+  }
+
+  /** One statement on the server, outside any database. */
+  private async query(statement: string): Promise<void> {
+    const connection = await createConnection({ host: '127.0.0.1', port: this.port, user: 'root', connectTimeout: 1000 });
+    try {
+      await connection.query(statement);
+    } finally {
+      await connection.end().catch(() => {});
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
   try {
-    const result = await client.query<{ sku: string; on_hand: number; journal: string; version: number; rows: string }>(
-      `select s.sku, s.on_hand, s.version,
-              coalesce(sum(j.on_hand_delta), 0) as journal, count(j.*) as rows
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sums the journal per SKU and compares with the stock rows (PostgreSQL or MariaDB): no write may be half done. */
+export async function journalAgreesWithStock(databaseUrl: string, merchantId: string): Promise<Array<{ sku: string; onHand: number; journal: number; version: number; rows: number }>> {
+  const query = `select s.sku, s.on_hand, s.version,
+              coalesce(sum(j.on_hand_delta), 0) as journal, count(j.id) as rows_
          from stock s left join stock_journal j on j.merchant_id = s.merchant_id and j.sku = s.sku
         where s.merchant_id = $1
         group by s.sku, s.on_hand, s.version
-        order by s.sku`,
-      [merchantId],
-    );
-    return result.rows.map((r) => ({ sku: r.sku, onHand: r.on_hand, journal: Number(r.journal), version: r.version, rows: Number(r.rows) }));
-  } finally {
-    await client.end();
+        order by s.sku`;
+  type Row = { sku: string; on_hand: number; journal: string; version: number; rows_: string };
+  let rows: Row[];
+  if (databaseUrl.startsWith('mysql://')) {
+    const connection = await createConnection({ uri: databaseUrl });
+    try {
+      const [result] = await connection.query(query.replace('$1', '?'), [merchantId]);
+      rows = result as Row[];
+    } finally {
+      await connection.end();
+    }
+  } else {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      rows = (await client.query<Row>(query, [merchantId])).rows;
+    } finally {
+      await client.end();
+    }
   }
+  return rows.map((r) => ({ sku: r.sku, onHand: r.on_hand, journal: Number(r.journal), version: r.version, rows: Number(r.rows_) }));
 }

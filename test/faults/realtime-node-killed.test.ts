@@ -26,7 +26,7 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('fault: a realtime no
 
   beforeAll(async () => {
     const env = { DATABASE_URL: databaseUrl!, REDIS_URL: redisUrl!, REDIS_KEY_PREFIX: prefix, PUBLISH_INTERVAL_MS: '0' };
-    apiNode = await startStockwire(loadConfig({ ...env, PORT: '0', ROLE: 'api', ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent' }));
+    apiNode = await startStockwire(loadConfig({ METRICS_PORT: '0', ...env, PORT: '0', ROLE: 'api', ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent' }));
     base = apiNode.apiUrl!;
     for (let i = 0; i < 2; i++) {
       const wsPort = await freePort();

@@ -4,6 +4,7 @@ import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
 import { TestSocket } from '../support/test-client.js';
 import { realDatabaseUrl } from '../backends.js';
+import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
 import { ADMIN, api, createMerchant, journalAgreesWithStock, metricValue, type Merchant } from './helpers.js';
 
@@ -32,8 +33,8 @@ describe.skipIf(databaseUrl === null)('fault: Redis killed and restarted', () =>
       LOG_LEVEL: 'silent',
       PUBLISH_INTERVAL_MS: '0',
     };
-    apiNode = await startStockwire(loadConfig({ ...env, ROLE: 'api' }));
-    wsNode = await startStockwire(loadConfig({ ...env, ROLE: 'realtime' }));
+    apiNode = await startStockwire(loadConfig({ ...env, METRICS_PORT: String(await freePort()), ROLE: 'api' }));
+    wsNode = await startStockwire(loadConfig({ ...env, METRICS_PORT: String(await freePort()), ROLE: 'realtime' }));
     base = apiNode.apiUrl!;
     shop = await createMerchant(base);
   }, 60_000);
@@ -74,9 +75,9 @@ describe.skipIf(databaseUrl === null)('fault: Redis killed and restarted', () =>
     expect((await api(base, 'POST', '/v1/stock/R-1/adjust', shop.secretKey, { delta: -5 })).status).toBe(200);
     expect(await socket.next((f) => f.t === 'stock', { from })).toMatchObject({ available: 25, version: 22 });
 
-    const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
+    const metrics = await fetch(`${apiNode.metricsUrl!}/metrics`).then((r) => r.text());
     expect(metricValue(metrics, 'stockwire_redis_errors_total')).toBeGreaterThan(0);
-    const wsMetrics = await fetch(`${wsNode.wsUrl!.replace('ws://', 'http://')}/metrics`).then((r) => r.text());
+    const wsMetrics = await fetch(`${wsNode.metricsUrl!}/metrics`).then((r) => r.text());
     expect(metricValue(wsMetrics, 'stockwire_redis_errors_total')).toBeGreaterThan(0);
     expect(await journalAgreesWithStock(databaseUrl!, shop.id)).toEqual([{ sku: 'R-1', onHand: 25, journal: 25, version: 22, rows: 22 }]);
     socket.close();

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { startStockwire, type RunningStockwire } from '../../server/main.js';
+import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
 import { ADMIN, createMerchant, metricValue, type Merchant } from './helpers.js';
 
@@ -48,6 +49,7 @@ describe('fault: a client that stops reading', () => {
   beforeAll(async () => {
     node = await startStockwire(
       loadConfig({
+        METRICS_PORT: String(await freePort()),
         PORT: '0',
         WS_PORT: '0',
         DATA_DIR: 'memory://',
@@ -70,7 +72,7 @@ describe('fault: a client that stops reading', () => {
     const slow = await CountingReader.open(url);
     for (const reader of [good, slow]) reader.socket.send(JSON.stringify({ op: 'sub', skus: SKUS }));
     await waitFor(() => good.latest.size === SKUS.length && slow.latest.size === SKUS.length, 5000, 'both snapshots');
-    const metricsUrl = `${node.apiUrl!}/metrics`;
+    const metricsUrl = `${node.metricsUrl!}/metrics`;
     expect(metricValue(await fetch(metricsUrl).then((r) => r.text()), 'stockwire_realtime_connections')).toBe(2);
 
     // Stop reading: the kernel buffers fill, then the server-side backpressure.

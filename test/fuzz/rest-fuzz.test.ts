@@ -75,6 +75,8 @@ describe(`REST fuzz on ${databaseUrl ? 'postgres' : 'pglite'}`, () => {
   let store: StockStore;
   let app: FastifyInstance;
   let shop: Shop;
+  /** Every route the app registers (method, pattern), collected as it registers them. */
+  const routes: Array<{ method: string; url: string }> = [];
 
   beforeAll(async () => {
     const config = loadConfig({
@@ -85,6 +87,9 @@ describe(`REST fuzz on ${databaseUrl ? 'postgres' : 'pglite'}`, () => {
     });
     store = await StockStore.open({ databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
     app = buildApp({ store, http: config.http, adminToken: config.adminToken, publicWsUrl: config.publicWsUrl });
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    });
     const created = await app.inject({
       method: 'POST',
       url: '/v1/merchants',
@@ -121,6 +126,42 @@ describe(`REST fuzz on ${databaseUrl ? 'postgres' : 'pglite'}`, () => {
         const key = url === '/v1/merchants' ? ADMIN : shop.sk;
         expectContract(await send(app, method, url, { key, payload: JSON.stringify(body) }), `${method} ${url} ${JSON.stringify(body).slice(0, 100)}`);
       }),
+      { numRuns: runs(1500) },
+    );
+  });
+
+  it('every registered route, any body (deeply nested included), with and without Idempotency-Key: never a 5xx', async () => {
+    expect(routes.map((r) => `${r.method} ${r.url}`)).toEqual(
+      expect.arrayContaining(['POST /v1/reservations/:id/commit', 'DELETE /v1/reservations/:id', 'POST /v1/merchants/:id/keys/rotate', 'GET /v1/stock/:sku']),
+    );
+    // Admin routes act on a merchant of their own: rotating the shop's keys would blind the other cases.
+    const other = await store.createMerchant({ name: 'Fuzz target' });
+    const concrete = (url: string) =>
+      url.replace(':sku', 'F-9').replace(':id', url.startsWith('/v1/merchants') ? other.id : 'res_fuzz').replace('*', 'x');
+    const body = fc.oneof(
+      fuzzJson.map((value) => JSON.stringify(value)),
+      nested,
+      fc.constantFrom(
+        `${'['.repeat(50_000)}${']'.repeat(50_000)}`,
+        `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`,
+        `{"items":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+      ),
+      fc.constant(undefined),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        body,
+        fc.option(fc.stringMatching(/^[\x21-\x7e]{1,40}$/), { nil: undefined }),
+        fc.constantFrom('admin', 'sk', 'pk'),
+        async (route, payload, idempotency, who) => {
+          const key = who === 'admin' ? ADMIN : who === 'sk' ? shop.sk : shop.pk;
+          const headers: Record<string, string> = idempotency === undefined ? {} : { 'idempotency-key': idempotency };
+          const withBody = route.method !== 'GET' && route.method !== 'HEAD' && payload !== undefined;
+          const res = await send(app, route.method, concrete(route.url), { key, headers, ...(withBody ? { payload } : {}) });
+          expectContract(res, `${route.method} ${route.url} ${who} idem=${String(idempotency !== undefined)} ${String(payload).slice(0, 60)}`);
+        },
+      ),
       { numRuns: runs(1500) },
     );
   });

@@ -33,6 +33,9 @@ describe(`socket fuzz (${databaseUrl ? 'postgres' : 'pglite'}, ${redisUrl ? 'red
       REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: `${inject('redisPrefix')}fuzz:`,
       WS_MAX_MESSAGES_PER_SECOND: '1000000',
+      // The fuzz floods one socket on purpose; the subscription budgets have their own tests.
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '0',
       PUBLISH_INTERVAL_MS: '0',
     });
     const merchant = await node.store.createMerchant({ name: 'Socket fuzz' });

@@ -74,7 +74,8 @@ describe('installed from the tarballs', () => {
     await writeFile(join(serverDir, 'package.json'), '{ "private": true }\n');
     await writeFile(join(sdkDir, 'package.json'), '{ "private": true, "type": "module" }\n');
     await Promise.all([
-      npm(['install', '--omit=dev', join(work, server.filename)], serverDir),
+      // The server renders badge.html with the widget's own components: its stockwire is this build's.
+      npm(['install', '--omit=dev', join(work, server.filename), join(work, sdk.filename)], serverDir),
       npm(['install', join(work, sdk.filename), 'ws'], sdkDir),
     ]);
     // Production needs no TypeScript loader or build tool.

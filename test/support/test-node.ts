@@ -1,3 +1,4 @@
+import { KeyCache } from '../../server/access/key-cache.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { gatewaySettings } from '../../server/main.js';
 import { MemoryBus } from '../../server/bus/memory-bus.js';
@@ -42,6 +43,7 @@ export async function startTestNode(env: Record<string, string | undefined>, sto
   const gateway = await RealtimeGateway.start({
     ...gatewaySettings(config),
     store: theStore,
+    keys: new KeyCache(theStore),
     bus,
   });
   return {

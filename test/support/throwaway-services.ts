@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { createConnection } from 'mysql2/promise';
 import pg from 'pg';
 
 /**
@@ -28,6 +29,34 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   } finally {
     await admin.end();
+  }
+}
+
+/** Creates database `name` on the MySQL/MariaDB server of `serverUrl` (a `mysql://` URL); answers its URL. */
+export async function createMysqlDatabase(serverUrl: string, name: string, connectTimeoutMs?: number): Promise<string> {
+  const admin = await createConnection({ uri: serverUrl, ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }) });
+  try {
+    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  } finally {
+    await admin.end().catch(() => {});
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Drops database `name` on the MySQL/MariaDB server of `serverUrl`, first ending whoever is still connected to it. */
+export async function dropMysqlDatabase(serverUrl: string, name: string): Promise<void> {
+  const admin = await createConnection({ uri: serverUrl });
+  try {
+    const [sessions] = await admin.query<Array<{ id: number } & import('mysql2').RowDataPacket>>(
+      'SELECT id FROM information_schema.processlist WHERE db = ? AND id <> connection_id()',
+      [name],
+    );
+    for (const { id } of sessions) await admin.query('KILL ?', [id]).catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  } finally {
+    await admin.end().catch(() => {});
   }
 }
 

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { checkAdmin } from './admin-check.js';
+import { bearerToken, keyKind, presentedKey } from './credentials.js';
+import { KeyCache, type KeyDirectory } from './key-cache.js';
+import { originAllowed } from './origin-rule.js';
+
+const PK = `pk_${'a'.repeat(24)}`;
+const SK = `sk_${'b'.repeat(32)}`;
+
+describe('key format and parsing', () => {
+  it('knows issued keys and refuses anything else before a lookup', () => {
+    expect(keyKind(PK)).toBe('publishable');
+    expect(keyKind(SK)).toBe('secret');
+    for (const bad of ['pk_\u0000', 'pk_', 'sk_short', `pk_${'a'.repeat(20)}\n`, `pk_${'a'.repeat(20)} x`, `xk_${'a'.repeat(24)}`, '']) {
+      expect(keyKind(bad)).toBeUndefined();
+    }
+  });
+
+  it('parses Bearer once: case-insensitive scheme, one token', () => {
+    expect(bearerToken(`Bearer ${SK}`)).toBe(SK);
+    expect(bearerToken(`bearer   ${SK}  `)).toBe(SK);
+    expect(bearerToken(`Basic ${SK}`)).toBeUndefined();
+    expect(bearerToken(`Bearer a b`)).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
+  });
+
+  it('takes a publishable key from the query on reads only, and never a secret key', () => {
+    expect(presentedKey({ authorization: undefined, queryKey: PK, queryKeyAllowed: true })).toEqual({ kind: 'publishable', key: PK });
+    expect(presentedKey({ authorization: undefined, queryKey: PK, queryKeyAllowed: false })).toEqual({ kind: 'none' });
+    expect(presentedKey({ authorization: undefined, queryKey: SK, queryKeyAllowed: true })).toEqual({ kind: 'malformed' });
+    expect(presentedKey({ authorization: undefined, queryKey: 'pk_\u0000', queryKeyAllowed: true })).toEqual({ kind: 'malformed' });
+    expect(presentedKey({ authorization: `Bearer ${SK}`, queryKey: PK, queryKeyAllowed: true })).toEqual({ kind: 'secret', key: SK });
+    expect(presentedKey({ authorization: 'Bearer', queryKey: undefined, queryKeyAllowed: true })).toEqual({ kind: 'malformed' });
+  });
+});
+
+describe('the admin check', () => {
+  it('is off without a token, and refuses a wrong or missing one', () => {
+    expect(() => checkAdmin(undefined, 'Bearer whatever-token-0123456789')).toThrow(expect.objectContaining({ code: 'admin_disabled' }));
+    expect(() => checkAdmin('right-token-0123456789', 'Bearer wrong-token-0123456789')).toThrow(expect.objectContaining({ code: 'unauthorized' }));
+    expect(() => checkAdmin('right-token-0123456789', undefined)).toThrow(expect.objectContaining({ code: 'unauthorized' }));
+    expect(() => checkAdmin('right-token-0123456789', 'Bearer right-token-0123456789')).not.toThrow();
+  });
+});
+
+describe('the origin rule', () => {
+  it('decides trailing slashes, case and empty origins once, for REST and the socket', () => {
+    const allowed = ['https://shop.example'];
+    expect(originAllowed('https://shop.example', allowed)).toBe(true);
+    expect(originAllowed('https://SHOP.example/', allowed)).toBe(true);
+    expect(originAllowed('https://shop.example', ['https://shop.example/'])).toBe(true);
+    expect(originAllowed('https://evil.example', allowed)).toBe(false);
+    expect(originAllowed('null', allowed)).toBe(false);
+    // No Origin, or an empty one, is not a browser: the rule protects browsers only.
+    expect(originAllowed(undefined, allowed)).toBe(true);
+    expect(originAllowed('', allowed)).toBe(true);
+    expect(originAllowed('https://any.example', [])).toBe(true);
+  });
+});
+
+describe('the key cache', () => {
+  function directory() {
+    const calls: string[] = [];
+    const known = new Map<string, string>([[PK, 'm_1'], [SK, 'm_1']]);
+    const dir: KeyDirectory = {
+      resolveSecretKey: async (key) => {
+        calls.push(key);
+        const merchantId = known.get(key);
+        return merchantId ? { merchantId } : null;
+      },
+      resolvePublishableKey: async (key) => {
+        calls.push(key);
+        const merchantId = known.get(key);
+        return merchantId ? { merchantId, allowedOrigins: [] } : null;
+      },
+    };
+    return { dir, calls, known };
+  }
+
+  it('never looks up a malformed key, and shares one lookup between concurrent callers', async () => {
+    const { dir, calls } = directory();
+    const cache = new KeyCache(dir);
+    expect(await cache.publishable('pk_\u0000')).toBeNull();
+    expect(await cache.secret(PK)).toBeNull();
+    expect(calls).toEqual([]);
+    await Promise.all([cache.secret(SK), cache.secret(SK), cache.secret(SK)]);
+    expect(calls).toEqual([SK]);
+  });
+
+  it('remembers a miss briefly, so one made-up key costs one lookup', async () => {
+    const { dir, calls } = directory();
+    const cache = new KeyCache(dir, { negativeTtlMs: 60_000 });
+    const madeUp = `sk_${'z'.repeat(32)}`;
+    for (let i = 0; i < 5; i++) expect(await cache.secret(madeUp)).toBeNull();
+    expect(calls).toEqual([madeUp]);
+  });
+
+  it('forgets a merchant on rotation, so an old key is looked up (and refused) afresh', async () => {
+    const { dir, calls, known } = directory();
+    const cache = new KeyCache(dir);
+    expect(await cache.publishable(PK)).toMatchObject({ merchantId: 'm_1' });
+    known.delete(PK);
+    expect(await cache.publishable(PK)).toMatchObject({ merchantId: 'm_1' });
+    cache.forget('m_1');
+    expect(await cache.publishable(PK)).toBeNull();
+    expect(calls).toEqual([PK, PK]);
+  });
+});

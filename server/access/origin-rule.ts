@@ -1,0 +1,17 @@
+/**
+ * The origin rule for publishable keys, on REST and at the socket upgrade alike. A browser's
+ * `Origin` must be one the merchant allows: scheme://host[:port], compared case-insensitively and
+ * without trailing slashes. No allowed origins means any. No `Origin` header, or an empty one, is
+ * not a browser (only scripts can send that), and the rule protects browsers, not scripts.
+ */
+export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
+  if (allowed.length === 0 || origin === undefined) return true;
+  const normal = normalizeOrigin(origin);
+  if (normal === '') return true;
+  return allowed.some((entry) => normalizeOrigin(entry) === normal);
+}
+
+/** How origins are stored and compared: trimmed, lower case, no trailing slash. */
+export function normalizeOrigin(origin: string): string {
+  return origin.trim().replace(/\/+$/, '').toLowerCase();
+}

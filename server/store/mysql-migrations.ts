@@ -1,0 +1,130 @@
+import { sql, type Kysely } from 'kysely';
+import { faceExpression } from './public-face-sql.js';
+
+/**
+ * The MySQL/MariaDB twins of the migrations in `migrations.ts` (same names, same order, one history):
+ * the same tables, keys and CHECK constraints in MySQL's types. Text keys are `varchar` (MySQL indexes
+ * no unbounded text) in the binary collation, so SKUs compare as exactly as on PostgreSQL ('a' is not
+ * 'A'); times are UTC `datetime(6)`; lists and answers are JSON. MariaDB (10.2+) and MySQL (8.0.16+)
+ * enforce CHECK constraints, so the database itself still refuses available < 0.
+ */
+
+const table = sql.raw('engine=InnoDB default charset=utf8mb4 collate=utf8mb4_bin');
+
+// Kysely hands migrations an untyped handle: the schema they build is what `Database` describes.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlInitial(db: Kysely<any>): Promise<void> {
+  await sql`
+    create table merchants (
+      id varchar(64) not null primary key,
+      name text not null,
+      publishable_key varchar(255) not null unique,
+      secret_key_hash varchar(64) not null unique,
+      allowed_origins json not null default ('[]'),
+      created_at datetime(6) not null default current_timestamp(6)
+    ) ${table}`.execute(db);
+
+  // SKUs up to 512 characters (SKU_MAX_LENGTH's ceiling): with the merchant id, within InnoDB's key size.
+  await sql`
+    create table products (
+      merchant_id varchar(64) not null,
+      sku varchar(512) not null,
+      name text,
+      low_stock_threshold integer not null default 5,
+      display varchar(16) not null default 'exact',
+      created_at datetime(6) not null default current_timestamp(6),
+      updated_at datetime(6) not null default current_timestamp(6),
+      primary key (merchant_id, sku),
+      constraint products_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade,
+      constraint products_threshold_non_negative check (low_stock_threshold >= 0),
+      constraint products_display check (display in ('exact', 'threshold', 'status'))
+    ) ${table}`.execute(db);
+
+  // The database itself refuses to oversell: available = on_hand - reserved never goes below zero.
+  await sql`
+    create table stock (
+      merchant_id varchar(64) not null,
+      sku varchar(512) not null,
+      on_hand integer not null,
+      reserved integer not null default 0,
+      version integer not null,
+      updated_at datetime(6) not null default current_timestamp(6),
+      primary key (merchant_id, sku),
+      constraint stock_product_fkey foreign key (merchant_id, sku) references products (merchant_id, sku) on delete cascade,
+      constraint stock_reserved_non_negative check (reserved >= 0),
+      constraint stock_available_non_negative check (on_hand - reserved >= 0),
+      constraint stock_version_positive check (version >= 1)
+    ) ${table}`.execute(db);
+
+  await sql`
+    create table stock_journal (
+      id bigint not null auto_increment primary key,
+      merchant_id varchar(64) not null,
+      sku varchar(512) not null,
+      version integer not null,
+      kind varchar(16) not null,
+      on_hand_delta integer not null,
+      reserved_delta integer not null,
+      reason text,
+      idempotency_key varchar(255),
+      reservation_id varchar(64),
+      at datetime(6) not null default current_timestamp(6),
+      key stock_journal_product_idx (merchant_id, sku, version)
+    ) ${table}`.execute(db);
+
+  // MySQL has no partial indexes: the state leads, so only live holds are searched all the same.
+  await sql`
+    create table reservations (
+      id varchar(64) not null primary key,
+      merchant_id varchar(64) not null,
+      sku varchar(512) not null,
+      quantity integer not null,
+      state varchar(16) not null,
+      expires_at datetime(6) not null,
+      created_at datetime(6) not null default current_timestamp(6),
+      updated_at datetime(6) not null default current_timestamp(6),
+      key reservations_held_expiry_idx (state, expires_at),
+      key reservations_held_product_idx (merchant_id, sku, state, expires_at),
+      constraint reservations_stock_fkey foreign key (merchant_id, sku) references stock (merchant_id, sku) on delete cascade,
+      constraint reservations_quantity_positive check (quantity > 0),
+      constraint reservations_state check (state in ('held', 'committed', 'released', 'expired'))
+    ) ${table}`.execute(db);
+
+  await sql`
+    create table idempotency_keys (
+      merchant_id varchar(64) not null,
+      \`key\` varchar(255) not null,
+      fingerprint varchar(255) not null,
+      status integer,
+      body json,
+      created_at datetime(6) not null default current_timestamp(6),
+      expires_at datetime(6) not null,
+      primary key (merchant_id, \`key\`),
+      key idempotency_keys_expiry_idx (expires_at)
+    ) ${table}`.execute(db);
+}
+
+/**
+ * `0002_public_version` on MySQL. The face rule is not a stored function here: MySQL writes decide
+ * the face in TypeScript under the row lock (`stock-transaction.ts`), and the backfill uses the rule
+ * as one SQL expression (`faceExpression`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlPublicVersion(db: Kysely<any>): Promise<void> {
+  await sql`
+    alter table stock
+      add column public_version integer,
+      add column public_face varchar(64),
+      add column public_changed_version integer`.execute(db);
+  await sql`
+    update stock as s inner join products as p on p.merchant_id = s.merchant_id and p.sku = s.sku
+       set s.public_version = s.version,
+           s.public_face = ${faceExpression(db, sql`s.on_hand`, sql`s.reserved`)},
+           s.public_changed_version = s.version`.execute(db);
+  await sql`
+    alter table stock
+      modify public_version integer not null,
+      modify public_face varchar(64) not null,
+      modify public_changed_version integer not null,
+      add constraint stock_public_version_positive check (public_version >= 1)`.execute(db);
+}
