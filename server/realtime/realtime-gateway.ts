@@ -286,6 +286,9 @@ export class RealtimeGateway {
         if (aborted) return;
         if (grant === null) return refuse('unauthorized');
         if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
+        // Again now: upgrades of one address that overlapped the lookup all passed the first check,
+        // and the count grows only when a socket opens (synchronously, inside res.upgrade).
+        if (max > 0 && this.connectionsPerIp.count(ip) >= max) return refuse('rate_limited');
         const data: SocketData = {
           merchantId: grant.merchantId,
           ip,
