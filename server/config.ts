@@ -91,6 +91,17 @@ const envSchema = z.object({
   WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt.default(1000),
   WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt.default(2000),
   WS_THREADS: positiveInt.max(256).default(availableParallelism()),
+
+  // Webhooks
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
+  WEBHOOK_RETRY_BASE_MS: positiveInt.default(1000),
+  WEBHOOK_RETRY_MAX_DELAY_MS: positiveInt.default(3_600_000),
+  WEBHOOK_RETRY_HOURS: positiveInt.default(24),
+  WEBHOOK_DISABLE_AFTER_HOURS: positiveInt.default(72),
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  WEBHOOKS_PER_MERCHANT: positiveInt.default(10),
+  WEBHOOK_POLL_INTERVAL_MS: positiveInt.default(500),
+  WEBHOOK_BATCH_SIZE: positiveInt.max(1000).default(50),
 });
 
 /** Settings whose value is never echoed (a typo in a token is still the token). */
@@ -124,6 +135,24 @@ export interface Config {
   readonly metrics: { readonly port: number; readonly host: string };
   readonly http: HttpLimits;
   readonly realtime: RealtimeLimits;
+  readonly webhooks: WebhookSettings;
+}
+
+export interface WebhookSettings {
+  readonly timeoutMs: number;
+  /** First retry delay; each next one doubles (with jitter) up to `retryMaxDelayMs`. */
+  readonly retryBaseMs: number;
+  readonly retryMaxDelayMs: number;
+  /** How long one event is retried before it is given up. */
+  readonly retryHours: number;
+  /** An endpoint with no successful delivery for this long is disabled. */
+  readonly disableAfterHours: number;
+  /** Allow URLs on loopback, private and link-local networks (development, tests). */
+  readonly allowPrivate: boolean;
+  readonly perMerchant: number;
+  readonly pollIntervalMs: number;
+  /** Events one node claims and sends in parallel per round. */
+  readonly batchSize: number;
 }
 
 export interface HttpLimits {
@@ -216,6 +245,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
       maxNewSubscriptionsPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND,
       maxNewSubscriptionsPerIpPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND,
+    },
+    webhooks: {
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      retryMaxDelayMs: e.WEBHOOK_RETRY_MAX_DELAY_MS,
+      retryHours: e.WEBHOOK_RETRY_HOURS,
+      disableAfterHours: e.WEBHOOK_DISABLE_AFTER_HOURS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
+      perMerchant: e.WEBHOOKS_PER_MERCHANT,
+      pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
+      batchSize: e.WEBHOOK_BATCH_SIZE,
     },
   });
 }

@@ -13,6 +13,7 @@ export const errorCodes = {
   version_conflict: { status: 409, message: 'The stock changed since the version given.' },
   idempotency_conflict: { status: 409, message: 'This Idempotency-Key was used with another request.' },
   reservation_not_held: { status: 409, message: 'The reservation is no longer held.' },
+  too_many_webhooks: { status: 409, message: 'This merchant has as many webhooks as allowed (WEBHOOKS_PER_MERCHANT).' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },
   too_many_subscriptions: { status: 429, message: 'Too many subscriptions on this connection.' },

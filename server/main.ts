@@ -17,6 +17,9 @@ import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtim
 import { RealtimeThreads } from './realtime/realtime-threads.js';
 import { loadUws } from './realtime/uws.js';
 import { publicView } from './stock/views.js';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
+import { WebhookMetrics } from './webhooks/webhook-metrics.js';
+import { ATTEMPTS_KEPT, WebhookStore } from './webhooks/webhook-store.js';
 
 export interface RunningStockwire {
   /** e.g. http://127.0.0.1:8080 (the actual port when PORT=0); undefined for ROLE=realtime. */
@@ -119,6 +122,22 @@ export async function startStockwire(config: Config, options: StartOptions = {})
 
     let apiUrl: string | undefined;
     if (config.role !== 'realtime') {
+      const webhooks = webhookStore(config, store);
+      // The outbox is sent from API nodes; a write on this node wakes it, others find it by polling.
+      const dispatcher = new WebhookDispatcher(webhooks, {
+        timeoutMs: config.webhooks.timeoutMs,
+        allowPrivate: config.webhooks.allowPrivate,
+        pollIntervalMs: config.webhooks.pollIntervalMs,
+        batchSize: config.webhooks.batchSize,
+        metrics: new WebhookMetrics(registry, () => webhooks.oldestPendingAgeSeconds()),
+        onError: (error) => logger.warn({ err: error }, 'webhook dispatch failed'),
+      });
+      const unsubscribe = store.onPublicChange(() => dispatcher.wake());
+      dispatcher.start();
+      closers.push(async () => {
+        unsubscribe();
+        await dispatcher.stop();
+      });
       const app = buildApp({
         store,
         http: config.http,
@@ -130,6 +149,12 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metrics: new ApiMetrics(registry),
         faults,
         bus,
+        webhooks: {
+          webhooks,
+          perMerchant: config.webhooks.perMerchant,
+          allowPrivate: config.webhooks.allowPrivate,
+          onOutboxChange: () => dispatcher.wake(),
+        },
         ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
       });
@@ -175,6 +200,20 @@ export function gatewaySettings(
     skuMaxLength: config.http.skuMaxLength,
     trustProxyHops: config.http.trustProxyHops,
   };
+}
+
+/** The outbox and subscriptions, on the store's database, with the webhook settings. */
+export function webhookStore(config: Config, store: StockStore): WebhookStore {
+  const w = config.webhooks;
+  return new WebhookStore(store.db, {
+    // Longer than any one send, so a live node settles what it claimed before another may take it.
+    leaseMs: 2 * w.timeoutMs + 1000,
+    retryBaseMs: w.retryBaseMs,
+    retryMaxDelayMs: w.retryMaxDelayMs,
+    retryHours: w.retryHours,
+    disableAfterHours: w.disableAfterHours,
+    attemptsKept: ATTEMPTS_KEPT,
+  });
 }
 
 function urlHost(host: string): string {

@@ -26,6 +26,7 @@ import { sharedSchemas } from './schemas.js';
 import { badgeRoutes } from './badge-routes.js';
 import { applySecurityHeaders, installSecurityHeaders } from './security-headers.js';
 import { stockRoutes } from './stock-routes.js';
+import { webhookRoutes, type WebhookRoutesOptions } from './webhook-routes.js';
 import { widgetRoute } from './widget-route.js';
 
 export interface AppDeps {
@@ -51,6 +52,8 @@ export interface AppDeps {
   readonly faults?: FaultMetrics;
   /** The node's bus: /readyz reports Redis reachability. */
   readonly bus?: { readonly kind: 'redis' | 'memory'; readonly connected: boolean };
+  /** Omitted: no `/v1/webhooks` routes. */
+  readonly webhooks?: Omit<WebhookRoutesOptions, 'store'>;
 }
 
 /**
@@ -143,6 +146,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(badgeRoutes, { store, keys, limits: http });
   void app.register(reservationRoutes, { store, keys, limits: http });
   void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
+  if (deps.webhooks) void app.register(webhookRoutes, { store, ...deps.webhooks });
   for (const routes of deps.extraRoutes ?? []) void app.register(routes);
   return app;
 }

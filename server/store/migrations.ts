@@ -155,4 +155,93 @@ export const migrations: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  '0003_webhooks': {
+    // Events out (`server/webhooks/`): subscriptions, one outbox row per event and endpoint, and the
+    // last attempts. Events are written by a trigger on `stock`, so every write path (the one-statement
+    // adjust, transactions, batches, expiring holds, product settings) adds them in its own
+    // transaction and no path can forget to.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      await sql`
+        create table webhooks (
+          id text primary key,
+          merchant_id text not null references merchants(id) on delete cascade,
+          url text not null,
+          events text[] not null,
+          secret text not null,
+          previous_secret text,
+          previous_secret_expires_at timestamptz,
+          failing_since timestamptz,
+          disabled_at timestamptz,
+          disabled_reason text,
+          created_at timestamptz not null default now()
+        )`.execute(db);
+      await sql`create index webhooks_merchant_idx on webhooks (merchant_id)`.execute(db);
+      await sql`
+        create table webhook_outbox (
+          id bigint generated always as identity primary key,
+          webhook_id text not null references webhooks(id) on delete cascade,
+          merchant_id text not null,
+          event_id text not null,
+          type text not null,
+          sku text not null,
+          status text not null,
+          available integer not null,
+          on_hand integer not null,
+          version integer not null,
+          created_at timestamptz not null default now(),
+          state text not null default 'pending' check (state in ('pending', 'delivered', 'failed')),
+          attempts integer not null default 0,
+          next_attempt_at timestamptz not null default now()
+        )`.execute(db);
+      // Due events, and per endpoint and product the oldest pending one (order per product).
+      await sql`create index webhook_outbox_due_idx on webhook_outbox (next_attempt_at) where state = 'pending'`.execute(db);
+      await sql`create index webhook_outbox_order_idx on webhook_outbox (webhook_id, sku, id) where state = 'pending'`.execute(db);
+      await sql`create index webhook_outbox_merchant_idx on webhook_outbox (merchant_id) where state = 'pending'`.execute(db);
+      await sql`
+        create table webhook_attempts (
+          id text primary key,
+          webhook_id text not null references webhooks(id) on delete cascade,
+          outbox_id bigint not null references webhook_outbox(id) on delete cascade,
+          attempt integer not null,
+          status_code integer,
+          error text,
+          duration_ms integer not null,
+          at timestamptz not null default now()
+        )`.execute(db);
+      await sql`create index webhook_attempts_webhook_idx on webhook_attempts (webhook_id, at desc)`.execute(db);
+      await sql`create index webhook_attempts_outbox_idx on webhook_attempts (outbox_id)`.execute(db);
+      // The status is the part of the public face before ':' (`faceKey`). The trigger's WHEN runs
+      // without entering PL/pgSQL, so a write that keeps the status costs one comparison; the first
+      // write of a product is an INSERT and emits nothing (from `unknown`).
+      await sql`
+        create function stockwire_stock_events() returns trigger language plpgsql as $$
+        declare
+          before_status text := split_part(old.public_face, ':', 1);
+          after_status text := split_part(new.public_face, ':', 1);
+          kind text;
+          event_id text;
+        begin
+          kind := case
+            when after_status = 'sold_out' then 'stock.sold_out'
+            when before_status = 'sold_out' then 'stock.back_in_stock'
+            when before_status = 'in_stock' and after_status = 'low_stock' then 'stock.low_stock'
+          end;
+          if kind is null then return null; end if;
+          event_id := 'evt_' || replace(gen_random_uuid()::text, '-', '');
+          insert into webhook_outbox (webhook_id, merchant_id, event_id, type, sku, status, available, on_hand, version)
+          select w.id, new.merchant_id, event_id, kind, new.sku, after_status,
+                 greatest(new.on_hand - new.reserved, 0), new.on_hand, new.public_version
+            from webhooks as w
+           where w.merchant_id = new.merchant_id and kind = any (w.events) and w.disabled_at is null;
+          return null;
+        end
+        $$`.execute(db);
+      await sql`
+        create trigger stock_webhook_events after update of public_face on stock
+          for each row
+          when (split_part(old.public_face, ':', 1) is distinct from split_part(new.public_face, ':', 1))
+          execute function stockwire_stock_events()`.execute(db);
+    },
+  },
 };

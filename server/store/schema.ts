@@ -9,6 +9,9 @@ export interface Database {
   stock_journal: StockJournalTable;
   reservations: ReservationsTable;
   idempotency_keys: IdempotencyKeysTable;
+  webhooks: WebhooksTable;
+  webhook_outbox: WebhookOutboxTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -90,4 +93,58 @@ export interface IdempotencyKeysTable {
   body: ColumnType<unknown, string | null, string | null>;
   created_at: UpdatedAt;
   expires_at: ColumnType<Date, Date | string, Date | string>;
+}
+
+export const webhookEventTypes = ['stock.low_stock', 'stock.sold_out', 'stock.back_in_stock'] as const;
+export type WebhookEventType = (typeof webhookEventTypes)[number];
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface WebhooksTable {
+  id: string;
+  merchant_id: string;
+  url: string;
+  events: ColumnType<WebhookEventType[], WebhookEventType[], WebhookEventType[]>;
+  /** Kept in clear: every delivery is signed with it. */
+  secret: string;
+  /** The secret before the last rotation, still signing until `previous_secret_expires_at`. */
+  previous_secret: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  /** When the current run of failed attempts began; null after any success. */
+  failing_since: Timestamp | null;
+  disabled_at: Timestamp | null;
+  disabled_reason: string | null;
+  created_at: CreatedAt;
+}
+
+export const outboxStates = ['pending', 'delivered', 'failed'] as const;
+export type OutboxState = (typeof outboxStates)[number];
+
+/** One event for one endpoint, written by the `stock` trigger in the stock change's transaction. */
+export interface WebhookOutboxTable {
+  id: Generated<string>;
+  webhook_id: string;
+  merchant_id: string;
+  event_id: string;
+  type: WebhookEventType;
+  sku: string;
+  status: string;
+  available: number;
+  on_hand: number;
+  version: number;
+  created_at: CreatedAt;
+  state: ColumnType<OutboxState, OutboxState | undefined, OutboxState>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface WebhookAttemptsTable {
+  id: string;
+  webhook_id: string;
+  outbox_id: string;
+  attempt: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  at: CreatedAt;
 }
