@@ -10,6 +10,7 @@ export default defineConfig({
     alias: [
       { find: /^stockwire$/, replacement: source('./sdk/index.ts') },
       { find: /^stockwire\/widget$/, replacement: source('./sdk/widget/index.ts') },
+      { find: /^stockwire\/webhooks$/, replacement: source('./sdk/webhooks/index.ts') },
       { find: /^stockwire-server$/, replacement: source('./server/index.ts') },
       { find: /^stockwire-server\/simulator$/, replacement: source('./server/simulator/index.ts') },
     ],
