@@ -49,9 +49,11 @@ const paths = (packed: Packed) => packed.files.map((f) => f.path);
 const notShipped = (path: string) => /(^|\/)(test|tests|benchmarks?|examples)\//.test(path) || /\.test\./.test(path) || /(?<!\.d)\.tsx?$/.test(path);
 
 describe('the stockwire tarball', () => {
-  it('holds the ES modules and types of `.` and `./widget`, and nothing else of the repository', () => {
+  it('holds the ES modules and types of `.`, `./widget` and `./webhooks`, and nothing else of the repository', () => {
     const files = paths(sdk);
-    for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/widget/index.js', 'dist/widget/index.d.ts']) expect(files).toContain(file);
+    for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/widget/index.js', 'dist/widget/index.d.ts', 'dist/webhooks/index.js', 'dist/webhooks/index.d.ts']) {
+      expect(files).toContain(file);
+    }
     expect(files.filter(notShipped)).toEqual([]);
     expect(files.filter((f) => /server|widget\.js$|embed/.test(f))).toEqual([]);
   });
@@ -141,6 +143,15 @@ setTimeout(() => process.exit(2), 30000);
     expect(await setStock(2)).toBe(200);
     expect(await exited, listenerErr).toBe(0);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ sku: 'PKG-1', status: 'low_stock', available: 2 });
+
+    // The Node-only entry verifies a signature made the way the server makes it.
+    const verify = `import { createHmac } from 'node:crypto';
+import { verifyWebhook } from 'stockwire/webhooks';
+const body = '{"id":"evt_1","type":"stock.sold_out","createdAt":"x","data":{}}';
+const t = Math.floor(Date.now() / 1000);
+const v1 = createHmac('sha256', 'whsec_x').update(t + '.' + body).digest('hex');
+console.log(verifyWebhook('whsec_x', body, 't=' + t + ',v1=' + v1).id);`;
+    expect((await run(process.execPath, ['--input-type=module', '-e', verify], { cwd: sdkDir })).stdout.trim()).toBe('evt_1');
 
     node.kill('SIGTERM');
     expect(await new Promise((resolve) => node!.once('exit', resolve))).toBe(0);
