@@ -256,56 +256,63 @@ export class WebhookStore {
   async settle(event: ClaimedEvent, outcome: AttemptOutcome): Promise<{ delivered: boolean; gaveUp: boolean }> {
     const delivered = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
     const o = this.#options;
-    return this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('webhook_attempts')
-        .values({
-          id: newAttemptId(),
-          webhook_id: event.webhookId,
-          outbox_id: event.outboxId,
-          attempt: event.attempt,
-          status_code: outcome.statusCode,
-          error: outcome.error === null ? null : outcome.error.slice(0, 500),
-          duration_ms: Math.round(outcome.durationMs),
-        })
-        .execute();
-      let gaveUp = false;
-      if (delivered) {
-        await sql`update webhook_outbox set state = 'delivered' where id = ${event.outboxId}`.execute(trx);
-        await sql`update webhooks set failing_since = null where id = ${event.webhookId} and failing_since is not null`.execute(trx);
-      } else {
-        const delayMs = retryDelayMs(event.attempt, o.retryBaseMs, o.retryMaxDelayMs);
-        const { rows } = await sql<{ state: string }>`
-          update webhook_outbox
-             set state = case when created_at + make_interval(hours => ${o.retryHours}) <= now() + make_interval(secs => ${delayMs / 1000})
-                              then 'failed' else 'pending' end,
-                 next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
-           where id = ${event.outboxId} and state = 'pending'
-          returning state`.execute(trx);
-        gaveUp = rows[0]?.state === 'failed';
-        const { rows: endpoint } = await sql<{ disabled: boolean }>`
-          update webhooks
-             set failing_since = coalesce(failing_since, now()),
-                 disabled_at = case when failing_since <= now() - make_interval(hours => ${o.disableAfterHours}) then now() end,
-                 disabled_reason = case when failing_since <= now() - make_interval(hours => ${o.disableAfterHours})
-                                        then ${`no successful delivery for ${o.disableAfterHours} hours`} end
-           where id = ${event.webhookId} and disabled_at is null
-          returning disabled_at is not null as disabled`.execute(trx);
-        if (endpoint[0]?.disabled === true) {
-          await sql`update webhook_outbox set state = 'failed' where webhook_id = ${event.webhookId} and state = 'pending'`.execute(trx);
-        }
-      }
-      // Keep the last attempts only; the outbox rows they no longer show are pruned by `prune`.
+    const attempt = {
+      id: newAttemptId(),
+      webhook_id: event.webhookId,
+      outbox_id: event.outboxId,
+      attempt: event.attempt,
+      status_code: outcome.statusCode,
+      error: outcome.error === null ? null : outcome.error.slice(0, 500),
+      duration_ms: Math.round(outcome.durationMs),
+    };
+    if (delivered) {
+      // The common case in one statement (one round trip): the attempt, the event, the endpoint's health.
       await sql`
-        delete from webhook_attempts
-         where id in (select id from webhook_attempts where webhook_id = ${event.webhookId}
-                       order by at desc, id offset ${o.attemptsKept})`.execute(trx);
+        with attempt as (
+          insert into webhook_attempts (id, webhook_id, outbox_id, attempt, status_code, error, duration_ms)
+          values (${attempt.id}, ${attempt.webhook_id}, ${attempt.outbox_id}, ${attempt.attempt}, ${attempt.status_code}, ${attempt.error}, ${attempt.duration_ms})
+        ), event as (
+          update webhook_outbox set state = 'delivered' where id = ${event.outboxId}
+        )
+        update webhooks set failing_since = null where id = ${event.webhookId} and failing_since is not null`.execute(this.db);
+      return { delivered, gaveUp: false };
+    }
+    return this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('webhook_attempts').values(attempt).execute();
+      const delayMs = retryDelayMs(event.attempt, o.retryBaseMs, o.retryMaxDelayMs);
+      const { rows } = await sql<{ state: string }>`
+        update webhook_outbox
+           set state = case when created_at + make_interval(hours => ${o.retryHours}) <= now() + make_interval(secs => ${delayMs / 1000})
+                            then 'failed' else 'pending' end,
+               next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
+         where id = ${event.outboxId} and state = 'pending'
+        returning state`.execute(trx);
+      const gaveUp = rows[0]?.state === 'failed';
+      const { rows: endpoint } = await sql<{ disabled: boolean }>`
+        update webhooks
+           set failing_since = coalesce(failing_since, now()),
+               disabled_at = case when failing_since <= now() - make_interval(hours => ${o.disableAfterHours}) then now() end,
+               disabled_reason = case when failing_since <= now() - make_interval(hours => ${o.disableAfterHours})
+                                      then ${`no successful delivery for ${o.disableAfterHours} hours`} end
+         where id = ${event.webhookId} and disabled_at is null
+        returning disabled_at is not null as disabled`.execute(trx);
+      if (endpoint[0]?.disabled === true) {
+        await sql`update webhook_outbox set state = 'failed' where webhook_id = ${event.webhookId} and state = 'pending'`.execute(trx);
+      }
       return { delivered, gaveUp };
     });
   }
 
-  /** Removes settled events that no kept attempt shows any more. Returns how many. */
+  /**
+   * Keeps the last `attemptsKept` attempts per endpoint, then removes settled events that no kept
+   * attempt shows any more. Run now and then (not per attempt: that would sort on every send).
+   */
   async prune(limit = 1000): Promise<number> {
+    await sql`
+      delete from webhook_attempts
+       where id in (select id from (select id, row_number() over (partition by webhook_id order by at desc, id) as n
+                                      from webhook_attempts) as ranked
+                     where n > ${this.#options.attemptsKept})`.execute(this.db);
     const { rows } = await sql<{ id: string }>`
       delete from webhook_outbox
        where id in (select o.id from webhook_outbox as o

@@ -279,6 +279,39 @@ describe.each(databaseBackends())('webhooks on $name', ({ databaseUrl }) => {
     }
   });
 
+  it('gives an event up after WEBHOOK_RETRY_HOURS, disables an endpoint failing for WEBHOOK_DISABLE_AFTER_HOURS, keeps the last 100 attempts', async () => {
+    const receiver = await Receiver.start();
+    receiver.answer = () => 500;
+    const { sql } = await import('kysely');
+    try {
+      const m = await merchant();
+      const hook = await subscribe(m.sk, receiver.url);
+      await store.setStock(m.id, 'G', { onHand: 1 });
+      await store.adjustStock(m.id, 'G', { delta: -1 });
+      // The event was written a day ago and the endpoint has failed for three days: time travel in the rows.
+      await sql`update webhook_outbox set created_at = now() - interval '25 hours' where webhook_id = ${hook.id}`.execute(store.db);
+      await sql`update webhooks set failing_since = now() - interval '73 hours' where id = ${hook.id}`.execute(store.db);
+      dispatcher();
+      await waitFor(async () => (await webhooks.attempts(hook.id)).length === 1, 5000, 'one failed attempt');
+      const listed = (await call(app, 'GET', '/v1/webhooks', m.sk)).json<{ items: Array<{ disabled: boolean; disabledReason: string }> }>();
+      expect(listed.items[0]).toMatchObject({ disabled: true, disabledReason: expect.stringContaining('72 hours') });
+      expect((await webhooks.attempts(hook.id))[0]!.state).toBe('failed');
+      // A disabled endpoint gets no new events.
+      await store.adjustStock(m.id, 'G', { delta: 1 });
+      expect((await sql`select 1 from webhook_outbox where webhook_id = ${hook.id}`.execute(store.db)).rows).toHaveLength(1);
+
+      const [{ id: outboxId }] = (await sql<{ id: string }>`select id from webhook_outbox where webhook_id = ${hook.id}`.execute(store.db)).rows as [{ id: string }];
+      await sql`insert into webhook_attempts (id, webhook_id, outbox_id, attempt, status_code, error, duration_ms, at)
+                select 'whd_old' || n, ${hook.id}, ${outboxId}, n, 500, null, 1, now() - make_interval(mins => n)
+                  from generate_series(1, 150) as n`.execute(store.db);
+      await webhooks.prune();
+      expect((await sql`select 1 from webhook_attempts where webhook_id = ${hook.id}`.execute(store.db)).rows).toHaveLength(100);
+      expect((await webhooks.attempts(hook.id)).length).toBe(100);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('a receiver that was down gets every event afterwards, in order per product', async () => {
     const receiver = await Receiver.start();
     let down = true;
