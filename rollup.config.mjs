@@ -73,7 +73,7 @@ export default [
   {
     // The `stockwire` package: `.`, `./widget` and `./webhooks` (Node only) as ES modules; Preact stays a dependency.
     input: { index: 'sdk/index.ts', 'widget/index': 'sdk/widget/index.ts', 'webhooks/index': 'sdk/webhooks/index.ts' },
-    external: (id) => id === 'preact' || id.startsWith('preact/') || id.startsWith('node:'),
+    external: (id) => id === 'preact' || id.startsWith('preact/') || id.startsWith('node:') || id === 'stockwire',
     output: { dir: 'sdk/dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
     plugins: [nodeResolve({ extensions: ['.ts', '.tsx', '.js'] }), esbuild(esbuildOptions), declarations()],
   },

@@ -5,7 +5,9 @@
  * Kept apart from `stockwire` and out of widget.js, since it needs `node:crypto`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { StockwireError } from '../client/errors.js';
+// Through the package's own name, so the built entry shares the one StockwireError class of `stockwire`
+// and `stockwire`'s index.js stays one file (a shared chunk would break import maps that list entries only).
+import { StockwireError } from 'stockwire';
 
 export const webhookEventTypes = ['stock.low_stock', 'stock.sold_out', 'stock.back_in_stock'] as const;
 export type WebhookEventType = (typeof webhookEventTypes)[number];

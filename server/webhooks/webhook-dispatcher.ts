@@ -13,17 +13,24 @@ export interface WebhookDispatcherOptions extends WebhookSenderOptions {
 
 /** Settled events between prunes of the outbox. */
 const PRUNE_EVERY = 500;
+/**
+ * The shortest gap between rounds that wakes ask for: under a stream of writes the outbox is looked at
+ * at most this often, rather than once per commit, which would be a claim query per write.
+ */
+const WAKE_GAP_MS = 25;
 
 /**
  * Sends the outbox, on every API node. Each round claims due events (`WebhookStore.claim`: no two
  * nodes claim one event while its lease lasts), sends them in parallel, and settles each. A full
- * batch is followed at once by the next round; otherwise the dispatcher waits for the poll interval
- * or for `wake()` (a local commit), so an event written on this node leaves within a round trip.
+ * batch is followed at once by the next round; otherwise the dispatcher waits for the poll interval,
+ * or (after a `wake()`: a commit on this node) for `WAKE_GAP_MS`, so an event written here leaves at once.
  */
 export class WebhookDispatcher {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  /** A wake arrived that the next round must answer (it comes at most `WAKE_GAP_MS` after the last). */
   #again = false;
+  #lastRound = -Infinity;
   #stopped = false;
   #settled = 0;
 
@@ -36,16 +43,28 @@ export class WebhookDispatcher {
     this.#schedule();
   }
 
-  /** Look at the outbox now (a write on this node may have added events). */
+  /** Look at the outbox soon (a write on this node may have added events): now, or `WAKE_GAP_MS` after the last round. */
   wake(): void {
     if (this.#stopped) return;
-    if (this.#running) {
+    if (this.#running || this.#again) {
       this.#again = true;
       return;
     }
+    const wait = this.#lastRound + WAKE_GAP_MS - performance.now();
+    if (wait > 0) {
+      this.#again = true;
+      this.#schedule();
+      return;
+    }
+    this.#run();
+  }
+
+  #run(): void {
     clearTimeout(this.#timer);
+    this.#again = false;
     this.#running = this.#rounds().finally(() => {
       this.#running = undefined;
+      this.#lastRound = performance.now();
       this.#schedule();
     });
   }
@@ -57,21 +76,21 @@ export class WebhookDispatcher {
     await this.#running;
   }
 
+  /** The next round: soon when a wake is waiting, else after the poll interval. */
   #schedule(): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.wake(), this.#again ? 0 : this.options.pollIntervalMs);
-    this.#again = false;
+    const delay = this.#again ? Math.max(0, this.#lastRound + WAKE_GAP_MS - performance.now()) : this.options.pollIntervalMs;
+    this.#timer = setTimeout(() => this.#run(), Math.min(delay, this.options.pollIntervalMs));
     this.#timer.unref();
   }
 
   async #rounds(): Promise<void> {
     try {
       while (!this.#stopped) {
-        this.#again = false;
         const claimed = await this.store.claim(this.options.batchSize);
         await Promise.all(claimed.map((event) => this.#deliver(event)));
-        if (claimed.length < this.options.batchSize && !this.#again) break;
+        if (claimed.length < this.options.batchSize) break;
       }
       if (this.#settled >= PRUNE_EVERY) {
         this.#settled = 0;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
-import type { Database, WebhookEventType } from '../store/schema.js';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Database, WebhookEventType, WebhookOutboxTable } from '../store/schema.js';
 
 /** A subscription as the merchant sees it (never with its secret, which is shown once). */
 export interface Webhook {
@@ -356,22 +356,12 @@ interface AttemptRow {
   state: string;
 }
 
-interface ClaimRow {
-  id: string;
-  webhook_id: string;
-  event_id: string;
-  type: WebhookEventType;
-  sku: string;
-  status: string;
-  available: number;
-  on_hand: number;
-  version: number;
-  created_at: Date;
-  attempts: number;
+/** The claimed outbox row with what signing and sending need from its webhook. */
+type ClaimRow = Omit<Selectable<WebhookOutboxTable>, 'merchant_id' | 'state' | 'next_attempt_at'> & {
   url: string;
   secret: string;
   previous_secret: string | null;
-}
+};
 
 function toWebhook(row: WebhookRow): Webhook {
   return {
