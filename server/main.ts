@@ -122,22 +122,27 @@ export async function startStockwire(config: Config, options: StartOptions = {})
 
     let apiUrl: string | undefined;
     if (config.role !== 'realtime') {
-      const webhooks = webhookStore(config, store);
-      // The outbox is sent from API nodes; a write on this node wakes it, others find it by polling.
-      const dispatcher = new WebhookDispatcher(webhooks, {
-        timeoutMs: config.webhooks.timeoutMs,
-        allowPrivate: config.webhooks.allowPrivate,
-        pollIntervalMs: config.webhooks.pollIntervalMs,
-        batchSize: config.webhooks.batchSize,
-        metrics: new WebhookMetrics(registry, () => webhooks.oldestPendingAgeSeconds()),
-        onError: (error) => logger.warn({ err: error }, 'webhook dispatch failed'),
-      });
-      const unsubscribe = store.onPublicChange(() => dispatcher.wake());
-      dispatcher.start();
-      closers.push(async () => {
-        unsubscribe();
-        await dispatcher.stop();
-      });
+      // Webhooks need the outbox trigger of PostgreSQL (and PGlite); MySQL/MariaDB has none yet.
+      const webhooks = store.backend === 'mysql' ? undefined : webhookStore(config, store);
+      let dispatcher: WebhookDispatcher | undefined;
+      if (webhooks) {
+        // The outbox is sent from API nodes; a write on this node wakes it, others find it by polling.
+        const started = new WebhookDispatcher(webhooks, {
+          timeoutMs: config.webhooks.timeoutMs,
+          allowPrivate: config.webhooks.allowPrivate,
+          pollIntervalMs: config.webhooks.pollIntervalMs,
+          batchSize: config.webhooks.batchSize,
+          metrics: new WebhookMetrics(registry, () => webhooks.oldestPendingAgeSeconds()),
+          onError: (error) => logger.warn({ err: error }, 'webhook dispatch failed'),
+        });
+        const unsubscribe = store.onPublicChange(() => started.wake());
+        started.start();
+        closers.push(async () => {
+          unsubscribe();
+          await started.stop();
+        });
+        dispatcher = started;
+      }
       const app = buildApp({
         store,
         http: config.http,
@@ -149,12 +154,16 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metrics: new ApiMetrics(registry),
         faults,
         bus,
-        webhooks: {
-          webhooks,
-          perMerchant: config.webhooks.perMerchant,
-          allowPrivate: config.webhooks.allowPrivate,
-          onOutboxChange: () => dispatcher.wake(),
-        },
+        ...(webhooks
+          ? {
+              webhooks: {
+                webhooks,
+                perMerchant: config.webhooks.perMerchant,
+                allowPrivate: config.webhooks.allowPrivate,
+                onOutboxChange: () => dispatcher?.wake(),
+              },
+            }
+          : {}),
         ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
       });

@@ -53,7 +53,7 @@ export interface AppDeps {
   /** The node's bus: /readyz reports Redis reachability. */
   readonly bus?: { readonly kind: 'redis' | 'memory'; readonly connected: boolean };
   /** Omitted: no `/v1/webhooks` routes. */
-  readonly webhooks?: Omit<WebhookRoutesOptions, 'store'>;
+  readonly webhooks?: Omit<WebhookRoutesOptions, 'keys'>;
 }
 
 /**
@@ -146,7 +146,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(badgeRoutes, { store, keys, limits: http });
   void app.register(reservationRoutes, { store, keys, limits: http });
   void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
-  if (deps.webhooks) void app.register(webhookRoutes, { store, ...deps.webhooks });
+  if (deps.webhooks) void app.register(webhookRoutes, { keys, ...deps.webhooks });
   for (const routes of deps.extraRoutes ?? []) void app.register(routes);
   return app;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { StockwireError } from '../errors.js';
-import type { StockStore } from '../store/stock-store.js';
+import type { KeyCache } from '../access/key-cache.js';
 import { webhookEventTypes } from '../store/schema.js';
 import { resolveTarget, TargetRefused } from '../webhooks/address-guard.js';
 import type { Webhook, WebhookStore } from '../webhooks/webhook-store.js';
@@ -8,7 +8,7 @@ import { callerOf, requireKey } from './auth.js';
 import { errorResponses, securitySecret } from './schemas.js';
 
 export interface WebhookRoutesOptions {
-  readonly store: Pick<StockStore, 'resolveSecretKey' | 'resolvePublishableKey'>;
+  readonly keys: KeyCache;
   readonly webhooks: WebhookStore;
   /** `WEBHOOKS_PER_MERCHANT`. */
   readonly perMerchant: number;
@@ -48,7 +48,7 @@ const idParams = {
  */
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
   const { webhooks } = options;
-  const secretKey = requireKey(options.store, 'secret');
+  const secretKey = requireKey(options.keys, 'secret');
   const config = { cors: false } as const;
   const tags = ['webhooks'];
 

@@ -71,7 +71,8 @@ function call(app: FastifyInstance, method: string, url: string, key?: string, b
   return app.inject({ method: method as 'GET', url, headers, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
 }
 
-describe.each(databaseBackends())('webhooks on $name', ({ databaseUrl }) => {
+// PostgreSQL and PGlite: MySQL/MariaDB has no webhook outbox yet (the node serves no webhook routes there).
+describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks on $name', ({ databaseUrl }) => {
   const env = {
     ADMIN_TOKEN: ADMIN,
     LOG_LEVEL: 'silent',
