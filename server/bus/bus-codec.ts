@@ -25,14 +25,7 @@ export function encodeChange(change: StockChange): string {
 }
 
 export function decodeChange(raw: string | Buffer | null | undefined): StockChange | undefined {
-  if (raw === null || raw === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const parsed = changeSchema.safeParse(json);
+  const parsed = changeSchema.safeParse(parseJson(raw));
   if (!parsed.success) return undefined;
   return { merchantId: parsed.data.m, view: publicFields(parsed.data.v) };
 }
@@ -55,14 +48,17 @@ export function encodeControl(nodeId: string, message: ControlMessage): string {
 }
 
 export function decodeControl(raw: string | Buffer | null | undefined): SentControlMessage | undefined {
+  const parsed = controlSchema.safeParse(parseJson(raw));
+  if (!parsed.success) return undefined;
+  return { nodeId: parsed.data.n, message: { type: parsed.data.t, merchantId: parsed.data.m } };
+}
+
+/** JSON from Redis or the broker, or undefined for anything that is not (never throws). */
+function parseJson(raw: string | Buffer | null | undefined): unknown {
   if (raw === null || raw === undefined) return undefined;
-  let json: unknown;
   try {
-    json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    return JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {
     return undefined;
   }
-  const parsed = controlSchema.safeParse(json);
-  if (!parsed.success) return undefined;
-  return { nodeId: parsed.data.n, message: { type: parsed.data.t, merchantId: parsed.data.m } };
 }
