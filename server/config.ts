@@ -79,6 +79,7 @@ const envSchema = z.object({
   RESERVATION_DEFAULT_TTL_SECONDS: positiveInt.default(600),
   RESERVATION_MAX_TTL_SECONDS: positiveInt.default(86_400),
   RESERVATION_SWEEP_INTERVAL_MS: positiveInt.default(1000),
+  WRITE_COMBINE_MAX_ITEMS: positiveInt.max(10_000).default(100),
 
   // Realtime limits
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(500),
@@ -174,6 +175,8 @@ export interface HttpLimits {
   readonly reservationDefaultTtlSeconds: number;
   readonly reservationMaxTtlSeconds: number;
   readonly reservationSweepIntervalMs: number;
+  /** Most writes of one SKU applied as one transaction while a write of it is in flight (1: no combining). */
+  readonly writeCombineMaxItems: number;
 }
 
 export interface RealtimeLimits {
@@ -235,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       reservationDefaultTtlSeconds: e.RESERVATION_DEFAULT_TTL_SECONDS,
       reservationMaxTtlSeconds: e.RESERVATION_MAX_TTL_SECONDS,
       reservationSweepIntervalMs: e.RESERVATION_SWEEP_INTERVAL_MS,
+      writeCombineMaxItems: e.WRITE_COMBINE_MAX_ITEMS,
     },
     realtime: {
       maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,

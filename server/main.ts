@@ -60,6 +60,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     dataDir: config.dataDir,
     idempotencyTtlHours: config.http.idempotencyTtlHours,
     reservationSweepIntervalMs: config.http.reservationSweepIntervalMs,
+    combineMaxItems: config.http.writeCombineMaxItems,
     onPoolError: (error) => {
       faults.postgresErrors.inc({ source: 'pool' });
       logger.warn({ err: error }, 'database connection lost');

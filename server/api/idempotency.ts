@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IdempotencyInput, StoredAnswer } from '../store/records.js';
-import type { StockStore } from '../store/stock-store.js';
+import type { CombinedResult, KeptAnswer, StockStore } from '../store/stock-store.js';
+import type { CombinedOp } from '../store/write-combiner.js';
 import type { StockTransaction } from '../store/stock-transaction.js';
 
 /** JSON with sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are the same request. */
@@ -35,7 +36,23 @@ export async function sendWrite(
   merchantId: string,
   work: (tx: StockTransaction) => Promise<StoredAnswer>,
 ): Promise<FastifyReply> {
-  const { answer, replayed } = await store.writeOnce(merchantId, idempotencyOf(request), work);
+  return send(reply, await store.writeOnce(merchantId, idempotencyOf(request), work));
+}
+
+/** `sendWrite` for an adjust or a hold: the store may combine it with other writes of the SKU. */
+export async function sendCombinable(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  store: Pick<StockStore, 'writeCombinable'>,
+  merchantId: string,
+  sku: string,
+  op: CombinedOp,
+  toAnswer: (result: CombinedResult) => StoredAnswer,
+): Promise<FastifyReply> {
+  return send(reply, await store.writeCombinable(merchantId, sku, op, idempotencyOf(request), toAnswer));
+}
+
+function send(reply: FastifyReply, { answer, replayed }: KeptAnswer): FastifyReply {
   if (replayed) reply.header('idempotent-replayed', 'true');
   return reply.code(answer.status).send(answer.body);
 }

@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { KeyCache } from '../access/key-cache.js';
 import type { HttpLimits } from '../config.js';
 import { StockwireError } from '../errors.js';
-import type { StockStore } from '../store/stock-store.js';
+import type { CombinedResult, StockStore } from '../store/stock-store.js';
 import { reservationJson } from './answers.js';
 import { callerOf, requireKey } from './auth.js';
-import { sendWrite } from './idempotency.js';
+import { sendCombinable, sendWrite } from './idempotency.js';
 import { errorResponses, idempotencyHeader, limitedSchemas, securitySecret } from './schemas.js';
 import { MAX_QUANTITY } from '../store/records.js';
 
@@ -52,9 +52,9 @@ export async function reservationRoutes(app: FastifyInstance, options: Reservati
     },
     async (request, reply) => {
       const { sku, quantity, ttlSeconds = limits.reservationDefaultTtlSeconds } = request.body;
-      return sendWrite(request, reply, store, callerOf(request).merchantId, async (tx) => ({
+      return sendCombinable(request, reply, store, callerOf(request).merchantId, sku, { kind: 'hold', quantity, ttlSeconds }, (result) => ({
         status: 201,
-        body: reservationJson(await tx.hold({ sku, quantity, ttlSeconds })),
+        body: reservationJson((result as Extract<CombinedResult, { kind: 'hold' }>).reservation),
       }));
     },
   );

@@ -6,12 +6,12 @@ import { StockwireError } from '../errors.js';
 import type { PublicStock } from '../stock/types.js';
 import { fullView, publicFields, publicView, unknownView } from '../stock/views.js';
 import type { BatchItem } from '../store/records.js';
-import type { StockStore } from '../store/stock-store.js';
+import type { CombinedResult, StockStore } from '../store/stock-store.js';
 import { applyBatchIn } from '../store/stock-store.js';
 import { batchJson } from './answers.js';
 import { callerOf, requireKey } from './auth.js';
 import { etagMatches, etagOf } from './etag.js';
-import { sendWrite } from './idempotency.js';
+import { sendCombinable, sendWrite } from './idempotency.js';
 import { errorResponses, idempotencyHeader, limitedSchemas, securityAny, securitySecret } from './schemas.js';
 
 export interface StockRoutesOptions {
@@ -155,12 +155,10 @@ export async function stockRoutes(app: FastifyInstance, options: StockRoutesOpti
     },
     async (request, reply) => {
       const { sku } = request.params;
-      const merchantId = callerOf(request).merchantId;
-      // Without a key there is nothing to keep: take the store's one-statement path.
-      if (request.headers['idempotency-key'] === undefined) return fullView(await store.adjustStock(merchantId, sku, request.body));
-      return sendWrite(request, reply, store, merchantId, async (tx) => ({
+      const { delta, reason } = request.body;
+      return sendCombinable(request, reply, store, callerOf(request).merchantId, sku, { kind: 'adjust', delta, reason }, (result) => ({
         status: 200,
-        body: fullView(await tx.adjust(sku, request.body)),
+        body: fullView((result as Extract<CombinedResult, { kind: 'adjust' }>).stock),
       }));
     },
   );

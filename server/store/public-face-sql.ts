@@ -58,10 +58,12 @@ export const createdStart: PublicStart = Object.freeze({ version: 0, face: faceK
  * (a batch, an expiry before a retry) add at most one, and none when the face ends as it began.
  * `public_changed_version` becomes the new internal version when the public version moved, so the
  * one-statement path can tell from its RETURNING row alone (`public_changed_version = version`).
+ * `versions`: how many internal versions the statement adds (a combined group adds one per item).
  */
 export function publicVersionSet(
   next: RawBuilder<string>,
   start?: PublicStart,
+  versions = 1,
 ): { public_version: RawBuilder<number>; public_face: RawBuilder<string>; public_changed_version: RawBuilder<number> } {
   const version = start === undefined ? sql<number>`s.public_version` : sql<number>`${start.version}::integer`;
   const face = start === undefined ? sql<string>`s.public_face` : sql<string>`${start.face}::text`;
@@ -69,6 +71,6 @@ export function publicVersionSet(
   return {
     public_version: sql<number>`${version} + case when ${moved} then 1 else 0 end`,
     public_face: next,
-    public_changed_version: sql<number>`case when ${moved} then s.version + 1 else s.public_changed_version end`,
+    public_changed_version: sql<number>`case when ${moved} then s.version + ${sql.lit(versions)} else s.public_changed_version end`,
   };
 }

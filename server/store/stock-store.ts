@@ -23,8 +23,10 @@ import type { Database } from './schema.js';
 import { isDuplicateKey, isMysql, jsonFrom, now, nowPlusSeconds, textListFrom, textListValue } from './sql-dialect.js';
 import { isRetryableConflict, toStoreError } from './storage-errors.js';
 
+import { StockTransaction, adjustInOneStatement, stockColumns, toProductRecord, toStockRecord, type GroupWrite } from './stock-transaction.js';
+import { WriteCombiner, planGroup, type CombinedOp, type PlannedItem, type Settled } from './write-combiner.js';
+
 const loneSurrogate = /\p{Cs}/u;
-import { StockTransaction, adjustInOneStatement, stockColumns, toProductRecord, toStockRecord } from './stock-transaction.js';
 
 export interface StockStoreOptions {
   /** How long an Idempotency-Key keeps its first answer. */
@@ -33,6 +35,30 @@ export interface StockStoreOptions {
   readonly reservationSweepIntervalMs: number;
   /** Told about failures nobody else hears of: a sweep that failed, a listener that threw. */
   readonly onBackgroundError?: (error: unknown, context: string) => void;
+  /**
+   * Most adjusts and holds of one SKU applied as one transaction when they arrive while a write of
+   * that SKU is in flight (`write-combiner.ts`); 1 turns combining off. Default 100.
+   */
+  readonly combineMaxItems?: number;
+}
+
+/** What a combinable write gives back: an adjust the stock it left, a hold its reservation. */
+export type CombinedResult =
+  | { readonly kind: 'adjust'; readonly stock: StockRecord }
+  | { readonly kind: 'hold'; readonly reservation: Reservation };
+
+/** A kept answer: what a write with an Idempotency-Key answers (and answers again on a replay). */
+export interface KeptAnswer {
+  readonly answer: StoredAnswer;
+  readonly replayed: boolean;
+}
+
+interface CombinedItem {
+  readonly merchantId: string;
+  readonly sku: string;
+  readonly op: CombinedOp;
+  /** With a key the item's answer is kept (`toAnswer`), and it resolves to a `KeptAnswer` even for a contract error. */
+  readonly keyed?: { readonly idempotency: IdempotencyInput; readonly toAnswer: (result: CombinedResult) => StoredAnswer };
 }
 
 export type OpenStockStoreOptions = DatabaseOptions & StockStoreOptions;
@@ -46,6 +72,7 @@ interface Listeners {
 }
 const MAX_ATTEMPTS = 4;
 const SWEEP_BATCH = 500;
+const DEFAULT_COMBINE_MAX_ITEMS = 100;
 
 /**
  * The one way to the stock tables. Every change is one transaction (conditional update + journal
@@ -59,6 +86,7 @@ export class StockStore {
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping: Promise<unknown> | undefined;
   #closed = false;
+  readonly #combiner: WriteCombiner<CombinedItem, CombinedResult | KeptAnswer>;
 
   constructor(
     db: Kysely<Database>,
@@ -67,6 +95,9 @@ export class StockStore {
   ) {
     this.#db = db;
     this.#options = Object.freeze({ ...options });
+    this.#combiner = new WriteCombiner(options.combineMaxItems ?? DEFAULT_COMBINE_MAX_ITEMS, (_key, items) =>
+      items.length === 1 ? this.#applyAlone(items[0]!) : this.#applyCombined(items),
+    );
   }
 
   /** Opens (and migrates) the database the options select and starts the reservation sweeper. */
@@ -259,17 +290,11 @@ export class StockStore {
     return this.#transact(merchantId, null, (tx) => tx.set(sku, input));
   }
 
+  /** A relative change; combined with other writes of the SKU that arrive while one is in flight. */
   async adjustStock(merchantId: string, sku: string, input: AdjustStockInput): Promise<StockRecord> {
-    // MySQL has no data-modifying CTE: a transaction locks, writes and journals (`StockTransaction`).
-    if (isMysql(this.#db)) return this.#transact(merchantId, null, (tx) => tx.adjust(sku, input));
-    // One statement, no explicit transaction: the common case costs one round trip.
-    const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null));
-    if (changed) {
-      this.#emit([changed.record], changed.publicChanged ? [changed.record] : []);
-      return changed.record;
-    }
-    // Refused: find out why (and release holds whose time is up) in a transaction.
-    return this.#transact(merchantId, null, (tx) => tx.adjust(sku, input));
+    const op: CombinedOp = { kind: 'adjust', delta: input.delta, reason: input.reason };
+    const result = await this.#combiner.submit(combineKey(merchantId, sku), { merchantId, sku, op });
+    return (result as Extract<CombinedResult, { kind: 'adjust' }>).stock;
   }
 
   async upsertProduct(merchantId: string, sku: string, patch: ProductPatch): Promise<ProductRecord> {
@@ -280,8 +305,36 @@ export class StockStore {
     return this.#transact(merchantId, null, (tx) => applyBatchIn(tx, items));
   }
 
+  /** A hold; combined with other writes of the SKU that arrive while one is in flight. */
   async holdReservation(merchantId: string, input: HoldInput): Promise<Reservation> {
-    return this.#transact(merchantId, null, (tx) => tx.hold(input));
+    const op: CombinedOp = { kind: 'hold', quantity: input.quantity, ttlSeconds: input.ttlSeconds };
+    const result = await this.#combiner.submit(combineKey(merchantId, input.sku), { merchantId, sku: input.sku, op });
+    return (result as Extract<CombinedResult, { kind: 'hold' }>).reservation;
+  }
+
+  /**
+   * An adjust or hold for an HTTP request, combinable like `adjustStock`, with `writeOnce`'s
+   * Idempotency-Key rules; `toAnswer` makes the answer that is sent and kept with the key.
+   */
+  async writeCombinable(
+    merchantId: string,
+    sku: string,
+    op: CombinedOp,
+    idempotency: IdempotencyInput | undefined,
+    toAnswer: (result: CombinedResult) => StoredAnswer,
+  ): Promise<KeptAnswer> {
+    const key = combineKey(merchantId, sku);
+    if (idempotency) return (await this.#combiner.submit(key, { merchantId, sku, op, keyed: { idempotency, toAnswer } })) as KeptAnswer;
+    try {
+      return { answer: toAnswer((await this.#combiner.submit(key, { merchantId, sku, op })) as CombinedResult), replayed: false };
+    } catch (error) {
+      return { answer: errorAnswer(error), replayed: false };
+    }
+  }
+
+  /** Combined groups applied and the writes they held, since the store opened (groups of one included). */
+  get combiningStats(): { readonly groups: number; readonly items: number } {
+    return this.#combiner.stats;
   }
 
   async commitReservation(merchantId: string, id: string): Promise<Reservation> {
@@ -468,6 +521,110 @@ export class StockStore {
     return this.#db;
   }
 
+  /** A write nobody combined with: exactly the path it takes without combining. */
+  async #applyAlone(item: CombinedItem): Promise<Array<Settled<CombinedResult | KeptAnswer>>> {
+    const { merchantId, sku, op, keyed } = item;
+    try {
+      if (keyed) {
+        const kept = await this.writeOnce(merchantId, keyed.idempotency, async (tx) => keyed.toAnswer(await applyOp(tx, sku, op)));
+        return [{ ok: true, value: kept }];
+      }
+      // A hold, or any write on MySQL (no data-modifying CTE): a transaction locks, writes and journals.
+      if (op.kind === 'hold' || isMysql(this.#db)) return [{ ok: true, value: await this.#transact(merchantId, null, (tx) => applyOp(tx, sku, op)) }];
+      // One statement, no explicit transaction: the common case costs one round trip.
+      const input = { delta: op.delta, reason: op.reason };
+      const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null));
+      if (changed) {
+        this.#emit([changed.record], changed.publicChanged ? [changed.record] : []);
+        return [{ ok: true, value: { kind: 'adjust', stock: changed.record } }];
+      }
+      // Refused: find out why (and release holds whose time is up) in a transaction.
+      return [{ ok: true, value: { kind: 'adjust', stock: await this.#transact(merchantId, null, (tx) => tx.adjust(sku, input)) } }];
+    } catch (error) {
+      return [{ ok: false, error }];
+    }
+  }
+
+  /**
+   * Writes of one SKU that queued behind one in flight, as ONE transaction: their keys are claimed
+   * first (the lock order of `writeOnce`: key, then stock row), the row is locked once, `planGroup`
+   * decides each item in arrival order, and one UPDATE applies them all (`StockTransaction.applyGroup`).
+   * Each keeps its own answer, version, journal row and kept answer.
+   */
+  async #applyCombined(items: readonly CombinedItem[]): Promise<Array<Settled<CombinedResult | KeptAnswer>>> {
+    const { merchantId, sku } = items[0]!;
+    return this.#transact(merchantId, null, async (tx, trx) => {
+      const outcomes = new Array<Settled<CombinedResult | KeptAnswer> | undefined>(items.length);
+      const ops = items.map((item): CombinedOp | null => item.op);
+      // A key used twice in one group: the later item answers as a retry of the earlier would.
+      const claimedBy = new Map<string, number>();
+      const repeats = new Map<number, number>();
+      for (const [i, item] of items.entries()) {
+        if (!item.keyed) continue;
+        const { idempotency } = item.keyed;
+        const earlier = claimedBy.get(idempotency.key);
+        if (earlier !== undefined) {
+          repeats.set(i, earlier);
+          ops[i] = null;
+          continue;
+        }
+        const claim = await claimKey(trx, merchantId, idempotency, this.#options.idempotencyTtlHours);
+        if (claim) {
+          outcomes[i] = { ok: true, value: claim };
+          ops[i] = null;
+        } else claimedBy.set(idempotency.key, i);
+      }
+      let row = await tx.get(sku, true);
+      let plan: Array<PlannedItem | null> = row ? planGroup(row, ops) : ops.map((op) => (op ? { ok: false, error: notFound(sku) } : null));
+      // A refusal may be due to holds whose time is up: release them (their own version) and plan again.
+      if (row && plan.some((p) => p?.ok === false && p.error.code === 'insufficient_stock') && (await tx.expireStaleHolds(sku))) {
+        row = (await tx.get(sku))!;
+        plan = planGroup(row, ops);
+      }
+      const writes = new Map<number, GroupWrite>();
+      plan.forEach((p, i) => {
+        if (!p?.ok) return;
+        const { op, keyed } = items[i]!;
+        writes.set(i, {
+          version: p.version,
+          onHandDelta: p.onHandDelta,
+          reservedDelta: p.reservedDelta,
+          reason: op.kind === 'adjust' ? (op.reason ?? null) : null,
+          idempotencyKey: keyed?.idempotency.key ?? null,
+          ...(op.kind === 'hold' ? { ttlSeconds: op.ttlSeconds } : {}),
+        });
+      });
+      const applied = writes.size > 0 ? await tx.applyGroup(sku, [...writes.values()]) : undefined;
+      for (const [i, item] of items.entries()) {
+        const p = plan[i];
+        if (!p) continue;
+        let settled: Settled<CombinedResult>;
+        if (p.ok) {
+          // Its own counts and version; the public version is the group's (one committed write).
+          const stock: StockRecord = { ...applied!.record, onHand: p.onHand, reserved: p.reserved, version: p.version };
+          const reservation = applied!.reservations.get(writes.get(i)!);
+          settled = { ok: true, value: reservation ? { kind: 'hold', reservation } : { kind: 'adjust', stock } };
+        } else settled = { ok: false, error: p.error };
+        if (!item.keyed) {
+          outcomes[i] = settled;
+          continue;
+        }
+        const answer = settled.ok ? item.keyed.toAnswer(settled.value) : errorAnswer(settled.error);
+        await keepAnswer(trx, merchantId, item.keyed.idempotency.key, answer);
+        outcomes[i] = { ok: true, value: { answer, replayed: false } };
+      }
+      for (const [i, earlier] of repeats) {
+        const first = outcomes[earlier];
+        const same = items[i]!.keyed!.idempotency.fingerprint === items[earlier]!.keyed!.idempotency.fingerprint;
+        outcomes[i] =
+          same && first?.ok
+            ? { ok: true, value: { answer: (first.value as KeptAnswer).answer, replayed: true } }
+            : { ok: true, value: { answer: errorAnswer(new StockwireError('idempotency_conflict')), replayed: false } };
+      }
+      return outcomes.map((o) => o ?? { ok: false, error: new Error('combined write left unanswered') });
+    });
+  }
+
   async #transact<T>(
     merchantId: string,
     idempotencyKey: string | null,
@@ -557,6 +714,20 @@ export async function applyBatchIn(tx: StockTransaction, items: readonly BatchIt
     }
   }
   return results;
+}
+
+function combineKey(merchantId: string, sku: string): string {
+  return `${merchantId}\u0000${sku}`;
+}
+
+/** One combinable write inside a transaction, when it runs alone. */
+async function applyOp(tx: StockTransaction, sku: string, op: CombinedOp): Promise<CombinedResult> {
+  if (op.kind === 'adjust') return { kind: 'adjust', stock: await tx.adjust(sku, { delta: op.delta, reason: op.reason }) };
+  return { kind: 'hold', reservation: await tx.hold({ sku, quantity: op.quantity, ttlSeconds: op.ttlSeconds }) };
+}
+
+function notFound(sku: string): StockwireError {
+  return new StockwireError('not_found', `No product ${sku}.`);
 }
 
 function compare(a: string, b: string): number {

@@ -110,6 +110,18 @@ interface StockChange {
   readonly onHand?: number;
   readonly onHandDelta?: number;
   readonly reservedDelta?: number;
+  /** Internal versions the write takes (a combined group takes one per write); default 1. */
+  readonly versions?: number;
+}
+
+/** One applied write of a combined group: its own version, deltas, reason and key; `ttlSeconds` makes it a hold. */
+export interface GroupWrite {
+  readonly version: number;
+  readonly onHandDelta: number;
+  readonly reservedDelta: number;
+  readonly reason: string | null;
+  readonly idempotencyKey: string | null;
+  readonly ttlSeconds?: number;
 }
 
 /**
@@ -320,6 +332,63 @@ export class StockTransaction {
     return reservation;
   }
 
+  /**
+   * A combined group's writes (`write-combiner.ts`), already planned in arrival order on this
+   * transaction's locked row (`get(sku, true)`): one UPDATE for all of them, then a journal row each,
+   * at its own version and with its own Idempotency-Key, and a reservation row per hold. The public
+   * version moves at most once for the whole group (the start noted when the row was locked).
+   */
+  async applyGroup(sku: string, writes: readonly GroupWrite[]): Promise<{ record: StockRecord; reservations: Map<GroupWrite, Reservation> }> {
+    const onHandDelta = writes.reduce((sum, w) => sum + w.onHandDelta, 0);
+    const reservedDelta = writes.reduce((sum, w) => sum + w.reservedDelta, 0);
+    const row = await this.#bump(sku, onHandDelta, reservedDelta, writes.length);
+    const holds = writes.filter((w) => w.ttlSeconds !== undefined);
+    const reservations = new Map<GroupWrite, Reservation>();
+    if (holds.length > 0) {
+      const ids = holds.map(() => newReservationId());
+      await this.trx
+        .insertInto('reservations')
+        .values(
+          holds.map((w, i) => ({
+            id: ids[i]!,
+            merchant_id: this.merchantId,
+            sku,
+            quantity: w.reservedDelta,
+            state: 'held' as const,
+            expires_at: nowPlusSeconds(this.trx, w.ttlSeconds!),
+          })),
+        )
+        .execute();
+      // Read back (MySQL has no INSERT … RETURNING): the database's own times.
+      const rows = await this.trx
+        .selectFrom('reservations')
+        .select(['id', 'merchant_id', 'sku', 'quantity', 'state', 'expires_at', 'created_at'])
+        .where('id', 'in', ids)
+        .execute();
+      const byId = new Map(rows.map((r) => [r.id, toReservation(r)]));
+      holds.forEach((w, i) => reservations.set(w, byId.get(ids[i]!)!));
+    }
+    await this.trx
+      .insertInto('stock_journal')
+      .values(
+        writes.map((w) => ({
+          merchant_id: this.merchantId,
+          sku,
+          version: w.version,
+          kind: w.ttlSeconds === undefined ? ('adjust' as const) : ('hold' as const),
+          on_hand_delta: w.onHandDelta,
+          reserved_delta: w.reservedDelta,
+          reason: w.reason ?? null,
+          idempotency_key: w.idempotencyKey,
+          reservation_id: reservations.get(w)?.id ?? null,
+        })),
+      )
+      .execute();
+    const record = toStockRecord(row);
+    this.#remember(record);
+    return { record, reservations };
+  }
+
   /** Turn a live hold into a sale: on-hand and reserved both drop by its quantity. */
   async commitReservation(id: string): Promise<Reservation> {
     const held = await this.#lockReservation(id);
@@ -412,8 +481,9 @@ export class StockTransaction {
       .execute();
   }
 
-  async #bump(sku: string, onHandDelta: number, reservedDelta: number): Promise<StockRow> {
-    const row = await this.#write(sku, { onHandDelta, reservedDelta });
+  /** Move the counts by these deltas; `versions` internal versions at once (a combined group takes one per write). */
+  async #bump(sku: string, onHandDelta: number, reservedDelta: number, versions = 1): Promise<StockRow> {
+    const row = await this.#write(sku, { onHandDelta, reservedDelta, versions });
     if (!row) throw new Error(`stock row for ${sku} refused a change that keeps it in bounds`);
     return row;
   }
@@ -438,8 +508,8 @@ export class StockTransaction {
       .set({
         on_hand: onHand,
         reserved,
-        version: sql<number>`s.version + 1`,
-        ...publicVersionSet(faceSql(onHand, reserved), start),
+        version: sql<number>`s.version + ${change.versions ?? 1}::integer`,
+        ...publicVersionSet(faceSql(onHand, reserved), start, change.versions ?? 1),
         updated_at: now,
       })
       .whereRef('p.merchant_id', '=', 's.merchant_id')
@@ -460,7 +530,7 @@ export class StockTransaction {
     if (onHand < reserved || onHand > MAX_QUANTITY) return undefined;
     const face = faceKey(publicFace(onHand - reserved, current.low_stock_threshold, current.display));
     const moved = face !== start.face;
-    const version = current.version + 1;
+    const version = current.version + (change.versions ?? 1);
     const next: LockedRow = {
       ...current,
       on_hand: onHand,
