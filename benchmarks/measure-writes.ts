@@ -5,6 +5,7 @@
  *   npx tsx benchmarks/measure-writes.ts [--seconds 10] [--concurrency 16] [--via store|http] [--pool-size 10] [--admin-url postgres://…/postgres]
  *     [--rate-limit compare [--redis-url redis://127.0.0.1:6379]]
  *     [--stores postgres,mariadb [--mysql-url mysql://root@127.0.0.1:3306]]
+ *     [--combine compare [--combine-max 100]] [--prepared compare]
  *
  * `--via http` sends the same adjusts as `POST /v1/stock/:sku/adjust` to the real API (buildApp on a
  * local port, keep-alive fetch from the same process), so it includes Fastify, auth and JSON.
@@ -12,11 +13,19 @@
  * (in-process counters) and, given `--redis-url`, on with Redis counters, in interleaved one-second
  * rounds (`--seconds` of them per mode and workload); limits are set so high that nothing is refused,
  * so the difference is the limiter's cost alone.
+ * `--prepared compare` measures adjusts spread over `--skus` SKUs with the adjust statement prepared
+ * per connection (DATABASE_PREPARED_STATEMENTS) and without, the same way.
+ * `--combine compare` measures hot-SKU adjusts with write combining on (`--combine-max`, the
+ * WRITE_COMBINE_MAX_ITEMS default) and off (1), in interleaved rounds of `--seconds` each (three per
+ * mode), and counts PostgreSQL transactions per adjust: `pg_stat_database.xact_commit` of the scratch
+ * database before and after each round, the round's store closed first so its backends exit and
+ * report their counts.
  * `--stores postgres,mariadb` measures both databases in the same run, in interleaved one-second
  * rounds like `--rate-limit compare` (with the limiter off), and reports MariaDB's rates as a ratio of PostgreSQL's.
  * It creates a scratch database, measures, and drops it. Not a test: numbers depend on the machine.
  */
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { createDatabase, createMysqlDatabase, dropDatabase, dropMysqlDatabase } from '../test/support/throwaway-services.js';
@@ -36,6 +45,9 @@ const { values } = parseArgs({
     'rate-limit': { type: 'string', default: 'off' },
     'redis-url': { type: 'string' },
     stores: { type: 'string', default: 'postgres' },
+    combine: { type: 'string', default: 'off' },
+    prepared: { type: 'string', default: 'on' },
+    'combine-max': { type: 'string', default: '100' },
     'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
   },
 });
@@ -118,6 +130,16 @@ function merge(results: readonly Result[]): Result {
 }
 
 const name = `stockwire_measure_${randomBytes(3).toString('hex')}`;
+if (values.combine === 'compare' || values.prepared === 'compare') {
+  const databaseUrl = await createDatabase(values['admin-url']!, name);
+  try {
+    console.log(JSON.stringify(await compareStores(databaseUrl, values.combine === 'compare' ? 'combine' : 'prepared'), null, 2));
+  } finally {
+    await dropDatabase(values['admin-url']!, name);
+  }
+  process.exit(0);
+}
+
 const storeNames = values.stores!.split(',').map((s) => s.trim());
 for (const storeName of storeNames) {
   if (storeName !== 'postgres' && storeName !== 'mariadb') throw new Error(`--stores: unknown store ${storeName}`);
@@ -246,4 +268,88 @@ try {
     await store.close();
     await drop();
   }
+}
+
+/** Transactions the scratch database has committed, as the statistics collector last heard. */
+async function committedTransactions(): Promise<number> {
+  const client = new pg.Client({ connectionString: values['admin-url'] });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>('select xact_commit as n from pg_stat_database where datname = $1', [name]);
+    return Number(rows[0]?.n);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Adjusts with a store setting on and off, interleaved rounds, with PostgreSQL transactions per adjust:
+ * `combine` on one hot SKU (combining on and off), `prepared` over `--skus` SKUs (the adjust statement
+ * prepared per connection or not; SKUs that are not hot take the one-statement path).
+ */
+async function compareStores(databaseUrl: string, setting: 'combine' | 'prepared') {
+  const modes = setting === 'combine' ? ({ on: Number(values['combine-max']), off: 1 } as const) : ({ on: 1, off: 1 } as const);
+  const openFor = (combineMaxItems: number, preparedStatements = true) =>
+    StockStore.open({ databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0, poolSize: Number(values['pool-size']), combineMaxItems, preparedStatements });
+  const setup = await openFor(1);
+  const merchant = await setup.createMerchant({ name: 'measure' });
+  await setup.setStock(merchant.id, 'HOT', { onHand: 1_000_000 });
+  const skus = Array.from({ length: skuCount }, (_, i) => `SKU-${String(i).padStart(4, '0')}`);
+  if (setting === 'prepared') {
+    for (let i = 0; i < skus.length; i += 500) await setup.applyBatch(merchant.id, skus.slice(i, i + 500).map((sku) => ({ sku, onHand: 1_000_000 })));
+  }
+  await setup.close();
+  const pick = setting === 'combine' ? () => 'HOT' : () => skus[Math.floor(Math.random() * skus.length)]!;
+  const rounds: Record<keyof typeof modes, Array<Result & { transactions: number; groups: number }>> = { on: [], off: [] };
+  for (let round = 0; round < 3; round++) {
+    for (const mode of ['on', 'off'] as const) {
+      const store = await openFor(modes[mode], setting === 'prepared' ? mode === 'on' : true);
+      const apps: FastifyInstance[] = [];
+      let adjust = storeAdjust(store, merchant.id);
+      if (viaHttp) {
+        const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_KEY_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0' });
+        const app = buildApp({ store, http: config.http, adminToken: undefined, publicWsUrl: config.publicWsUrl });
+        apps.push(app);
+        adjust = httpAdjust(await app.listen({ port: 0, host: '127.0.0.1' }), merchant.secretKey);
+      }
+      const before = await committedTransactions();
+      const result = await run(adjust, pick);
+      for (const app of apps) await app.close();
+      const { groups } = store.combiningStats;
+      // Closing ends the pool's backends, which report their counts as they exit.
+      await store.close();
+      // The exiting backends report a moment after the pool closed: read until two reads agree.
+      let after = await committedTransactions();
+      for (let previous = Number.NaN, tries = 0; after !== previous && tries < 50; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        previous = after;
+        after = await committedTransactions();
+      }
+      rounds[mode].push({ ...result, transactions: after - before, groups });
+    }
+  }
+  const summarize = (mode: keyof typeof modes) => {
+    const r = rounds[mode];
+    const adjusts = r.reduce((sum, x) => sum + x.ok + x.refused, 0);
+    const transactions = r.reduce((sum, x) => sum + x.transactions, 0);
+    const groups = r.reduce((sum, x) => sum + x.groups, 0);
+    const perAdjust = Math.round((transactions / adjusts) * 1000) / 1000;
+    return { [setting === 'combine' ? 'combineMaxItems' : 'preparedStatements']: setting === 'combine' ? modes[mode] : mode === 'on', ...merge(r), adjusts, transactions, transactionsPerAdjust: perAdjust, meanGroup: Math.round((adjusts / groups) * 10) / 10 };
+  };
+  const summary = { on: summarize('on'), off: summarize('off') };
+  const os = await import('node:os');
+  return {
+    via: viaHttp ? 'http' : 'store',
+    secondsPerRound: seconds,
+    rounds: 3,
+    concurrency,
+    poolSize: Number(values['pool-size']),
+    load1: os.loadavg()[0],
+    cores: os.cpus().length,
+    [setting === 'combine' ? 'hotSku' : `${skuCount}Skus`]: summary,
+    ratios: {
+      adjustsPerSecondOnOverOff: Math.round((summary.on.perSecond / summary.off.perSecond) * 100) / 100,
+      transactionsPerAdjustOnOverOff: Math.round((summary.on.transactionsPerAdjust / summary.off.transactionsPerAdjust) * 1000) / 1000,
+    },
+  };
 }
