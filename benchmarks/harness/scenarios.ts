@@ -460,6 +460,8 @@ async function deliveryRun(
       bar.update(options.durationS, { phase: 'converging', open: generator.counters().open, frames: generator.counters().frames });
       bar.stop();
     }
+    // Stockwire: watchers end on the public version, which moves once per combined group of writes.
+    (await system.publicVersions?.(Array.from({ length: products }, (_, i) => skuName(i))))?.forEach((v, p) => (finals[p] = v));
     const converged = await generator.converge(nowMs() + options.settleS * 1000);
     const counters = generator.counters();
     window.finish(metrics, watchdog);

@@ -53,6 +53,11 @@ export interface RunningSystem {
   readonly writeTarget: WriteTarget;
   /** Version of each product before the run, in the order of `skus`. */
   readonly startVersions: number[];
+  /**
+   * Stockwire over REST: the public version of each product now, what watchers must end on. A write
+   * answers the internal version, and a combined group of writes moves the public version only once.
+   */
+  publicVersions?(skus: readonly string[]): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -158,11 +163,29 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
       ...(cluster ? { redisPids: cluster.pids } : {}),
       writeTarget,
       startVersions,
+      ...(writeTarget.kind === 'rest' ? { publicVersions: (skus: readonly string[]) => readPublicVersions(apiUrl, merchant.publishableKey, skus) } : {}),
       stop,
     };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+async function readPublicVersions(apiUrl: string, publishableKey: string, skus: readonly string[]): Promise<number[]> {
+  const client = new JsonClient(apiUrl, `Bearer ${publishableKey}`);
+  try {
+    const versions: number[] = [];
+    for (let i = 0; i < skus.length; i += 100) {
+      const chunk = skus.slice(i, i + 100);
+      const read = await client.request('GET', `/v1/stock?skus=${chunk.map(encodeURIComponent).join(',')}`);
+      const items = (read.body as { items?: Array<{ sku: string; version: number }> }).items ?? [];
+      const bySku = new Map(items.map((item) => [item.sku, item.version]));
+      versions.push(...chunk.map((sku) => bySku.get(sku) ?? 0));
+    }
+    return versions;
+  } finally {
+    client.close();
   }
 }
 

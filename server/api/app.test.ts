@@ -250,9 +250,10 @@ describe.each(databaseBackends())('REST API on $name', ({ databaseUrl }) => {
       );
       const odd = answers.filter((r) => r.statusCode !== 200 && r.statusCode !== 409);
       expect(odd.map((r) => `${r.statusCode} ${r.body}`).slice(0, 3)).toEqual([]);
-      // The race ran through write combining: buyers that queued behind one in flight went together.
+      // The race ran through write combining: on PostgreSQL, buyers that queued behind one in flight went
+      // together. Embedded PGlite finishes each injected request's write before the next one reaches the store.
       expect(store.combiningStats.items - before.items).toBe(400);
-      expect(store.combiningStats.groups - before.groups).toBeLessThan(400);
+      if (databaseUrl !== undefined) expect(store.combiningStats.groups - before.groups).toBeLessThan(400);
       expect(answers.filter((r) => r.statusCode === 200)).toHaveLength(100);
       const refused = answers.filter((r) => r.statusCode === 409);
       expect(refused).toHaveLength(300);
