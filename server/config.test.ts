@@ -61,3 +61,14 @@ describe('REDIS_CLUSTER_NODES', () => {
     expect(both).toThrow(/^Invalid REDIS_CLUSTER_NODES: set either REDIS_URL .* or REDIS_CLUSTER_NODES .*, not both$/);
   });
 });
+
+describe('write path settings', () => {
+  it('defaults to combining writes of a hot SKU and preparing the adjust statement, and reads both', () => {
+    const defaults = loadConfig({});
+    expect([defaults.http.writeCombineMaxItems, defaults.databasePreparedStatements]).toEqual([100, true]);
+    const set = loadConfig({ WRITE_COMBINE_MAX_ITEMS: '1', DATABASE_PREPARED_STATEMENTS: 'false' });
+    expect([set.http.writeCombineMaxItems, set.databasePreparedStatements]).toEqual([1, false]);
+    expect(() => loadConfig({ WRITE_COMBINE_MAX_ITEMS: '0' })).toThrow(/^Invalid WRITE_COMBINE_MAX_ITEMS="0"/);
+    expect(() => loadConfig({ DATABASE_PREPARED_STATEMENTS: 'yes' })).toThrow(/^Invalid DATABASE_PREPARED_STATEMENTS="yes"/);
+  });
+});

@@ -80,6 +80,7 @@ const envSchema = z.object({
   RESERVATION_MAX_TTL_SECONDS: positiveInt.default(86_400),
   RESERVATION_SWEEP_INTERVAL_MS: positiveInt.default(1000),
   WRITE_COMBINE_MAX_ITEMS: positiveInt.max(10_000).default(100),
+  DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false']).default('true'),
 
   // Realtime limits
   WS_MAX_SUBSCRIPTIONS: positiveInt.default(500),
@@ -119,6 +120,8 @@ export interface Config {
   readonly wsPort: number;
   readonly host: string;
   readonly databaseUrl: string | undefined;
+  /** Hot-path statements prepared once per PostgreSQL connection (false behind a pooler that cannot keep them). */
+  readonly databasePreparedStatements: boolean;
   readonly redisUrl: string | undefined;
   /** Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`), instead of `redisUrl`. */
   readonly redisClusterNodes: readonly RedisNodeAddress[] | undefined;
@@ -214,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsPort: e.WS_PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'true',
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,

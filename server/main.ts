@@ -61,6 +61,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     idempotencyTtlHours: config.http.idempotencyTtlHours,
     reservationSweepIntervalMs: config.http.reservationSweepIntervalMs,
     combineMaxItems: config.http.writeCombineMaxItems,
+    preparedStatements: config.databasePreparedStatements,
     onPoolError: (error) => {
       faults.postgresErrors.inc({ source: 'pool' });
       logger.warn({ err: error }, 'database connection lost');

@@ -21,11 +21,23 @@ export interface DatabaseOptions {
   readonly connectTimeoutMs?: number;
   /** Told about pool errors that happen between queries (a dropped idle connection). */
   readonly onPoolError?: (error: Error) => void;
+  /** PostgreSQL: run the hot-path statement as a named prepared statement (off behind a pooler that cannot keep them). Default true. */
+  readonly preparedStatements?: boolean;
+}
+
+/**
+ * Runs a compiled query as a named prepared statement on a pooled PostgreSQL connection, so each
+ * connection parses and plans it once rather than on every request. `name` must stand for one text.
+ */
+export interface PreparedStatements {
+  rows<R>(name: string, query: CompiledQuery): Promise<R[]>;
 }
 
 export interface OpenedDatabase {
   readonly db: Kysely<Database>;
   readonly backend: DatabaseBackendName;
+  /** Only where the driver can keep prepared statements (PostgreSQL through `pg`). */
+  readonly prepared?: PreparedStatements;
 }
 
 /** Opens the database the options select and migrates it to the latest schema. */
@@ -53,7 +65,16 @@ function openPostgres(url: string, options: DatabaseOptions): OpenedDatabase {
   const report = (error: Error) => options.onPoolError?.(error);
   pool.on('error', report);
   pool.on('connect', (client) => client.on('error', report));
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), backend: 'postgres' };
+  const prepared: PreparedStatements = {
+    async rows<R>(name: string, query: CompiledQuery) {
+      return (await pool.query<R & pg.QueryResultRow>({ name, text: query.sql, values: [...query.parameters] })).rows;
+    },
+  };
+  return {
+    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    backend: 'postgres',
+    ...(options.preparedStatements === false ? {} : { prepared }),
+  };
 }
 
 /**

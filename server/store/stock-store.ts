@@ -3,7 +3,7 @@ import { StockwireError } from '../errors.js';
 import type { PublicStock, StockRecord } from '../stock/types.js';
 import { publicView, unknownView } from '../stock/views.js';
 import { hashSecretKey, newMerchantId, newPublishableKey, newSecretKey } from './keys.js';
-import { openDatabase, type DatabaseBackendName, type DatabaseOptions } from './open-database.js';
+import { openDatabase, type DatabaseBackendName, type DatabaseOptions, type PreparedStatements } from './open-database.js';
 import type {
   AdjustStockInput,
   BatchItem,
@@ -81,6 +81,7 @@ const DEFAULT_COMBINE_MAX_ITEMS = 100;
  */
 export class StockStore {
   readonly #db: Kysely<Database>;
+  readonly #prepared: PreparedStatements | undefined;
   readonly #options: StockStoreOptions;
   readonly #listeners: Listeners = { committed: new Set(), publicChange: new Set() };
   #sweeper: NodeJS.Timeout | undefined;
@@ -92,8 +93,10 @@ export class StockStore {
     db: Kysely<Database>,
     readonly backend: DatabaseBackendName,
     options: StockStoreOptions,
+    prepared?: PreparedStatements,
   ) {
     this.#db = db;
+    this.#prepared = prepared;
     this.#options = Object.freeze({ ...options });
     this.#combiner = new WriteCombiner(options.combineMaxItems ?? DEFAULT_COMBINE_MAX_ITEMS, (_key, items) =>
       items.length === 1 ? this.#applyAlone(items[0]!) : this.#applyCombined(items),
@@ -102,8 +105,8 @@ export class StockStore {
 
   /** Opens (and migrates) the database the options select and starts the reservation sweeper. */
   static async open(options: OpenStockStoreOptions): Promise<StockStore> {
-    const { db, backend } = await openDatabase(options);
-    const store = new StockStore(db, backend, options);
+    const { db, backend, prepared } = await openDatabase(options);
+    const store = new StockStore(db, backend, options, prepared);
     store.startSweeper();
     return store;
   }
@@ -533,7 +536,7 @@ export class StockStore {
       if (op.kind === 'hold' || isMysql(this.#db)) return [{ ok: true, value: await this.#transact(merchantId, null, (tx) => applyOp(tx, sku, op)) }];
       // One statement, no explicit transaction: the common case costs one round trip.
       const input = { delta: op.delta, reason: op.reason };
-      const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null));
+      const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null, undefined, this.#prepared));
       if (changed) {
         this.#emit([changed.record], changed.publicChanged ? [changed.record] : []);
         return [{ ok: true, value: { kind: 'adjust', stock: changed.record } }];

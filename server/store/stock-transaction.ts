@@ -3,6 +3,7 @@ import { StockwireError } from '../errors.js';
 import { faceKey, publicFace } from '../stock/public-face.js';
 import type { DisplayPolicy, StockRecord } from '../stock/types.js';
 import { newReservationId } from './keys.js';
+import type { PreparedStatements } from './open-database.js';
 import { createdStart, faceSql, publicVersionSet, type PublicStart } from './public-face-sql.js';
 import { isDuplicateKey, isMysql, now, nowPlusSeconds } from './sql-dialect.js';
 import {
@@ -664,6 +665,9 @@ export class StockTransaction {
   }
 }
 
+/** Its text is the same for every call without `start` (values are parameters), so one name serves. */
+const ADJUST_STATEMENT = 'stockwire_adjust_1';
+
 /**
  * The hot path: the conditional update and its journal row as ONE statement (a data-modifying CTE),
  * so the row lock is held for one statement only and an adjust needs one round trip outside a
@@ -679,11 +683,12 @@ export async function adjustInOneStatement(
   input: AdjustStockInput,
   idempotencyKey: string | null,
   start?: PublicStart,
+  prepared?: PreparedStatements,
 ): Promise<{ record: StockRecord; publicChanged: boolean } | null> {
   const { delta } = input;
   const onHand = sql<number>`s.on_hand + ${delta}::integer`;
   const pub = publicVersionSet(faceSql(onHand, sql`s.reserved`), start);
-  const { rows } = await sql<StockRow & { public_changed: boolean }>`
+  const query = sql<StockRow & { public_changed: boolean }>`
     with changed as (
       update stock as s
          set on_hand = ${onHand}, version = s.version + 1, public_version = ${pub.public_version},
@@ -700,7 +705,8 @@ export async function adjustInOneStatement(
       select merchant_id, sku, version, 'adjust', ${delta}::integer, 0, ${input.reason ?? null}::text, ${idempotencyKey}::text
         from changed
     )
-    select * from changed`.execute(executor);
+    select * from changed`;
+  const rows = prepared && start === undefined ? await prepared.rows<StockRow & { public_changed: boolean }>(ADJUST_STATEMENT, query.compile(executor)) : (await query.execute(executor)).rows;
   const row = rows[0];
   return row ? { record: toStockRecord(row), publicChanged: row.public_changed } : null;
 }

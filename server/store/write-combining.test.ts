@@ -202,6 +202,23 @@ describe.each(databaseBackends())('write combining on $name', ({ databaseUrl }) 
 });
 
 describe.each(databaseBackends())('write combining limits on $name', ({ databaseUrl }) => {
+  it('takes the same one-statement adjust with the statement prepared per connection or not', async () => {
+    for (const preparedStatements of [true, false]) {
+      const store = await StockStore.open({ databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0, preparedStatements });
+      try {
+        const m = await store.createMerchant({ name: `prepared ${preparedStatements}` });
+        await store.setStock(m.id, 'ONE', { onHand: 2 });
+        // One at a time: each goes alone, down the one-statement path, on the pool's connections in turn.
+        for (let i = 0; i < 12; i++) await store.adjustStock(m.id, 'ONE', { delta: i % 2 === 0 ? -1 : 1, reason: `r${i}` });
+        await expect(store.adjustStock(m.id, 'ONE', { delta: -3 })).rejects.toMatchObject({ code: 'insufficient_stock' });
+        expect(await store.getStock(m.id, 'ONE')).toMatchObject({ onHand: 2, version: 13 });
+        expect((await store.journal(m.id, 'ONE')).at(-1)).toMatchObject({ version: 13, reason: 'r11', onHandDelta: 1 });
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
   it('bounds a group by combineMaxItems, and 1 turns combining off', async () => {
     for (const [max, groups] of [
       [4, 1 + 3],
