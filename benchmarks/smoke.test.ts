@@ -121,9 +121,9 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
     expect(sale.unwatched.failed + sale.watched.failed).toBe(0);
     expect(metrics.lost).toBe(0);
     expect(metrics.convergeMs).not.toBeNull();
-    // Every adjust commits at least one transaction; other suites share the test database, so no upper bound here.
-    expect(sale.xactPerAdjustUnwatched!).toBeGreaterThanOrEqual(0.9);
-    expect(sale.xactPerAdjustWatched!).toBeGreaterThanOrEqual(0.9);
+    // Counted: combined adjusts share transactions, and other suites share the test database, so no bound either way.
+    expect(sale.xactPerAdjustUnwatched!).toBeGreaterThan(0);
+    expect(sale.xactPerAdjustWatched!).toBeGreaterThan(0);
     expect(ratios(result).some((line) => line.includes('keeps'))).toBe(true);
   });
 

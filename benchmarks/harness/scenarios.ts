@@ -637,6 +637,8 @@ async function flashSaleRun(
     await generator.resetMeasurements();
     const watched = await phase(`adjusts, ${options.connections} watching`);
     const flushed = nowMs() + PG_STATS_FLUSH_MS;
+    // Watchers end on the public version, which moves once per combined group of writes.
+    (await system.publicVersions?.([skuName(0)]))?.forEach((v, p) => (finals[p] = v));
     const converged = await generator.converge(nowMs() + options.settleS * 1000);
     const counters = generator.counters();
     window.finish(metrics, watchdog);
