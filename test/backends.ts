@@ -14,10 +14,15 @@ export interface DatabaseBackend {
 }
 
 export interface BusBackend {
-  readonly name: 'redis' | 'memory';
+  readonly name: 'redis' | 'amqp' | 'memory';
+  /** On `amqp`, Redis (when reachable) keeps the latest-value cache. */
   readonly redisUrl: string | undefined;
   /** Every key and channel of this run starts with it, so runs never see each other. */
   readonly keyPrefix: string;
+  /** Set on `amqp` only. */
+  readonly amqpUrl: string | undefined;
+  /** This run's own exchange, deleted at the end, so runs never see each other. */
+  readonly amqpExchange: string;
 }
 
 export function databaseBackends(): DatabaseBackend[] {
@@ -31,11 +36,14 @@ export function databaseBackends(): DatabaseBackend[] {
 }
 
 export function busBackends(): BusBackend[] {
-  const url = inject('redisUrl');
+  const url = inject('redisUrl') ?? undefined;
   const keyPrefix = inject('redisPrefix');
+  const amqpUrl = inject('amqpUrl');
+  const amqpExchange = inject('amqpExchange');
   const backends: BusBackend[] = [];
-  if (url) backends.push({ name: 'redis', redisUrl: url, keyPrefix });
-  backends.push({ name: 'memory', redisUrl: undefined, keyPrefix });
+  if (url) backends.push({ name: 'redis', redisUrl: url, keyPrefix, amqpUrl: undefined, amqpExchange });
+  if (amqpUrl) backends.push({ name: 'amqp', redisUrl: url, keyPrefix, amqpUrl, amqpExchange });
+  backends.push({ name: 'memory', redisUrl: undefined, keyPrefix, amqpUrl: undefined, amqpExchange });
   return backends;
 }
 
@@ -50,4 +58,8 @@ export function realMysqlUrl(): string | null {
 
 export function realRedisUrl(): string | null {
   return inject('redisUrl');
+}
+
+export function realAmqpUrl(): string | null {
+  return inject('amqpUrl');
 }

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import net, { createServer } from 'node:net';
 
 /**
  * A port that was free a moment ago on 127.0.0.1, for tests and scripts that must know a port before
@@ -13,5 +13,17 @@ export function freePort(): Promise<number> {
       const address = server.address();
       server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
     });
+  });
+}
+
+/** True when something accepts a TCP connection on 127.0.0.1:`port` (a child server has started listening). */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }

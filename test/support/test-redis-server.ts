@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import { freePort } from './ports.js';
+import { canConnect, freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -43,15 +42,4 @@ export class TestRedisServer {
     child.kill('SIGKILL');
     await exited;
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -1,9 +1,10 @@
+import { connect as connectAmqp } from 'amqplib';
 import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import pg from 'pg';
 
 /**
- * Throw-away PostgreSQL databases and Redis key prefixes on the shared services, for the test run
+ * Throw-away PostgreSQL databases, Redis key prefixes and RabbitMQ exchanges on the shared services, for the test run
  * (global-setup) and the measuring scripts. Imports nothing from vitest, so plain scripts may use it.
  */
 
@@ -72,5 +73,24 @@ export async function deleteRedisPrefix(redisUrl: string, prefix: string): Promi
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
+  }
+}
+
+/** Throws unless the RabbitMQ broker at `amqpUrl` accepts a connection within `timeoutMs`. */
+export async function checkAmqp(amqpUrl: string, timeoutMs: number): Promise<void> {
+  const connection = await connectAmqp(amqpUrl, { timeout: timeoutMs });
+  connection.on('error', () => {});
+  await connection.close();
+}
+
+/** Deletes exchange `name` (a run's own); the nodes' exclusive queues went with their connections. */
+export async function deleteAmqpExchange(amqpUrl: string, name: string): Promise<void> {
+  const connection = await connectAmqp(amqpUrl, { timeout: 5000 });
+  connection.on('error', () => {});
+  try {
+    const channel = await connection.createChannel();
+    await channel.deleteExchange(name);
+  } finally {
+    await connection.close().catch(() => {});
   }
 }
