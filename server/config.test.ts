@@ -72,3 +72,27 @@ describe('write path settings', () => {
     expect(() => loadConfig({ DATABASE_PREPARED_STATEMENTS: 'yes' })).toThrow(/^Invalid DATABASE_PREPARED_STATEMENTS="yes"/);
   });
 });
+
+describe('AMQP_URL and AMQP_EXCHANGE', () => {
+  it('reads both, with the documented default exchange', () => {
+    expect(loadConfig({}).amqpUrl).toBeUndefined();
+    expect(loadConfig({}).amqpExchange).toBe('stockwire');
+    const config = loadConfig({ AMQP_URL: 'amqps://user:pw@mq.example:5671/vhost', AMQP_EXCHANGE: 'shop.events' });
+    expect(config.amqpUrl).toBe('amqps://user:pw@mq.example:5671/vhost');
+    expect(config.amqpExchange).toBe('shop.events');
+  });
+
+  it('refuses a bad AMQP_URL in one line that names the variable and never echoes the password', () => {
+    for (const url of ['http://guest:s3cret@127.0.0.1:5672', 'amqp://guest:s3cret@[::1']) {
+      const line = startupLine({ AMQP_URL: url });
+      expect(line).toMatch(/^Invalid AMQP_URL=.*must be an amqp:\/\/ or amqps:\/\/ URL$/);
+      expect(line).not.toContain('s3cret');
+      expect(line.split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('refuses an exchange name the broker would refuse or reserves', () => {
+    expect(() => loadConfig({ AMQP_EXCHANGE: 'amq.topic' })).toThrow(/AMQP_EXCHANGE.*reserved/);
+    expect(() => loadConfig({ AMQP_EXCHANGE: 'has space' })).toThrow(/AMQP_EXCHANGE/);
+  });
+});

@@ -39,6 +39,9 @@ const redisClusterNodes = optionalString.transform((v, ctx) => {
   }
   return nodes;
 });
+const amqpUrl = optionalString.refine((v) => v === undefined || (/^amqps?:\/\//.test(v) && URL.canParse(v)), {
+  message: 'must be an amqp:// or amqps:// URL',
+});
 const wsUrl = optionalString.refine((v) => v === undefined || /^wss?:\/\//.test(v), {
   message: 'must be a ws:// or wss:// URL',
 });
@@ -55,6 +58,13 @@ const envSchema = z.object({
     .max(64)
     .regex(/^[^{}\s]*$/, { message: 'must not contain braces or spaces (they would break the hash tags)' })
     .default('stockwire:'),
+  AMQP_URL: amqpUrl,
+  // AMQP exchange names: letters, digits, '-', '_', '.', ':'; the `amq.` prefix is the broker's own.
+  AMQP_EXCHANGE: z
+    .string()
+    .regex(/^[\w.:-]{1,255}$/, { message: "must be 1-255 letters, digits, '-', '_', '.' or ':'" })
+    .refine((v) => !v.startsWith('amq.'), { message: "must not start with 'amq.' (reserved by the broker)" })
+    .default('stockwire'),
   DATA_DIR: z.string().min(1).default('./.stockwire'),
   ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
     message: 'must be at least 16 characters',
@@ -109,7 +119,7 @@ const envSchema = z.object({
 /** Settings whose value is never echoed (a typo in a token is still the token). */
 const secretSettings: ReadonlySet<string> = new Set(['ADMIN_TOKEN']);
 /** Settings that are URLs: echoed with any user:password@ masked. */
-const urlSettings: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'PUBLIC_WS_URL']);
+const urlSettings: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'PUBLIC_WS_URL']);
 export interface RedisNodeAddress {
   readonly host: string;
   readonly port: number;
@@ -127,6 +137,10 @@ export interface Config {
   readonly redisClusterNodes: readonly RedisNodeAddress[] | undefined;
   /** Every Redis key and channel starts with it, so several deployments (or test runs) can share one Redis. */
   readonly redisKeyPrefix: string;
+  /** Set: change events and control messages travel over RabbitMQ (Redis, when set too, keeps only the latest-value cache). */
+  readonly amqpUrl: string | undefined;
+  /** The topic exchange every node publishes to. */
+  readonly amqpExchange: string;
   readonly dataDir: string;
   readonly adminToken: string | undefined;
   readonly role: Role;
@@ -221,6 +235,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    amqpUrl: e.AMQP_URL,
+    amqpExchange: e.AMQP_EXCHANGE,
     dataDir: e.DATA_DIR,
     adminToken: e.ADMIN_TOKEN,
     role: e.ROLE,

@@ -9,10 +9,12 @@ import type { KeyRevocations } from './api/key-revocations.js';
 import { createLogger, type Logger } from './log.js';
 import { startMetricsServer } from './metrics-server.js';
 import { StockStore } from './store/stock-store.js';
+import { AmqpBus } from './bus/amqp-bus.js';
+import { RedisLatestCache } from './bus/latest-cache.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { RedisBus } from './bus/redis-bus.js';
 import { redisEndpoint } from './bus/redis-endpoint.js';
-import type { StockBus } from './bus/stock-bus.js';
+import { silentLogger, type ComponentLogger, type StockBus } from './bus/stock-bus.js';
 import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
 import { RealtimeThreads } from './realtime/realtime-threads.js';
 import { loadUws } from './realtime/uws.js';
@@ -72,11 +74,8 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     },
   });
   const closers: Array<() => Promise<void>> = [() => store.close()];
-  // Redis or a Redis Cluster when set (many nodes), else in-process (one node). Writes never wait for it.
   const redis = redisEndpoint(config);
-  const bus: StockBus = redis
-    ? new RedisBus({ ...redis, keyPrefix: config.redisKeyPrefix, logger: logger.child({ component: 'bus' }) })
-    : new MemoryBus();
+  const bus = createBus(config, logger.child({ component: 'bus' }));
   closers.push(() => bus.close());
   // The process's one key cache, for the API and the socket upgrade; key rotations reach it on
   // every node (any role: realtime nodes resolve publishable keys too).
@@ -86,7 +85,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   });
   const keyRevocations: KeyRevocations = { announce: (merchantId) => bus.broadcast({ type: 'keys_revoked', merchantId }) };
   bus.onConnection((state) => {
-    if (state === 'down') faults.redisErrors.inc({ component: 'bus' });
+    if (state === 'down') (bus.kind === 'amqp' ? faults.rabbitmqErrors : faults.redisErrors).inc({ component: 'bus' });
   });
   store.onPublicChange((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
@@ -197,6 +196,25 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     await close();
     throw error;
   }
+}
+
+/**
+ * RabbitMQ when AMQP_URL is set (with Redis or a Redis Cluster, if also set, as its latest-value
+ * cache), else Redis or a Redis Cluster when set (many nodes), else in-process (one node). Writes
+ * never wait for any of them.
+ */
+export function createBus(config: Config, busLogger: ComponentLogger = silentLogger): StockBus {
+  const redis = redisEndpoint(config);
+  if (config.amqpUrl) {
+    return new AmqpBus({
+      url: config.amqpUrl,
+      exchange: config.amqpExchange,
+      logger: busLogger,
+      ...(redis ? { cache: new RedisLatestCache(redis, { keyPrefix: config.redisKeyPrefix, logger: busLogger }) } : {}),
+    });
+  }
+  if (redis) return new RedisBus({ ...redis, keyPrefix: config.redisKeyPrefix, logger: busLogger });
+  return new MemoryBus();
 }
 
 /** The gateway's slice of the config; the realtime test node takes the same, so it cannot drift from production. */

@@ -28,6 +28,7 @@ import { applySecurityHeaders, installSecurityHeaders } from './security-headers
 import { stockRoutes } from './stock-routes.js';
 import { webhookRoutes, type WebhookRoutesOptions } from './webhook-routes.js';
 import { widgetRoute } from './widget-route.js';
+import type { BusKind } from '../bus/stock-bus.js';
 
 export interface AppDeps {
   readonly store: StockStore;
@@ -51,7 +52,7 @@ export interface AppDeps {
   /** Counts Redis and PostgreSQL errors (in the process's one registry). */
   readonly faults?: FaultMetrics;
   /** The node's bus: /readyz reports Redis reachability. */
-  readonly bus?: { readonly kind: 'redis' | 'memory'; readonly connected: boolean };
+  readonly bus?: { readonly kind: BusKind; readonly connected: boolean };
   /** Omitted: no `/v1/webhooks` routes. */
   readonly webhooks?: Omit<WebhookRoutesOptions, 'keys'>;
 }

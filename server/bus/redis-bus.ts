@@ -36,17 +36,18 @@ export type RedisBusOptions = RedisEndpoint & {
  * Sets the cached value only when the version is newer, and publishes it in the same atomic step:
  * a reader that misses the new value in the cache is sure to get the event (it subscribed first).
  * KEYS[1] latest key; ARGV: version, payload, channel, ttl seconds. Returns 1 when set, 0 when older.
+ * An empty channel only sets the value (the RabbitMQ bus's cache, whose events travel over the broker).
  */
-const setLatestLua = `
+export const setLatestLua = `
 local current = redis.call('HGET', KEYS[1], 'v')
 if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'p', ARGV[2])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-redis.call('SPUBLISH', ARGV[3], ARGV[2])
+if ARGV[3] ~= '' then redis.call('SPUBLISH', ARGV[3], ARGV[2]) end
 return 1
 `;
 
-interface SetLatestCommand {
+export interface SetLatestCommand {
   stockwireSetLatest(key: string, version: number, payload: string, channel: string, ttlSeconds: number): unknown;
 }
 

@@ -1,14 +1,16 @@
 import type { PublicStock, StockChange } from '../stock/types.js';
 import type { ControlMessage } from './control-message.js';
 
+export type BusKind = 'redis' | 'amqp' | 'memory';
+
 /**
  * The bus between writers and realtime nodes: a latest-value cache per product (version-guarded,
  * an older version never overwrites a newer one), change events, and control messages that every
- * node hears. Two adapters share this port: `RedisBus` (many nodes) and `MemoryBus` (one process).
+ * node hears. Three adapters share this port: `RedisBus` and `AmqpBus` (many nodes) and `MemoryBus` (one process).
  * Only our own types cross it.
  */
 export interface StockBus {
-  readonly kind: 'redis' | 'memory';
+  readonly kind: BusKind;
 
   /**
    * Hands a committed change to the bus. Never throws and never waits: while the bus is down the

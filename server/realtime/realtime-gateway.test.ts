@@ -28,7 +28,7 @@ async function refusedStatus(url: string, headers: Record<string, string> = {}):
 const stockFrames = (socket: TestSocket, sku: string, from = 0): ServerFrame[] =>
   socket.frames.slice(from).filter((f) => f.t === 'stock' && f.sku === sku);
 
-describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPrefix }) => {
+describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPrefix, amqpUrl, amqpExchange }) => {
   let node: TestNode;
   let merchantId: string;
   let key: string;
@@ -44,6 +44,8 @@ describe.each(busBackends())('realtime gateway on $name bus', ({ redisUrl, keyPr
       DATABASE_URL: database.databaseUrl,
       REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: keyPrefix,
+      AMQP_URL: amqpUrl,
+      AMQP_EXCHANGE: amqpExchange,
       PUBLISH_INTERVAL_MS: '100',
       WS_MAX_MESSAGES_PER_SECOND: '1000',
       // These tests flood on purpose (backpressure); the subscription budgets have their own tests.

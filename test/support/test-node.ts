@@ -1,9 +1,8 @@
 import { KeyCache } from '../../server/access/key-cache.js';
 import { loadConfig, type Config } from '../../server/config.js';
-import { gatewaySettings } from '../../server/main.js';
-import { MemoryBus } from '../../server/bus/memory-bus.js';
+import { createBus, gatewaySettings } from '../../server/main.js';
+import { AmqpBus } from '../../server/bus/amqp-bus.js';
 import { RedisBus } from '../../server/bus/redis-bus.js';
-import { redisEndpoint } from '../../server/bus/redis-endpoint.js';
 import type { StockBus } from '../../server/bus/stock-bus.js';
 import { publicView } from '../../server/stock/views.js';
 import { StockStore } from '../../server/store/stock-store.js';
@@ -34,9 +33,8 @@ export async function startTestNode(env: Record<string, string | undefined>, sto
       idempotencyTtlHours: config.http.idempotencyTtlHours,
       reservationSweepIntervalMs: 0,
     }));
-  const redis = redisEndpoint(config);
-  const bus: StockBus = redis ? new RedisBus({ ...redis, keyPrefix: config.redisKeyPrefix }) : new MemoryBus();
-  if (bus instanceof RedisBus) await bus.ready();
+  const bus = createBus(config);
+  if (bus instanceof RedisBus || bus instanceof AmqpBus) await bus.ready();
   const off = theStore.onPublicChange((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
   });
