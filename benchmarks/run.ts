@@ -41,7 +41,7 @@ export function buildCli(): Command {
   return new Command('bench')
     .description('Stockwire benchmarks: load generator, baselines and reports')
     .addArgument(new Command().createArgument('<scenario>', 'scenario to run').choices(scenarioNames))
-    .option('--systems <list>', `comma-separated, from: ${systemNames.join(', ')} (default: all but stockwire-split)`)
+    .option('--systems <list>', `comma-separated, from: ${systemNames.join(', ')} (default: all but stockwire-split and the stockwire-amqp variants)`)
     .option('-c, --connections <n>', 'client connections', int('connections'))
     .option('--products <n>', 'products', int('products'))
     .option('--per-conn <n>', 'products each connection subscribes to', int('per-conn'))
@@ -57,6 +57,7 @@ export function buildCli(): Command {
     .option('--skus <n>', 'writes: SKUs of the spread phase', int('skus'), 1000)
     .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
     .addOption(new Option('--redis-url <url>').default(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'))
+    .addOption(new Option('--amqp-url <url>', 'RabbitMQ for the stockwire-amqp variants').default(process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'))
     .addOption(new Option('--postgres-url <url>', 'admin URL; a fresh database is created and dropped').default(process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'))
     .option('--out <dir>', 'where results go', fileURLToPath(new URL('./results', import.meta.url)))
     .option('--no-progress', 'no progress bars');
@@ -79,6 +80,7 @@ interface CliFlags {
   skus: number;
   rssCap: number;
   redisUrl: string;
+  amqpUrl: string;
   postgresUrl: string;
   out: string;
   progress: boolean;
@@ -95,6 +97,7 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
   for (const s of systems) if (!systemNames.includes(s)) throw new Error(`unknown system ${s}; choose from ${systemNames.join(', ')}`);
   assertLoopback(flags.redisUrl);
   assertLoopback(flags.postgresUrl);
+  assertLoopback(flags.amqpUrl);
   return {
     systems,
     connections: flags.connections ?? d.connections ?? 1000,
@@ -113,6 +116,7 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
     rssCapMb: flags.rssCap,
     progress: flags.progress,
     redisUrl: flags.redisUrl,
+    amqpUrl: flags.amqpUrl,
     postgresAdminUrl: flags.postgresUrl,
   };
 }

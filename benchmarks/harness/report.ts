@@ -119,7 +119,7 @@ export function markdownTable(result: ScenarioResult): string {
   return lines.join('\n');
 }
 
-/** Ratios of each Stockwire variant against each baseline, on the scenario's headline metrics. */
+/** Ratios of each Stockwire variant against each baseline, and of the RabbitMQ bus against the Redis bus, on the scenario's headline metrics. */
 export function ratios(result: ScenarioResult): string[] {
   const by = new Map<SystemName, SystemResult>(result.results.filter((r) => r.ok).map((r) => [r.system, r]));
   const lines: string[] = [];
@@ -132,27 +132,26 @@ export function ratios(result: ScenarioResult): string[] {
   const ratio = (a: number | null | undefined, b: number | null | undefined) =>
     a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
   if (result.scenario === 'flash-sale') return flashSaleRatios(by, ratio);
-  for (const ours of stockwireNames) {
+  const pairs: Array<[SystemName, SystemName]> = stockwireNames.flatMap((ours) => baselineNames.map((base): [SystemName, SystemName] => [ours, base]));
+  pairs.push(['stockwire-amqp', 'stockwire'], ['stockwire-amqp-delivery', 'stockwire-delivery']);
+  for (const [ours, base] of pairs) {
     const mine = by.get(ours);
-    if (!mine) continue;
-    for (const base of baselineNames) {
-      const theirs = by.get(base);
-      if (!theirs) continue;
-      const m = mine.metrics;
-      const t = theirs.metrics;
-      const parts: string[] = [];
-      if (result.scenario === 'fanout' || result.scenario === 'hot-product') {
-        parts.push(`frames/s ×${fmt(ratio(m.framesPerSec, t.framesPerSec), 2)}`);
-        parts.push(`frames per server CPU-s ×${fmt(ratio(m.framesPerServerCpuSecond, t.framesPerServerCpuSecond), 2)}`);
-        if (m.latency && t.latency) parts.push(`p99 ×${fmt(ratio(m.latency.p99Ms, t.latency.p99Ms), 3)}`);
-        parts.push(`server CPU ×${fmt(ratio(m.server?.cpuSeconds, t.server?.cpuSeconds), 2)}`);
-      } else if (result.scenario === 'connect-storm') {
-        parts.push(`time to all snapshots ×${fmt(ratio(m.connectAllMs, t.connectAllMs), 2)}`);
-      } else if (result.scenario === 'capacity') {
-        parts.push(`bytes/conn ×${fmt(ratio(m.bytesPerConnection, t.bytesPerConnection), 2)}`);
-      }
-      if (parts.length > 0) lines.push(`${mine.label} vs ${theirs.label}: ${parts.join(', ')}`);
+    const theirs = by.get(base);
+    if (!mine || !theirs) continue;
+    const m = mine.metrics;
+    const t = theirs.metrics;
+    const parts: string[] = [];
+    if (result.scenario === 'fanout' || result.scenario === 'hot-product') {
+      parts.push(`frames/s ×${fmt(ratio(m.framesPerSec, t.framesPerSec), 2)}`);
+      parts.push(`frames per server CPU-s ×${fmt(ratio(m.framesPerServerCpuSecond, t.framesPerServerCpuSecond), 2)}`);
+      if (m.latency && t.latency) parts.push(`p99 ×${fmt(ratio(m.latency.p99Ms, t.latency.p99Ms), 3)}`);
+      parts.push(`server CPU ×${fmt(ratio(m.server?.cpuSeconds, t.server?.cpuSeconds), 2)}`);
+    } else if (result.scenario === 'connect-storm') {
+      parts.push(`time to all snapshots ×${fmt(ratio(m.connectAllMs, t.connectAllMs), 2)}`);
+    } else if (result.scenario === 'capacity') {
+      parts.push(`bytes/conn ×${fmt(ratio(m.bytesPerConnection, t.bytesPerConnection), 2)}`);
     }
+    if (parts.length > 0) lines.push(`${mine.label} vs ${theirs.label}: ${parts.join(', ')}`);
   }
   // The same end-to-end path on a Redis Cluster against one Redis, measured in the same run.
   const single = by.get('stockwire');

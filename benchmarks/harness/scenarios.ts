@@ -46,6 +46,8 @@ export interface ScenarioOptions {
   readonly progress: boolean;
   readonly redisUrl: string;
   readonly postgresAdminUrl: string;
+  /** RabbitMQ broker for the `stockwire-amqp` system. */
+  readonly amqpUrl?: string;
   /** Use this database instead of creating one (tests). */
   readonly databaseUrl?: string;
   /** Redis key prefix of the run (tests pass theirs). */
@@ -123,7 +125,7 @@ export interface ScenarioResult {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly machine: MachineInfo;
-  readonly options: Omit<ScenarioOptions, 'redisUrl' | 'postgresAdminUrl' | 'databaseUrl' | 'prefix' | 'progress'>;
+  readonly options: Omit<ScenarioOptions, 'redisUrl' | 'postgresAdminUrl' | 'amqpUrl' | 'databaseUrl' | 'prefix' | 'progress'>;
   readonly notes: string[];
   readonly results: SystemResult[];
 }
@@ -153,6 +155,7 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
     redisUrl: options.redisUrl,
     postgresAdminUrl: options.postgresAdminUrl,
     needDatabase,
+    ...(options.systems.some((s) => s.startsWith('stockwire-amqp')) && options.amqpUrl ? { amqpUrl: options.amqpUrl } : {}),
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
     ...(options.prefix ? { prefix: options.prefix } : {}),
   });
@@ -177,7 +180,7 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
   } finally {
     await backends.dispose();
   }
-  const { redisUrl: _r, postgresAdminUrl: _p, databaseUrl: _d, prefix: _x, progress: _g, ...shown } = options;
+  const { redisUrl: _r, postgresAdminUrl: _p, amqpUrl: _a, databaseUrl: _d, prefix: _x, progress: _g, ...shown } = options;
   return { scenario, startedAt, finishedAt: new Date().toISOString(), machine: machineInfo(), options: shown, notes, results };
 }
 

@@ -16,7 +16,7 @@ import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
 
-export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'seed', 'socketio', 'uws'] as const;
+export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-amqp', 'stockwire-amqp-delivery', 'seed', 'socketio', 'uws'] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
@@ -26,17 +26,21 @@ export const systemLabels: Record<SystemName, string> = {
   'stockwire-cluster': 'Stockwire (end to end, on a Redis Cluster: 3 primaries, 3 replicas)',
   'stockwire-1-thread': 'Stockwire (end to end, WS_THREADS=1)',
   'stockwire-2-threads': 'Stockwire (end to end, WS_THREADS=2)',
+  'stockwire-amqp': 'Stockwire (end to end, RabbitMQ bus)',
+  'stockwire-amqp-delivery': 'Stockwire (delivery only, RabbitMQ bus)',
   seed: 'Seed design (ws + ioredis)',
   socketio: 'Socket.IO + redis-adapter',
   uws: 'Bare uWebSockets.js',
 };
 
 export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
-/** What a scenario runs when --systems is not given (the split and cluster variants are opt-in). */
+/** What a scenario runs when --systems is not given (the split, cluster and RabbitMQ variants are opt-in). */
 export const defaultSystemNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'];
-export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads'];
+export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-amqp', 'stockwire-amqp-delivery'];
 /** The variants that pin WS_THREADS; the others run with the default (one thread per core). */
 const pinnedThreads: Partial<Record<SystemName, string>> = { 'stockwire-1-thread': '1', 'stockwire-2-threads': '2' };
+/** The variants whose events travel over RabbitMQ. */
+const amqpNames: readonly SystemName[] = ['stockwire-amqp', 'stockwire-amqp-delivery'];
 
 export interface RunningSystem {
   readonly name: SystemName;
@@ -100,6 +104,8 @@ export async function startSystem(name: SystemName, backends: BenchBackends, opt
 
 async function startStockwire(name: SystemName, backends: BenchBackends, options: SystemOptions): Promise<RunningSystem> {
   if (!backends.databaseUrl) throw new Error('Stockwire needs PostgreSQL');
+  const amqp = amqpNames.includes(name) ? { url: backends.amqpUrl, exchange: backends.amqpExchange } : undefined;
+  if (amqp && !amqp.url) throw new Error(`${name} needs RabbitMQ (--amqp-url)`);
   const adminToken = randomBytes(16).toString('hex');
   const keyPrefix = `${backends.prefix}sw:`;
   // The cluster variant runs on a Redis Cluster of its own, started for it and stopped with it.
@@ -123,6 +129,8 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
     WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '0',
     METRICS_PORT: '0',
+    // The RabbitMQ variant: events over the run's own exchange, Redis still the latest-value cache.
+    ...(amqp ? { AMQP_URL: amqp.url, AMQP_EXCHANGE: amqp.exchange } : {}),
     ...options.extraEnv,
   };
   const split = name === 'stockwire-split';
@@ -149,9 +157,9 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     const startVersions = await prepareProducts(apiUrl, merchant.secretKey, options.skus);
     const wsUrl = `${child.ready.wsUrl}?key=${encodeURIComponent(merchant.publishableKey)}`;
     const writeTarget: WriteTarget =
-      name !== 'stockwire-delivery'
+      name !== 'stockwire-delivery' && name !== 'stockwire-amqp-delivery'
         ? { kind: 'rest', apiUrl, secretKey: merchant.secretKey }
-        : { kind: 'bus', redisUrl: backends.redisUrl, keyPrefix, merchantId: merchant.id };
+        : { kind: 'bus', redisUrl: backends.redisUrl, keyPrefix, merchantId: merchant.id, ...(amqp ? { amqp: { url: amqp.url!, exchange: amqp.exchange } } : {}) };
     return {
       name,
       label: systemLabels[name],

@@ -6,8 +6,14 @@ export type WriteTarget =
   | { readonly kind: 'socketio'; readonly redisUrl: string; readonly key: string }
   /** Stockwire end to end: POST /v1/stock/:sku/adjust (REST → PostgreSQL → Redis → socket). */
   | { readonly kind: 'rest'; readonly apiUrl: string; readonly secretKey: string }
-  /** Stockwire delivery-only: a change event straight onto the Stockwire bus (Redis), no database. */
-  | { readonly kind: 'bus'; readonly redisUrl: string; readonly keyPrefix: string; readonly merchantId: string };
+  /** Stockwire delivery-only: a change event straight onto the Stockwire bus (Redis, or RabbitMQ with Redis as its cache), no database. */
+  | {
+      readonly kind: 'bus';
+      readonly redisUrl: string;
+      readonly keyPrefix: string;
+      readonly merchantId: string;
+      readonly amqp?: { readonly url: string; readonly exchange: string };
+    };
 
 export interface WriterInit {
   readonly target: WriteTarget;
