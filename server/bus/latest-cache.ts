@@ -7,9 +7,9 @@ import { silentLogger, type ComponentLogger } from './stock-bus.js';
 
 /**
  * The latest public value per product, version-guarded: an older version never overwrites a newer
- * one. A bus whose events travel elsewhere (RabbitMQ) keeps its cache behind this port, so the cache
- * half of the Redis adapter is written once (the Redis half writes through the same version-guarded script as `RedisBus`). Never rejects: an unreachable cache answers misses and
- * the caller reads the store.
+ * one. A bus whose events travel elsewhere (RabbitMQ) keeps its cache behind this port; the Redis
+ * half writes through the very script `RedisBus` uses, so the version rule lives once. Never rejects:
+ * an unreachable cache answers misses and the caller reads the store.
  */
 export interface LatestCache {
   /** Cached views, one per sku in order (`undefined` when not cached or unreachable). */
