@@ -7,7 +7,7 @@ import { isMainThread, parentPort, workerData, type MessagePort } from 'node:wor
 import { Registry } from 'prom-client';
 import type { ControlMessage } from '../bus/control-message.js';
 import { deliver } from '../bus/listeners.js';
-import type { ComponentLogger, StockBus } from '../bus/stock-bus.js';
+import type { BusKind, ComponentLogger, StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { SharedConnectionCounter } from './connection-counter.js';
 import { RealtimeGateway, type RealtimeStore } from './realtime-gateway.js';
@@ -49,7 +49,7 @@ class ThreadBus implements StockBus {
 
   constructor(
     private readonly main: MainThread,
-    readonly kind: 'redis' | 'memory',
+    readonly kind: BusKind,
     connected: boolean,
   ) {
     this.connected = connected;

@@ -2,6 +2,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { PublishableKeyGrant } from '../access/key-cache.js';
 import type { RealtimeGatewayOptions } from './realtime-gateway.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
+import type { BusKind } from '../bus/stock-bus.js';
 
 /**
  * Messages between the main thread (store, bus, API) and the realtime worker threads, over each
@@ -12,7 +13,7 @@ import type { PublicStock, StockChange } from '../stock/types.js';
 export interface RealtimeThreadInit {
   readonly thread: number;
   readonly settings: Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'skuMaxLength' | 'trustProxyHops'>;
-  readonly busKind: 'redis' | 'memory';
+  readonly busKind: BusKind;
   readonly busConnected: boolean;
   /** The per-IP socket counts every thread shares (`SharedConnectionCounter`). */
   readonly connectionCounts: SharedArrayBuffer;
