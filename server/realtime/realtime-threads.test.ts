@@ -2,6 +2,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busBackends, databaseBackends } from '../../test/backends.js';
 import { MemoryBus } from '../bus/memory-bus.js';
+import { AmqpBus } from '../bus/amqp-bus.js';
 import { RedisBus } from '../bus/redis-bus.js';
 import type { StockBus } from '../bus/stock-bus.js';
 import { loadConfig } from '../config.js';
@@ -26,7 +27,7 @@ async function openOrRefused(url: string, headers: Record<string, string> = {}):
   }
 }
 
-describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, keyPrefix }) => {
+describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, keyPrefix, amqpUrl, amqpExchange }) => {
   let store: StockStore;
   let bus: StockBus;
   let threads: RealtimeThreads;
@@ -47,8 +48,12 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
 
   beforeAll(async () => {
     store = await StockStore.open({ databaseUrl: database.databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
-    bus = redisUrl ? new RedisBus({ url: redisUrl, keyPrefix: `${keyPrefix}threads:` }) : new MemoryBus();
-    if (bus instanceof RedisBus) await bus.ready();
+    bus = amqpUrl
+      ? new AmqpBus({ url: amqpUrl, exchange: amqpExchange })
+      : redisUrl
+        ? new RedisBus({ url: redisUrl, keyPrefix: `${keyPrefix}threads:` })
+        : new MemoryBus();
+    if (bus instanceof RedisBus || bus instanceof AmqpBus) await bus.ready();
     store.onPublicChange((records) => {
       for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
     });
