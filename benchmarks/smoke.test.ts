@@ -100,7 +100,9 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
     // As in connect-storm, a loaded CI box may reset a connection in the burst: every client must
     // still be accounted for, and every one that stayed open must hold its snapshot.
     expect(idleConnections! + connections!.failed + connections!.dropped, JSON.stringify(connections)).toBeGreaterThanOrEqual(200);
-    expect(idleConnections, JSON.stringify(connections)).toBe(connections!.open);
+    // A client dropped after opening may or may not have held its snapshot before it went.
+    expect(idleConnections, JSON.stringify(connections)).toBeGreaterThanOrEqual(connections!.open - connections!.dropped);
+    expect(idleConnections, JSON.stringify(connections)).toBeLessThanOrEqual(connections!.open);
     expect(result.results[0]!.metrics.bytesPerConnection).not.toBeNull();
   });
 
