@@ -86,6 +86,7 @@ const envSchema = z.object({
   RATE_LIMIT_PER_IP_PER_MINUTE: nonNegativeInt.default(6000),
   TRUST_PROXY_HOPS: nonNegativeInt.max(10).default(0),
   IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
+  PUBLISHABLE_KEY_GRACE_HOURS: nonNegativeInt.default(24),
   RESERVATION_DEFAULT_TTL_SECONDS: positiveInt.default(600),
   RESERVATION_MAX_TTL_SECONDS: positiveInt.default(86_400),
   RESERVATION_SWEEP_INTERVAL_MS: positiveInt.default(1000),
@@ -189,6 +190,8 @@ export interface HttpLimits {
    */
   readonly trustProxyHops: number;
   readonly idempotencyTtlHours: number;
+  /** After a rotation the old publishable key keeps working this long (shop pages are edited by hand). */
+  readonly publishableKeyGraceHours: number;
   readonly reservationDefaultTtlSeconds: number;
   readonly reservationMaxTtlSeconds: number;
   readonly reservationSweepIntervalMs: number;
@@ -255,6 +258,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimitPerIpPerMinute: e.RATE_LIMIT_PER_IP_PER_MINUTE,
       trustProxyHops: e.TRUST_PROXY_HOPS,
       idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
+      publishableKeyGraceHours: e.PUBLISHABLE_KEY_GRACE_HOURS,
       reservationDefaultTtlSeconds: e.RESERVATION_DEFAULT_TTL_SECONDS,
       reservationMaxTtlSeconds: e.RESERVATION_MAX_TTL_SECONDS,
       reservationSweepIntervalMs: e.RESERVATION_SWEEP_INTERVAL_MS,

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { mysqlInitial, mysqlPublicVersion } from './mysql-migrations.js';
+import { mysqlInitial, mysqlPreviousPublishableKey, mysqlPublicVersion } from './mysql-migrations.js';
 import { isMysql } from './sql-dialect.js';
 
 /**
@@ -245,6 +245,16 @@ export const migrations: Readonly<Record<string, Migration>> = {
           for each row
           when (split_part(old.public_face, ':', 1) is distinct from split_part(new.public_face, ':', 1))
           execute function stockwire_stock_events()`.execute(db);
+    },
+  },
+  '0004_previous_publishable_key': {
+    // A rotated publishable key keeps working until `previous_publishable_until` (PUBLISHABLE_KEY_GRACE_HOURS):
+    // shop pages carry it and are edited by hand. One previous key per merchant; the next rotation replaces it.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlPreviousPublishableKey(db);
+      await db.schema.alterTable('merchants').addColumn('previous_publishable_key', 'text', (c) => c.unique()).execute();
+      await db.schema.alterTable('merchants').addColumn('previous_publishable_until', 'timestamptz').execute();
     },
   },
 };

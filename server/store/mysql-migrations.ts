@@ -128,3 +128,12 @@ export async function mysqlPublicVersion(db: Kysely<any>): Promise<void> {
       modify public_changed_version integer not null,
       add constraint stock_public_version_positive check (public_version >= 1)`.execute(db);
 }
+
+/** `0004_previous_publishable_key` on MySQL: the key column is a varchar so it can be indexed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlPreviousPublishableKey(db: Kysely<any>): Promise<void> {
+  await sql`
+    alter table merchants
+      add column previous_publishable_key varchar(255) null unique,
+      add column previous_publishable_until datetime(6) null`.execute(db);
+}

@@ -24,6 +24,9 @@ export interface MerchantsTable {
   /** sha256 hex of the secret key; the key itself is shown once and never stored. */
   secret_key_hash: string;
   allowed_origins: ColumnType<string[], string[], string[]>;
+  /** The publishable key before the last rotation, accepted until `previous_publishable_until`. */
+  previous_publishable_key: ColumnType<string | null, string | null | undefined, string | null>;
+  previous_publishable_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: CreatedAt;
 }
 

@@ -9,6 +9,7 @@ import type {
   BatchItem,
   BatchItemResult,
   CreatedMerchant,
+  Merchant,
   HoldInput,
   IdempotencyInput,
   JournalEntry,
@@ -141,29 +142,87 @@ export class StockStore {
   }
 
   /**
-   * New secret key (and, when asked, a new publishable key) for a merchant. The store caches no
-   * keys: the caller tells every node's key cache (`server/access`) to forget the merchant's
-   * grants. Null: no such merchant.
+   * New secret key (and, when asked, a new publishable key) for a merchant. A replaced publishable
+   * key stays valid for `graceSeconds` (0: none). The store caches no keys: the caller tells every
+   * node's key cache (`server/access`) to forget the merchant's grants. Null: no such merchant.
    */
   async rotateKeys(
     merchantId: string,
-    options: { readonly publishable?: boolean } = {},
+    options: { readonly publishable?: boolean; readonly graceSeconds?: number } = {},
   ): Promise<{ publishableKey: string; secretKey: string } | null> {
     const secretKey = newSecretKey();
     const fresh = options.publishable === true ? newPublishableKey() : undefined;
+    const graceSeconds = options.graceSeconds ?? 0;
     // In one transaction: the publishable key answered is the one this rotation left (no UPDATE … RETURNING on MySQL).
     const row = await this.#run(() =>
       this.#db.transaction().execute(async (trx) => {
-        const { numUpdatedRows } = await trx
+        const before = await trx.selectFrom('merchants').select('publishable_key').where('id', '=', merchantId).forUpdate().executeTakeFirst();
+        if (before === undefined) return undefined;
+        const replaced =
+          fresh === undefined
+            ? {}
+            : {
+                publishable_key: fresh,
+                previous_publishable_key: graceSeconds > 0 ? before.publishable_key : null,
+                previous_publishable_until: graceSeconds > 0 ? nowPlusSeconds(this.#db, graceSeconds) : null,
+              };
+        await trx
           .updateTable('merchants')
-          .set({ secret_key_hash: hashSecretKey(secretKey), ...(fresh === undefined ? {} : { publishable_key: fresh }) })
+          .set({ secret_key_hash: hashSecretKey(secretKey), ...replaced })
           .where('id', '=', merchantId)
-          .executeTakeFirstOrThrow();
-        if (numUpdatedRows === 0n) return undefined;
-        return trx.selectFrom('merchants').select('publishable_key').where('id', '=', merchantId).executeTakeFirstOrThrow();
+          .execute();
+        return { publishable_key: fresh ?? before.publishable_key };
       }),
     );
     return row ? { publishableKey: row.publishable_key, secretKey } : null;
+  }
+
+  /** Merchants ordered by id; `after` is the previous page's `nextCursor`. */
+  async listMerchants(options: { limit: number; after?: string }): Promise<{ items: Merchant[]; nextCursor: string | null }> {
+    const rows = await this.#run(() => {
+      let query = this.#db.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).orderBy('id').limit(options.limit + 1);
+      if (options.after !== undefined) query = query.where('id', '>', options.after);
+      return query.execute();
+    });
+    const items = rows.slice(0, options.limit).map(toMerchant);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > options.limit && last ? last.id : null };
+  }
+
+  async getMerchant(merchantId: string): Promise<Merchant | null> {
+    const row = await this.#run(() =>
+      this.#db.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).where('id', '=', merchantId).executeTakeFirst(),
+    );
+    return row ? toMerchant(row) : null;
+  }
+
+  /** Changes a merchant's name and/or allowed origins; null: no such merchant. */
+  async updateMerchant(
+    merchantId: string,
+    patch: { readonly name?: string; readonly allowedOrigins?: readonly string[] },
+  ): Promise<Merchant | null> {
+    const row = await this.#run(() =>
+      this.#db.transaction().execute(async (trx) => {
+        const set = {
+          ...(patch.name === undefined ? {} : { name: patch.name }),
+          ...(patch.allowedOrigins === undefined ? {} : { allowed_origins: textListValue(this.#db, patch.allowedOrigins) }),
+        };
+        if (Object.keys(set).length > 0) await trx.updateTable('merchants').set(set).where('id', '=', merchantId).execute();
+        return trx.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).where('id', '=', merchantId).executeTakeFirst();
+      }),
+    );
+    return row ? toMerchant(row) : null;
+  }
+
+  /**
+   * Removes a merchant and all its data in one transaction (products, stock, journal, holds and
+   * idempotency answers go with it by their foreign keys). False: no such merchant.
+   */
+  async deleteMerchant(merchantId: string): Promise<boolean> {
+    const result = await this.#run(() =>
+      this.#db.transaction().execute((trx) => trx.deleteFrom('merchants').where('id', '=', merchantId).executeTakeFirst()),
+    );
+    return result.numDeletedRows > 0n;
   }
 
   /** One lookup, uncached: callers go through the access module's key cache. */
@@ -181,7 +240,13 @@ export class StockStore {
       this.#db
         .selectFrom('merchants')
         .select(['id', 'allowed_origins'])
-        .where('publishable_key', '=', key)
+        // The key before the last rotation counts until its grace ends.
+        .where((eb) =>
+          eb.or([
+            eb('publishable_key', '=', key),
+            eb.and([eb('previous_publishable_key', '=', key), eb('previous_publishable_until', '>', now)]),
+          ]),
+        )
         .executeTakeFirst(),
     );
     return row ? { merchantId: row.id, allowedOrigins: Object.freeze(textListFrom(row.allowed_origins)) } : null;
@@ -820,4 +885,8 @@ async function keepAnswer(trx: Transaction<Database>, merchantId: string, key: s
     .where('merchant_id', '=', merchantId)
     .where('key', '=', key)
     .execute();
+}
+
+function toMerchant(row: { id: string; name: string; allowed_origins: unknown; created_at: Date | string }): Merchant {
+  return { id: row.id, name: row.name, allowedOrigins: textListFrom(row.allowed_origins), createdAt: new Date(row.created_at) };
 }
