@@ -140,8 +140,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   void app.register(healthRoutes, { store, ...(deps.bus ? { bus: deps.bus } : {}) });
-  void app.register(merchantRoutes, { store, adminToken: deps.adminToken });
-  void app.register(keyRotationRoutes, { store, keys, adminToken: deps.adminToken, ...(deps.keyRevocations ? { revocations: deps.keyRevocations } : {}) });
+  const revocations = deps.keyRevocations ? { revocations: deps.keyRevocations } : {};
+  void app.register(merchantRoutes, { store, keys, adminToken: deps.adminToken, ...revocations });
+  void app.register(keyRotationRoutes, { store, keys, adminToken: deps.adminToken, publishableKeyGraceHours: http.publishableKeyGraceHours, ...revocations });
   void app.register(productRoutes, { store, keys, limits: http });
   void app.register(stockRoutes, { store, keys, limits: http });
   void app.register(badgeRoutes, { store, keys, limits: http });

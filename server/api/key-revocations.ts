@@ -1,5 +1,10 @@
-/** Tells every node that a merchant's keys changed, so none keeps accepting a rotated key from its cache. */
+import type { ControlMessageType } from '../bus/control-message.js';
+
+/** Tells every node that a merchant's keys or settings changed, so none keeps accepting them from its cache. */
 export interface KeyRevocations {
-  /** Never throws: with the bus down, other nodes fall back to their key-cache time. */
-  announce(merchantId: string): void;
+  /**
+   * `keys_revoked` unless told otherwise (`merchant_changed`, `merchant_deleted`). Never throws:
+   * with the bus down, other nodes fall back to their key-cache time.
+   */
+  announce(merchantId: string, type?: ControlMessageType): void;
 }
