@@ -80,10 +80,16 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   // The process's one key cache, for the API and the socket upgrade; key rotations reach it on
   // every node (any role: realtime nodes resolve publishable keys too).
   const keys = new KeyCache(store);
+  // Every control message drops the merchant's grants (allowed origins travel with the publishable
+  // key's); a delete also closes its sockets once the gateway runs (below).
+  let closeMerchantSockets: (merchantId: string) => void = () => {};
   bus.onControl((message) => {
-    if (message.type === 'keys_revoked') keys.forget(message.merchantId);
+    keys.forget(message.merchantId);
+    if (message.type === 'merchant_deleted') closeMerchantSockets(message.merchantId);
   });
-  const keyRevocations: KeyRevocations = { announce: (merchantId) => bus.broadcast({ type: 'keys_revoked', merchantId }) };
+  const keyRevocations: KeyRevocations = {
+    announce: (merchantId, type = 'keys_revoked') => bus.broadcast({ type, merchantId }),
+  };
   bus.onConnection((state) => {
     if (state === 'down') (bus.kind === 'amqp' ? faults.rabbitmqErrors : faults.redisErrors).inc({ component: 'bus' });
   });
@@ -114,6 +120,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
           ? await RealtimeThreads.start({ ...realtime, settings: gatewaySettings(config), threads: config.wsThreads })
           : await RealtimeGateway.start(realtime);
       closers.push(() => gateway.close());
+      closeMerchantSockets = (merchantId) => gateway.closeMerchant(merchantId);
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
       logger.info({ wsUrl, bus: bus.kind, uws: loadUws().build.name, threads: config.wsThreads }, 'realtime listening');
     }

@@ -21,9 +21,11 @@ export type DecodeResult =
   | { readonly ok: true; readonly message: ClientMessage }
   | { readonly ok: false; readonly code: Extract<ErrorCode, 'bad_request' | 'payload_too_large'>; readonly message: string };
 
-/** Close codes the gateway uses; 1001 and 1009 are the standard's, 1013 is "try again later". */
+/** Close codes the gateway uses; 1001, 1008 and 1009 are the standard's, 1013 is "try again later". */
 export const closeCodes = {
   goingAway: 1001,
+  /** Policy violation: the merchant was deleted, so its key no longer admits anyone. */
+  policy: 1008,
   tooBig: 1009,
   backpressure: 1013,
 } as const;

@@ -106,6 +106,7 @@ export class RealtimeGateway {
   private readonly scheduler: FoldingScheduler;
   private readonly metrics: RealtimeMetrics;
   private readonly sockets = new Set<Socket>();
+  private readonly deletedMerchants = new Set<string>();
   private readonly active = new Map<string, ActiveTopic>();
   private readonly connectionsPerIp: ConnectionCounter;
   /** This thread's view of each address: its subscription budget, kept while it has sockets here. */
@@ -206,6 +207,23 @@ export class RealtimeGateway {
 
   stats(): RealtimeStats {
     return { connections: this.sockets.size, topics: this.active.size, framesPushed: this.framesPushed };
+  }
+
+  /**
+   * The merchant was deleted: its open sockets close with 1008 now, and one whose upgrade was
+   * already past the key check when this ran is closed as it opens.
+   */
+  closeMerchant(merchantId: string): void {
+    // Merchant ids are never reused and deletes are rare admin acts, so the set stays small.
+    this.deletedMerchants.add(merchantId);
+    for (const ws of [...this.sockets]) {
+      if (ws.getUserData().merchantId !== merchantId) continue;
+      try {
+        ws.end(closeCodes.policy, 'merchant deleted');
+      } catch {
+        // Already closed by the peer meanwhile.
+      }
+    }
   }
 
   /** Graceful: stop listening, close every socket with 1001 going away, drop bus demand. */
@@ -312,6 +330,10 @@ export class RealtimeGateway {
     const data = ws.getUserData();
     if (this.closing) {
       ws.end(closeCodes.goingAway, 'server going away');
+      return;
+    }
+    if (this.deletedMerchants.has(data.merchantId)) {
+      ws.end(closeCodes.policy, 'merchant deleted');
       return;
     }
     this.sockets.add(ws);

@@ -156,6 +156,9 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
           main.post({ kind: 'collected', id: message.id, metrics, stats: { thread: init.thread, ...stats } });
         });
         return;
+      case 'closeMerchant':
+        running.gateway?.closeMerchant(message.merchantId);
+        return;
       case 'close':
         running.closing = true;
         if (running.gateway !== undefined) void close(running.gateway);

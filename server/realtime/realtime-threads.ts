@@ -78,6 +78,11 @@ export class RealtimeThreads {
   }
 
   /** Sockets, topics and frames per thread, as each thread counts them now. */
+  /** The merchant was deleted: every thread closes its sockets with 1008. */
+  closeMerchant(merchantId: string): void {
+    this.broadcast({ kind: 'closeMerchant', merchantId });
+  }
+
   async stats(): Promise<ThreadStats[]> {
     return (await this.collect()).map((answer) => answer.stats);
   }

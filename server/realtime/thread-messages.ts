@@ -50,6 +50,8 @@ export type ToThread =
   | { readonly kind: 'change'; readonly change: StockChange }
   | { readonly kind: 'connection'; readonly state: 'up' | 'down' }
   | { readonly kind: 'collect'; readonly id: number }
+  /** The merchant was deleted: the thread closes its sockets with 1008. */
+  | { readonly kind: 'closeMerchant'; readonly merchantId: string }
   | { readonly kind: 'close' };
 
 export type ThreadMetrics = Array<MetricObjectWithValues<MetricValue<string>>>;
