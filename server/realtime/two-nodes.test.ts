@@ -56,7 +56,8 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('two nodes on Postgre
     let wsNode: RunningStockwire;
     let merchant: Merchant;
     beforeAll(async () => {
-      apiNode = await startNode({ ROLE: 'api', ...env });
+      // No grace for a rotated publishable key: the rotation test below checks it is refused at once.
+      apiNode = await startNode({ ROLE: 'api', ...env, PUBLISHABLE_KEY_GRACE_HOURS: '0' });
       wsNode = await startNode({ ROLE: 'realtime', ...env });
       nodes.push(apiNode, wsNode);
       merchant = (await api(apiNode.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'two nodes' })).body as unknown as Merchant;
@@ -92,6 +93,44 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('two nodes on Postgre
       await expect.poll(() => upgradeStatus(oldUrl), { timeout: 1000, interval: 50 }).toBe(401);
       const fresh = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${rotated.body.publishableKey as string}`);
       fresh.close();
+    });
+
+    it("refuses the old origin at the next upgrade on node B once the merchant changed its origins on node A", async () => {
+      const shop = (await api(apiNode.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'moving', allowedOrigins: ['https://old.example'] }))
+        .body as unknown as Merchant;
+      const url = `${wsNode.wsUrl}/v1/ws?key=${shop.publishableKey}`;
+      (await TestSocket.open(url, { origin: 'https://old.example' })).close(); // node B caches the grant with its origins
+      const changed = await api(apiNode.apiUrl!, 'PATCH', '/v1/merchant', shop.secretKey, { allowedOrigins: ['https://new.example'] });
+      expect(changed.status).toBe(200);
+      const status = async (origin: string): Promise<number> => {
+        try {
+          (await TestSocket.open(url, { origin })).close();
+          return 101;
+        } catch (error) {
+          return (error as { status?: number }).status ?? -1;
+        }
+      };
+      // Well inside the key cache's lifetime: only the merchant_changed message can make this pass.
+      await expect.poll(() => status('https://old.example'), { timeout: 1000, interval: 50 }).toBe(403);
+      expect(await status('https://new.example')).toBe(101);
+    });
+
+    it("closes a deleted merchant's socket on node B with 1008 and refuses its keys on both nodes", async () => {
+      const shop = (await api(apiNode.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'leaving' })).body as unknown as Merchant;
+      const url = `${wsNode.wsUrl}/v1/ws?key=${shop.publishableKey}`;
+      const socket = await TestSocket.open(url);
+      sockets.push(socket);
+      const bystander = await TestSocket.open(`${wsNode.wsUrl}/v1/ws?key=${merchant.publishableKey}`);
+      sockets.push(bystander);
+      expect((await api(apiNode.apiUrl!, 'GET', '/v1/merchant', shop.secretKey)).status).toBe(200); // node A caches the secret key
+      const res = await fetch(`${apiNode.apiUrl!}/v1/merchants/${shop.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminToken}` } });
+      expect(res.status).toBe(204);
+      expect(await socket.closed(2000)).toBe(1008);
+      expect(await upgradeStatus(url)).toBe(401);
+      expect((await api(apiNode.apiUrl!, 'GET', '/v1/merchant', shop.secretKey)).status).toBe(401);
+      // Another merchant's socket stays open.
+      bystander.send({ op: 'ping', id: 7 });
+      expect(await bystander.next((f) => f.t === 'pong')).toEqual({ t: 'pong', id: 7 });
     });
 
     it('folds a burst of 100 writes through node A into at most one frame per publish interval on node B, ending with the newest', async () => {

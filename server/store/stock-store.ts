@@ -215,12 +215,18 @@ export class StockStore {
   }
 
   /**
-   * Removes a merchant and all its data in one transaction (products, stock, journal, holds and
-   * idempotency answers go with it by their foreign keys). False: no such merchant.
+   * Removes a merchant and all its data in one transaction. Each table is cleared by name, children
+   * first, rather than trusting foreign keys: the journal and idempotency answers have none to products.
+   * False: no such merchant.
    */
   async deleteMerchant(merchantId: string): Promise<boolean> {
     const result = await this.#run(() =>
-      this.#db.transaction().execute((trx) => trx.deleteFrom('merchants').where('id', '=', merchantId).executeTakeFirst()),
+      this.#db.transaction().execute(async (trx) => {
+        for (const table of ['reservations', 'stock_journal', 'idempotency_keys', 'stock', 'products'] as const) {
+          await trx.deleteFrom(table).where('merchant_id', '=', merchantId).execute();
+        }
+        return trx.deleteFrom('merchants').where('id', '=', merchantId).executeTakeFirst();
+      }),
     );
     return result.numDeletedRows > 0n;
   }
