@@ -229,13 +229,23 @@ describe('key rotation', () => {
     expect((await call(app, 'GET', `/v1/stock/R?key=${m.pk}`)).statusCode).toBe(200);
   });
 
-  it('rotates the publishable key too when asked', async () => {
+  it('rotates the publishable key too when asked; the old one is refused once PUBLISHABLE_KEY_GRACE_HOURS is over', async () => {
+    const noGrace = appFor(store, config({ PUBLISHABLE_KEY_GRACE_HOURS: '0' }));
+    try {
+      const m = await newMerchant(noGrace);
+      expect((await call(noGrace, 'GET', `/v1/stock/R?key=${m.pk}`)).statusCode).toBe(200);
+      const res = await call(noGrace, 'POST', `/v1/merchants/${m.id}/keys/rotate`, { key: ADMIN, body: { publishable: true } });
+      const fresh = res.json<{ secretKey: string; publishableKey: string }>();
+      expect(fresh.publishableKey).not.toBe(m.pk);
+      expectError(await call(noGrace, 'GET', `/v1/stock/R?key=${m.pk}`), 401, 'unauthorized');
+      expect((await call(noGrace, 'GET', `/v1/stock/R?key=${fresh.publishableKey}`)).statusCode).toBe(200);
+    } finally {
+      await noGrace.close();
+    }
+    // Inside the grace period (default 24 h) the old publishable key still works: shop pages are edited by hand.
     const m = await newMerchant(app);
+    const fresh = (await call(app, 'POST', `/v1/merchants/${m.id}/keys/rotate`, { key: ADMIN, body: { publishable: true } })).json<{ publishableKey: string }>();
     expect((await call(app, 'GET', `/v1/stock/R?key=${m.pk}`)).statusCode).toBe(200);
-    const res = await call(app, 'POST', `/v1/merchants/${m.id}/keys/rotate`, { key: ADMIN, body: { publishable: true } });
-    const fresh = res.json<{ secretKey: string; publishableKey: string }>();
-    expect(fresh.publishableKey).not.toBe(m.pk);
-    expectError(await call(app, 'GET', `/v1/stock/R?key=${m.pk}`), 401, 'unauthorized');
     expect((await call(app, 'GET', `/v1/stock/R?key=${fresh.publishableKey}`)).statusCode).toBe(200);
   });
 

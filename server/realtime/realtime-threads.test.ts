@@ -141,6 +141,23 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
     }, { timeout: 3000, interval: 50 }).toBe(101);
   });
 
+  it("closes one merchant's sockets with 1008 on every thread, and no one else's", async () => {
+    const leaving = await store.createMerchant({ name: 'threads leaving' });
+    const leavingUrl = `ws://127.0.0.1:${threads.port}/v1/ws?key=${leaving.publishableKey}`;
+    const doomed = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const socket = await TestSocket.open(leavingUrl, { 'x-forwarded-for': `198.51.100.${nextIp++}` });
+        sockets.push(socket);
+        return socket;
+      }),
+    );
+    const staying = await open();
+    threads.closeMerchant(leaving.id);
+    for (const socket of doomed) expect(await socket.closed(2000)).toBe(1008);
+    staying.send({ op: 'ping', id: 3 });
+    expect(await staying.next((f) => f.t === 'pong')).toEqual({ t: 'pong', id: 3 });
+  });
+
   it('answers /healthz on the shared port from every thread', async () => {
     const seen = new Set<number>();
     for (let i = 0; i < 40 && seen.size < 2; i++) {
@@ -159,7 +176,17 @@ describe('a node with WS_THREADS=2', () => {
   let node: RunningStockwire;
   beforeAll(async () => {
     node = await startStockwire(
-      loadConfig({ PORT: '0', WS_PORT: '0', WS_THREADS: '2', DATABASE_URL: database.databaseUrl, DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent' }),
+      // No grace for a rotated publishable key: the rotation test checks it is refused at once.
+      loadConfig({
+        PORT: '0',
+        WS_PORT: '0',
+        WS_THREADS: '2',
+        DATABASE_URL: database.databaseUrl,
+        DATA_DIR: 'memory://',
+        ADMIN_TOKEN: adminToken,
+        LOG_LEVEL: 'silent',
+        PUBLISHABLE_KEY_GRACE_HOURS: '0',
+      }),
     );
   });
   afterAll(async () => {

@@ -37,6 +37,8 @@ describe.skipIf(databaseUrl === null || !hasRedisBinaries)('on a Redis Cluster (
         LOG_LEVEL: 'silent',
         PUBLISH_INTERVAL_MS: '0',
         METRICS_PORT: '0',
+        // The rotation test checks the old publishable key is refused at once.
+        PUBLISHABLE_KEY_GRACE_HOURS: '0',
         ...env,
       }),
     );
