@@ -5,6 +5,7 @@ import type { Merchant } from '../store/records.js';
 import type { StockStore } from '../store/stock-store.js';
 import { callerOf, requireAdmin, requireKey } from './auth.js';
 import type { KeyRevocations } from './key-revocations.js';
+import { nextCursor, pageAsked, pageQuerySchema } from './pages.js';
 import { errorResponses, securitySecret } from './schemas.js';
 
 export interface MerchantRoutesOptions {
@@ -16,8 +17,6 @@ export interface MerchantRoutesOptions {
   /** Tells every node (this one included) of a change or delete; omitted, only this node's cache is dropped. */
   readonly revocations?: KeyRevocations;
 }
-
-const MAX_PAGE = 1000;
 
 /** An origin as browsers send it: scheme, host, optional port; no path. */
 const ORIGIN_PATTERN = '^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$';
@@ -97,13 +96,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
         tags: ['merchants'],
         summary: 'Merchants by id, a page at a time: pass nextCursor back as ?cursor=',
         security: [{ adminToken: [] }],
-        querystring: {
-          type: 'object',
-          properties: {
-            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `1..${MAX_PAGE}, default 100` },
-            cursor: { type: 'string', maxLength: 1024 },
-          },
-        },
+        querystring: pageQuerySchema,
         response: {
           200: {
             type: 'object',
@@ -115,18 +108,8 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
       },
     },
     async (request) => {
-      const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
-      if (limit < 1 || limit > MAX_PAGE) throw new StockwireError('validation_failed', `limit must be 1..${MAX_PAGE}.`);
-      let after: string | undefined;
-      if (request.query.cursor !== undefined) {
-        after = Buffer.from(request.query.cursor, 'base64url').toString('utf8');
-        if (!MERCHANT_ID.test(after)) throw new StockwireError('validation_failed', 'cursor is not valid.');
-      }
-      const page = await store.listMerchants({ limit, ...(after === undefined ? {} : { after }) });
-      return {
-        items: page.items.map(merchantJson),
-        nextCursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor, 'utf8').toString('base64url'),
-      };
+      const page = await store.listMerchants(pageAsked(request.query, (id) => MERCHANT_ID.test(id)));
+      return { items: page.items.map(merchantJson), nextCursor: nextCursor(page.nextCursor) };
     },
   );
 

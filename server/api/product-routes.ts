@@ -2,12 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { KeyCache } from '../access/key-cache.js';
 import { isValidSku } from '../stock/sku.js';
 import type { HttpLimits } from '../config.js';
-import { StockwireError } from '../errors.js';
 import { displayPolicies, type DisplayPolicy } from '../stock/types.js';
 import type { StockStore } from '../store/stock-store.js';
 import { productJson } from './answers.js';
 import { callerOf, requireKey } from './auth.js';
 import { sendWrite } from './idempotency.js';
+import { nextCursor, pageAsked, pageQuerySchema } from './pages.js';
 import { errorResponses, idempotencyHeader, limitedSchemas, securitySecret } from './schemas.js';
 
 export interface ProductRoutesOptions {
@@ -16,7 +16,6 @@ export interface ProductRoutesOptions {
   readonly keys: KeyCache;
 }
 
-const MAX_PAGE = 500;
 
 /** `/v1/products`: upsert a product's settings (a change to what shoppers see bumps the version) and list. */
 export async function productRoutes(app: FastifyInstance, options: ProductRoutesOptions): Promise<void> {
@@ -67,13 +66,7 @@ export async function productRoutes(app: FastifyInstance, options: ProductRoutes
         tags: ['products'],
         summary: 'Products by SKU, a page at a time: pass nextCursor back as ?cursor=',
         security: securitySecret,
-        querystring: {
-          type: 'object',
-          properties: {
-            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `1..${MAX_PAGE}, default 100` },
-            cursor: { type: 'string', maxLength: 1024 },
-          },
-        },
+        querystring: pageQuerySchema,
         response: {
           200: {
             type: 'object',
@@ -89,18 +82,9 @@ export async function productRoutes(app: FastifyInstance, options: ProductRoutes
       preHandler: secretKey,
     },
     async (request) => {
-      const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
-      if (limit < 1 || limit > MAX_PAGE) throw new StockwireError('validation_failed', `limit must be 1..${MAX_PAGE}.`);
-      let after: string | undefined;
-      if (request.query.cursor !== undefined) {
-        after = Buffer.from(request.query.cursor, 'base64url').toString('utf8');
-        if (!isValidSku(after, limits.skuMaxLength)) throw new StockwireError('validation_failed', 'cursor is not valid.');
-      }
-      const page = await store.listProducts(callerOf(request).merchantId, { limit, after });
-      return {
-        items: page.items.map(productJson),
-        nextCursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor, 'utf8').toString('base64url'),
-      };
+      const asked = pageAsked(request.query, (sku) => isValidSku(sku, limits.skuMaxLength));
+      const page = await store.listProducts(callerOf(request).merchantId, asked);
+      return { items: page.items.map(productJson), nextCursor: nextCursor(page.nextCursor) };
     },
   );
 }
