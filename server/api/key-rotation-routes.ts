@@ -4,6 +4,7 @@ import type { StockStore } from '../store/stock-store.js';
 import { requireAdmin, requireKey, callerOf } from './auth.js';
 import type { KeyCache } from '../access/key-cache.js';
 import type { KeyRevocations } from './key-revocations.js';
+import { merchantIdParams } from './merchant-routes.js';
 import { errorResponses } from './schemas.js';
 
 export interface KeyRotationRoutesOptions {
@@ -76,11 +77,7 @@ export async function keyRotationRoutes(app: FastifyInstance, options: KeyRotati
         tags: ['merchants'],
         summary: 'Rotate keys: a new secret key (and publishable key with { "publishable": true }); the old secret key stops working at once',
         security: [{ adminToken: [] }],
-        params: {
-          type: 'object',
-          properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
-          required: ['id'],
-        },
+        params: merchantIdParams,
         response: { 200: rotatedSchema, ...errorResponses },
       },
     },

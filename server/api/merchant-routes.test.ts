@@ -73,6 +73,9 @@ describe.each(databaseBackends())('merchant routes on $name', ({ databaseUrl }) 
     expect(one.json()).toMatchObject({ id: made[1]!.id, name: 'list b', allowedOrigins: [] });
     expect(JSON.stringify(one.json())).not.toMatch(/sk_|pk_/);
     expectError(await call(app, 'GET', '/v1/merchants/m_0000', ADMIN), 404, 'not_found');
+    // An id that cannot be one we issued never reaches the database (NUL once answered 500 on PostgreSQL).
+    expectError(await call(app, 'GET', '/v1/merchants/%00', ADMIN), 400, 'validation_failed');
+    expectError(await call(app, 'POST', '/v1/merchants/%00/keys/rotate', ADMIN), 400, 'validation_failed');
     expectError(await call(app, 'GET', '/v1/merchants?cursor=%25%25', ADMIN), 400, 'validation_failed');
     expectError(await call(app, 'GET', '/v1/merchants?limit=0', ADMIN), 400, 'validation_failed');
   });

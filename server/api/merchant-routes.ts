@@ -31,9 +31,10 @@ const originsSchema = {
   uniqueItems: true,
   items: { type: 'string', maxLength: 300, pattern: ORIGIN_PATTERN },
 } as const;
-const idParams = {
+/** `:id` of a merchant: the shape ids are issued in (`m_` + hex), so nothing else reaches the database. */
+export const merchantIdParams = {
   type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { id: { type: 'string', pattern: '^m_[0-9a-f]{1,64}$' } },
   required: ['id'],
 } as const;
 const merchantSchema = {
@@ -122,7 +123,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
         tags: ['merchants'],
         summary: 'One merchant',
         security: [{ adminToken: [] }],
-        params: idParams,
+        params: merchantIdParams,
         response: { 200: merchantSchema, ...errorResponses },
       },
     },
@@ -142,7 +143,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
         tags: ['merchants'],
         summary: 'Change a merchant\'s name or allowed origins; an origin change reaches every node at once',
         security: [{ adminToken: [] }],
-        params: idParams,
+        params: merchantIdParams,
         body: {
           type: 'object',
           properties: { name: nameSchema, allowedOrigins: originsSchema },
@@ -164,7 +165,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
         tags: ['merchants'],
         summary: 'Delete a merchant and all its data; its keys are refused and its sockets closed (1008) at once on every node',
         security: [{ adminToken: [] }],
-        params: idParams,
+        params: merchantIdParams,
         response: { 204: { type: 'null' }, ...errorResponses },
       },
     },
