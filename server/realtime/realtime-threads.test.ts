@@ -11,6 +11,7 @@ import { publicView } from '../stock/views.js';
 import { StockStore } from '../store/stock-store.js';
 import { RealtimeThreads } from './realtime-threads.js';
 import { KeyCache } from '../access/key-cache.js';
+import { freePortOutsideEphemeralRange } from '../../test/support/ports.js';
 import { TestSocket, UpgradeRefused, upgradeStatus } from '../../test/support/test-client.js';
 
 const database = databaseBackends()[0]!;
@@ -66,7 +67,7 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
       },
     };
     registry = new Registry();
-    const config = loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent', WS_MAX_CONNECTIONS_PER_IP: String(MAX_PER_IP), TRUST_PROXY_HOPS: '1' });
+    const config = loadConfig({ WS_PORT: String(await freePortOutsideEphemeralRange()), LOG_LEVEL: 'silent', WS_MAX_CONNECTIONS_PER_IP: String(MAX_PER_IP), TRUST_PROXY_HOPS: '1' });
     threads = await RealtimeThreads.start({
       threads: 2,
       settings: gatewaySettings(config),
@@ -111,8 +112,10 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
   });
 
   it('shares one store read per product among sockets of both threads subscribing at once', async () => {
-    // A product nobody wrote: not in the bus cache, so every snapshot needs the store.
-    const group = await Promise.all(Array.from({ length: 50 }, () => open()));
+    // A product nobody wrote: not in the bus cache, so every snapshot needs the store. The sockets
+    // connect one after another (what is shared is the subscribing, which happens at once below).
+    const group: TestSocket[] = [];
+    for (let i = 0; i < 50; i++) group.push(await open());
     const perThread = (await threads.stats()).map((s) => s.connections);
     for (const count of perThread) expect(count).toBeGreaterThan(0);
     storeReads = 0;
@@ -179,7 +182,7 @@ describe('a node with WS_THREADS=2', () => {
       // No grace for a rotated publishable key: the rotation test checks it is refused at once.
       loadConfig({
         PORT: '0',
-        WS_PORT: '0',
+        WS_PORT: String(await freePortOutsideEphemeralRange()),
         WS_THREADS: '2',
         DATABASE_URL: database.databaseUrl,
         DATA_DIR: 'memory://',

@@ -306,15 +306,20 @@ async function stopWorker(worker: Worker): Promise<void> {
   clearTimeout(timer);
 }
 
-/** A free TCP port on `host`, for the threads to share when WS_PORT is 0 (tests). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
+/**
+ * A free TCP port on `host`, for the threads to share when WS_PORT is 0 (tests). Taken below Linux's
+ * ephemeral range (32768 and up): a port from `listen(0)` could meanwhile go to another process's
+ * `listen(0)`, and SO_REUSEPORT (which uWS sets) would let both listen and split the connections.
+ */
+async function freePort(host: string): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, host, () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free port between 20000 and 32000 for WS_PORT=0');
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TestSocket } from '../support/test-client.js';
-import { freePort } from '../support/ports.js';
+import { freePort, freePortOutsideEphemeralRange } from '../support/ports.js';
 import { createMerchant, NodeProcess } from './helpers.js';
 
 /**
@@ -13,7 +13,7 @@ import { createMerchant, NodeProcess } from './helpers.js';
  */
 describe('fault: SIGTERM with WS_THREADS=2', () => {
   it('closes the sockets of every thread with 1001 and exits 0', async () => {
-    const [port, wsPort] = [await freePort(), await freePort()];
+    const [port, wsPort] = [await freePort(), await freePortOutsideEphemeralRange()];
     const dataDir = mkdtempSync(path.join(tmpdir(), 'stockwire-threads-'));
     const node = await NodeProcess.start({ PORT: String(port), WS_PORT: String(wsPort), WS_THREADS: '2', DATA_DIR: dataDir, DATABASE_URL: '' });
     try {

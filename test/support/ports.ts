@@ -27,3 +27,21 @@ export function canConnect(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/**
+ * A free port below Linux's ephemeral range (32768 and up), for servers whose uWS threads share one
+ * port with SO_REUSEPORT: a port from `freePort` can be handed to another test process's `listen(0)`
+ * meanwhile, and SO_REUSEPORT would then let both listen and split the connections between them.
+ */
+export async function freePortOutsideEphemeralRange(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port between 20000 and 32000');
+}
