@@ -715,7 +715,11 @@ export class StockStore {
         if (changed.length > 0) this.#emit(changed, tx?.publicChanges ?? []);
         return result;
       } catch (error) {
-        if (attempt < MAX_ATTEMPTS && isRetryableConflict(error)) continue;
+        if (attempt < MAX_ATTEMPTS && isRetryableConflict(error)) {
+          // A short, growing, jittered pause: retried at once, the same transactions collide again.
+          await new Promise((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 10));
+          continue;
+        }
         throw toStoreError(error);
       }
     }
