@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -103,7 +102,8 @@ const envSchema = z.object({
   WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(500),
   WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt.default(1000),
   WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt.default(2000),
-  WS_THREADS: positiveInt.max(256).default(availableParallelism()),
+  // One until sockets on worker threads pass on every supported uWS build (they fail on v20.57, Node 22/24).
+  WS_THREADS: positiveInt.max(256).default(1),
 
   // Webhooks
   WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
