@@ -2,7 +2,9 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { StockwireError } from '../errors.js';
 import type { PublicStock, StockRecord } from '../stock/types.js';
 import { publicView, unknownView } from '../stock/views.js';
-import { hashSecretKey, newMerchantId, newPublishableKey, newSecretKey } from './keys.js';
+import { HoldSweeper, SWEEP_BATCH } from './hold-sweeper.js';
+import { IdempotencyKeys, errorAnswer, type KeptAnswer } from './idempotency-keys.js';
+import { MerchantKeys } from './merchant-keys.js';
 import { openDatabase, type DatabaseBackendName, type DatabaseOptions, type PreparedStatements } from './open-database.js';
 import type {
   AdjustStockInput,
@@ -21,11 +23,13 @@ import type {
   StoredAnswer,
 } from './records.js';
 import type { Database } from './schema.js';
-import { isDuplicateKey, isMysql, jsonFrom, now, nowPlusSeconds, textListFrom, textListValue } from './sql-dialect.js';
-import { isRetryableConflict, toStoreError } from './storage-errors.js';
+import { isMysql, now } from './sql-dialect.js';
+import { isRetryableConflict, storeQuery, toStoreError } from './storage-errors.js';
 
 import { StockTransaction, adjustInOneStatement, stockColumns, toProductRecord, toStockRecord, type GroupWrite } from './stock-transaction.js';
 import { WriteCombiner, planGroup, type CombinedOp, type PlannedItem, type Settled } from './write-combiner.js';
+
+export type { KeptAnswer } from './idempotency-keys.js';
 
 const loneSurrogate = /\p{Cs}/u;
 
@@ -48,12 +52,6 @@ export type CombinedResult =
   | { readonly kind: 'adjust'; readonly stock: StockRecord }
   | { readonly kind: 'hold'; readonly reservation: Reservation };
 
-/** A kept answer: what a write with an Idempotency-Key answers (and answers again on a replay). */
-export interface KeptAnswer {
-  readonly answer: StoredAnswer;
-  readonly replayed: boolean;
-}
-
 interface CombinedItem {
   readonly merchantId: string;
   readonly sku: string;
@@ -72,7 +70,6 @@ interface Listeners {
   readonly publicChange: Set<CommitListener>;
 }
 const MAX_ATTEMPTS = 4;
-const SWEEP_BATCH = 500;
 const DEFAULT_COMBINE_MAX_ITEMS = 100;
 
 /**
@@ -85,8 +82,9 @@ export class StockStore {
   readonly #prepared: PreparedStatements | undefined;
   readonly #options: StockStoreOptions;
   readonly #listeners: Listeners = { committed: new Set(), publicChange: new Set() };
-  #sweeper: NodeJS.Timeout | undefined;
-  #sweeping: Promise<unknown> | undefined;
+  readonly #merchants: MerchantKeys;
+  readonly #idempotency: IdempotencyKeys;
+  readonly #sweeper: HoldSweeper;
   #closed = false;
   readonly #combiner: WriteCombiner<CombinedItem, CombinedResult | KeptAnswer>;
 
@@ -99,6 +97,13 @@ export class StockStore {
     this.#db = db;
     this.#prepared = prepared;
     this.#options = Object.freeze({ ...options });
+    this.#merchants = new MerchantKeys(db);
+    this.#idempotency = new IdempotencyKeys(db, options.idempotencyTtlHours, (merchantId, key, work) => this.#transact(merchantId, key, work));
+    this.#sweeper = new HoldSweeper(
+      db,
+      { intervalMs: options.reservationSweepIntervalMs, ...(options.onBackgroundError ? { onBackgroundError: options.onBackgroundError } : {}) },
+      { emit: (changed, publicChanges) => this.#emit(changed, publicChanges), purgeIdempotencyKeys: () => this.purgeIdempotencyKeys() },
+    );
     this.#combiner = new WriteCombiner(options.combineMaxItems ?? DEFAULT_COMBINE_MAX_ITEMS, (_key, items) =>
       items.length === 1 ? this.#applyAlone(items[0]!) : this.#applyCombined(items),
     );
@@ -112,150 +117,44 @@ export class StockStore {
     return store;
   }
 
-  // ---- merchants and keys -------------------------------------------------------------------
+  // ---- merchants and keys (`merchant-keys.ts`) -----------------------------------------------
 
-  async createMerchant(input: { name: string; allowedOrigins?: readonly string[] }): Promise<CreatedMerchant> {
-    const secretKey = newSecretKey();
-    const publishableKey = newPublishableKey();
-    const id = newMerchantId();
-    const row = await this.#run(async () => {
-      await this.#db
-        .insertInto('merchants')
-        .values({
-          id,
-          name: input.name,
-          publishable_key: publishableKey,
-          secret_key_hash: hashSecretKey(secretKey),
-          allowed_origins: textListValue(this.#db, input.allowedOrigins ?? []),
-        })
-        .execute();
-      return this.#db.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).where('id', '=', id).executeTakeFirstOrThrow();
-    });
-    return {
-      id: row.id,
-      name: row.name,
-      allowedOrigins: textListFrom(row.allowed_origins),
-      createdAt: new Date(row.created_at),
-      publishableKey,
-      secretKey,
-    };
+  createMerchant(input: { name: string; allowedOrigins?: readonly string[] }): Promise<CreatedMerchant> {
+    return this.#merchants.createMerchant(input);
   }
 
-  /**
-   * New secret key (and, when asked, a new publishable key) for a merchant. A replaced publishable
-   * key stays valid for `graceSeconds` (0: none). The store caches no keys: the caller tells every
-   * node's key cache (`server/access`) to forget the merchant's grants. Null: no such merchant.
-   */
-  async rotateKeys(
+  /** See `MerchantKeys.rotateKeys`: the caller tells every node's key cache to forget the merchant. */
+  rotateKeys(
     merchantId: string,
-    options: { readonly publishable?: boolean; readonly graceSeconds?: number } = {},
+    options?: { readonly publishable?: boolean; readonly graceSeconds?: number },
   ): Promise<{ publishableKey: string; secretKey: string } | null> {
-    const secretKey = newSecretKey();
-    const fresh = options.publishable === true ? newPublishableKey() : undefined;
-    const graceSeconds = options.graceSeconds ?? 0;
-    // In one transaction: the publishable key answered is the one this rotation left (no UPDATE … RETURNING on MySQL).
-    const row = await this.#run(() =>
-      this.#db.transaction().execute(async (trx) => {
-        const before = await trx.selectFrom('merchants').select('publishable_key').where('id', '=', merchantId).forUpdate().executeTakeFirst();
-        if (before === undefined) return undefined;
-        const replaced =
-          fresh === undefined
-            ? {}
-            : {
-                publishable_key: fresh,
-                previous_publishable_key: graceSeconds > 0 ? before.publishable_key : null,
-                previous_publishable_until: graceSeconds > 0 ? nowPlusSeconds(this.#db, graceSeconds) : null,
-              };
-        await trx
-          .updateTable('merchants')
-          .set({ secret_key_hash: hashSecretKey(secretKey), ...replaced })
-          .where('id', '=', merchantId)
-          .execute();
-        return { publishable_key: fresh ?? before.publishable_key };
-      }),
-    );
-    return row ? { publishableKey: row.publishable_key, secretKey } : null;
+    return this.#merchants.rotateKeys(merchantId, options);
   }
 
-  /** Merchants ordered by id; `after` is the previous page's `nextCursor`. */
-  async listMerchants(options: { limit: number; after?: string }): Promise<{ items: Merchant[]; nextCursor: string | null }> {
-    const rows = await this.#run(() => {
-      let query = this.#db.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).orderBy('id').limit(options.limit + 1);
-      if (options.after !== undefined) query = query.where('id', '>', options.after);
-      return query.execute();
-    });
-    const items = rows.slice(0, options.limit).map(toMerchant);
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > options.limit && last ? last.id : null };
+  listMerchants(options: { limit: number; after?: string }): Promise<{ items: Merchant[]; nextCursor: string | null }> {
+    return this.#merchants.listMerchants(options);
   }
 
-  async getMerchant(merchantId: string): Promise<Merchant | null> {
-    const row = await this.#run(() =>
-      this.#db.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).where('id', '=', merchantId).executeTakeFirst(),
-    );
-    return row ? toMerchant(row) : null;
+  getMerchant(merchantId: string): Promise<Merchant | null> {
+    return this.#merchants.getMerchant(merchantId);
   }
 
-  /** Changes a merchant's name and/or allowed origins; null: no such merchant. */
-  async updateMerchant(
-    merchantId: string,
-    patch: { readonly name?: string; readonly allowedOrigins?: readonly string[] },
-  ): Promise<Merchant | null> {
-    const row = await this.#run(() =>
-      this.#db.transaction().execute(async (trx) => {
-        const set = {
-          ...(patch.name === undefined ? {} : { name: patch.name }),
-          ...(patch.allowedOrigins === undefined ? {} : { allowed_origins: textListValue(this.#db, patch.allowedOrigins) }),
-        };
-        if (Object.keys(set).length > 0) await trx.updateTable('merchants').set(set).where('id', '=', merchantId).execute();
-        return trx.selectFrom('merchants').select(['id', 'name', 'allowed_origins', 'created_at']).where('id', '=', merchantId).executeTakeFirst();
-      }),
-    );
-    return row ? toMerchant(row) : null;
+  updateMerchant(merchantId: string, patch: { readonly name?: string; readonly allowedOrigins?: readonly string[] }): Promise<Merchant | null> {
+    return this.#merchants.updateMerchant(merchantId, patch);
   }
 
-  /**
-   * Removes a merchant and all its data in one transaction. Each table is cleared by name, children
-   * first, rather than trusting foreign keys: the journal and idempotency answers have none to products.
-   * False: no such merchant.
-   */
-  async deleteMerchant(merchantId: string): Promise<boolean> {
-    const result = await this.#run(() =>
-      this.#db.transaction().execute(async (trx) => {
-        for (const table of ['reservations', 'stock_journal', 'idempotency_keys', 'stock', 'products'] as const) {
-          await trx.deleteFrom(table).where('merchant_id', '=', merchantId).execute();
-        }
-        return trx.deleteFrom('merchants').where('id', '=', merchantId).executeTakeFirst();
-      }),
-    );
-    return result.numDeletedRows > 0n;
+  deleteMerchant(merchantId: string): Promise<boolean> {
+    return this.#merchants.deleteMerchant(merchantId);
   }
 
   /** One lookup, uncached: callers go through the access module's key cache. */
-  async resolveSecretKey(key: string): Promise<{ merchantId: string } | null> {
-    const hash = hashSecretKey(key);
-    const row = await this.#run(() =>
-      this.#db.selectFrom('merchants').select('id').where('secret_key_hash', '=', hash).executeTakeFirst(),
-    );
-    return row ? { merchantId: row.id } : null;
+  resolveSecretKey(key: string): Promise<{ merchantId: string } | null> {
+    return this.#merchants.resolveSecretKey(key);
   }
 
   /** One lookup, uncached: callers go through the access module's key cache. */
-  async resolvePublishableKey(key: string): Promise<{ merchantId: string; allowedOrigins: readonly string[] } | null> {
-    const row = await this.#run(() =>
-      this.#db
-        .selectFrom('merchants')
-        .select(['id', 'allowed_origins'])
-        // The key before the last rotation counts until its grace ends.
-        .where((eb) =>
-          eb.or([
-            eb('publishable_key', '=', key),
-            eb.and([eb('previous_publishable_key', '=', key), eb('previous_publishable_until', '>', now)]),
-          ]),
-        )
-        .executeTakeFirst(),
-    );
-    return row ? { merchantId: row.id, allowedOrigins: Object.freeze(textListFrom(row.allowed_origins)) } : null;
+  resolvePublishableKey(key: string): Promise<{ merchantId: string; allowedOrigins: readonly string[] } | null> {
+    return this.#merchants.resolvePublishableKey(key);
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -301,7 +200,7 @@ export class StockStore {
     merchantId: string,
     options: { limit: number; after?: string; from?: string },
   ): Promise<ProductPage> {
-    const rows = await this.#run(() => {
+    const rows = await storeQuery(() => {
       let query = this.#db
         .selectFrom('products as p')
         .innerJoin('stock as s', (j) => j.onRef('s.merchant_id', '=', 'p.merchant_id').onRef('s.sku', '=', 'p.sku'))
@@ -337,7 +236,7 @@ export class StockStore {
 
   /** The journal of one product, oldest first (audits and tests). */
   async journal(merchantId: string, sku: string): Promise<JournalEntry[]> {
-    const rows = await this.#run(() =>
+    const rows = await storeQuery(() =>
       this.#db
         .selectFrom('stock_journal')
         .select(['version', 'kind', 'on_hand_delta', 'reserved_delta', 'reason', 'idempotency_key', 'reservation_id', 'at'])
@@ -425,135 +324,28 @@ export class StockStore {
    * answer and changes nothing; another request under the same key is `idempotency_conflict`.
    * A contract error thrown by `work` rolls the write back and becomes the (kept) answer.
    */
-  async writeOnce(
+  writeOnce(
     merchantId: string,
     idempotency: IdempotencyInput | undefined,
     work: (tx: StockTransaction) => Promise<StoredAnswer>,
-  ): Promise<{ answer: StoredAnswer; replayed: boolean }> {
-    if (!idempotency) {
-      try {
-        return { answer: await this.#transact(merchantId, null, work), replayed: false };
-      } catch (error) {
-        return { answer: errorAnswer(error), replayed: false };
-      }
-    }
-    let failure: StockwireError | undefined;
-    const first = await this.#transact(merchantId, idempotency.key, async (tx, trx) => {
-      const claim = await claimKey(trx, merchantId, idempotency, this.#options.idempotencyTtlHours);
-      if (claim) return claim;
-      let answer: StoredAnswer;
-      try {
-        answer = await work(tx);
-      } catch (error) {
-        if (!(error instanceof StockwireError) || error.status >= 500) throw error;
-        failure = error;
-        throw new RollbackSignal();
-      }
-      await keepAnswer(trx, merchantId, idempotency.key, answer);
-      return { answer, replayed: false };
-    }).catch((error: unknown) => {
-      if (error instanceof RollbackSignal) return null;
-      throw error;
-    });
-    if (first) return first;
-    // The write failed with a contract error and was rolled back: keep that answer under the key.
-    const answer = errorAnswer(failure);
-    return this.#transact(merchantId, null, async (_tx, trx) => {
-      const claim = await claimKey(trx, merchantId, idempotency, this.#options.idempotencyTtlHours);
-      if (claim) return claim;
-      await keepAnswer(trx, merchantId, idempotency.key, answer);
-      return { answer, replayed: false };
-    });
+  ): Promise<KeptAnswer> {
+    return this.#idempotency.writeOnce(merchantId, idempotency, work);
   }
 
-  // ---- reservations expiry -------------------------------------------------------------------
+  // ---- reservations expiry (`hold-sweeper.ts`) and key purging ---------------------------------
 
   /** Expire up to `limit` due holds (any merchant) in one transaction; returns how many. Safe on many nodes. */
-  async expireDueReservations(limit = SWEEP_BATCH): Promise<number> {
-    const changed: StockRecord[] = [];
-    const publicChanges: StockRecord[] = [];
-    const count = await this.#run(() =>
-      this.#db.transaction().execute(async (trx) => {
-        changed.length = 0;
-        publicChanges.length = 0;
-        const due = await trx
-          .selectFrom('reservations')
-          .select(['id', 'merchant_id', 'sku', 'quantity'])
-          .where('state', '=', 'held')
-          .where('expires_at', '<=', now)
-          .orderBy('expires_at')
-          .limit(limit)
-          .forUpdate()
-          .skipLocked()
-          .execute();
-        if (due.length === 0) return 0;
-        await trx
-          .updateTable('reservations')
-          .set({ state: 'expired', updated_at: now })
-          .where('id', 'in', due.map((r) => r.id))
-          .execute();
-        const groups = new Map<string, { merchantId: string; sku: string; holds: { id: string; quantity: number }[] }>();
-        for (const r of due) {
-          const key = `${r.merchant_id}\u0000${r.sku}`;
-          const group = groups.get(key) ?? { merchantId: r.merchant_id, sku: r.sku, holds: [] };
-          group.holds.push({ id: r.id, quantity: r.quantity });
-          groups.set(key, group);
-        }
-        // Same order everywhere, so two sweepers never lock stock rows against each other.
-        const ordered = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-        for (const [, group] of ordered) {
-          const tx = new StockTransaction(trx, group.merchantId);
-          await tx.releaseExpired(group.sku, group.holds);
-          changed.push(...tx.changed);
-          publicChanges.push(...tx.publicChanges);
-        }
-        return due.length;
-      }),
-    );
-    if (changed.length > 0) this.#emit(changed, publicChanges);
-    return count;
+  expireDueReservations(limit = SWEEP_BATCH): Promise<number> {
+    return this.#sweeper.expireDue(limit);
   }
 
   /** Remove Idempotency-Keys past their time. */
-  async purgeIdempotencyKeys(limit = SWEEP_BATCH): Promise<number> {
-    // MySQL may not read the table it deletes from, but limits a DELETE itself (PostgreSQL does not).
-    const result = await this.#run(() =>
-      isMysql(this.#db)
-        ? this.#db.deleteFrom('idempotency_keys').where('expires_at', '<=', now).limit(limit).executeTakeFirst()
-        : this.#db
-        .deleteFrom('idempotency_keys')
-        .where(({ eb, selectFrom }) =>
-          eb(
-            sql`(merchant_id, key)`,
-            'in',
-            selectFrom('idempotency_keys')
-              .select(['merchant_id', 'key'])
-              .where('expires_at', '<=', now)
-              .limit(limit),
-          ),
-        )
-        .executeTakeFirst(),
-    );
-    return Number(result.numDeletedRows);
+  purgeIdempotencyKeys(limit = SWEEP_BATCH): Promise<number> {
+    return this.#idempotency.purgeExpired(limit);
   }
 
   startSweeper(): void {
-    const interval = this.#options.reservationSweepIntervalMs;
-    if (this.#sweeper || interval <= 0 || this.#closed) return;
-    let ticks = 0;
-    this.#sweeper = setInterval(() => {
-      if (this.#sweeping) return;
-      ticks += 1;
-      this.#sweeping = (async () => {
-        while ((await this.expireDueReservations()) === SWEEP_BATCH && !this.#closed);
-        if (ticks % 60 === 0) await this.purgeIdempotencyKeys();
-      })()
-        .catch((error: unknown) => this.#options.onBackgroundError?.(error, 'reservation sweep'))
-        .finally(() => {
-          this.#sweeping = undefined;
-        });
-    }, interval);
-    this.#sweeper.unref();
+    if (!this.#closed) this.#sweeper.start();
   }
 
   // ---- plumbing ------------------------------------------------------------------------------
@@ -579,14 +371,13 @@ export class StockStore {
 
   /** Throws when the database is unreachable. */
   async ping(): Promise<void> {
-    await this.#run(() => sql`select 1`.execute(this.#db));
+    await storeQuery(() => sql`select 1`.execute(this.#db));
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#sweeper);
-    await this.#sweeping;
+    await this.#sweeper.stop();
     await this.#db.destroy();
   }
 
@@ -607,7 +398,7 @@ export class StockStore {
       if (op.kind === 'hold' || isMysql(this.#db)) return [{ ok: true, value: await this.#transact(merchantId, null, (tx) => applyOp(tx, sku, op)) }];
       // One statement, no explicit transaction: the common case costs one round trip.
       const input = { delta: op.delta, reason: op.reason };
-      const changed = await this.#run(() => adjustInOneStatement(this.#db, merchantId, sku, input, null, undefined, this.#prepared));
+      const changed = await storeQuery(() => adjustInOneStatement(this.#db, merchantId, sku, input, null, undefined, this.#prepared));
       if (changed) {
         this.#emit([changed.record], changed.publicChanged ? [changed.record] : []);
         return [{ ok: true, value: { kind: 'adjust', stock: changed.record } }];
@@ -642,7 +433,7 @@ export class StockStore {
           ops[i] = null;
           continue;
         }
-        const claim = await claimKey(trx, merchantId, idempotency, this.#options.idempotencyTtlHours);
+        const claim = await this.#idempotency.claim(trx, merchantId, idempotency);
         if (claim) {
           outcomes[i] = { ok: true, value: claim };
           ops[i] = null;
@@ -684,7 +475,7 @@ export class StockStore {
           continue;
         }
         const answer = settled.ok ? item.keyed.toAnswer(settled.value) : errorAnswer(settled.error);
-        await keepAnswer(trx, merchantId, item.keyed.idempotency.key, answer);
+        await this.#idempotency.keep(trx, merchantId, item.keyed.idempotency.key, answer);
         outcomes[i] = { ok: true, value: { answer, replayed: false } };
       }
       for (const [i, earlier] of repeats) {
@@ -725,14 +516,6 @@ export class StockStore {
     }
   }
 
-  async #run<T>(query: () => Promise<T>): Promise<T> {
-    try {
-      return await query();
-    } catch (error) {
-      throw toStoreError(error);
-    }
-  }
-
   #emit(records: readonly StockRecord[], publicChanges: readonly StockRecord[]): void {
     const calls: Array<[Set<CommitListener>, readonly StockRecord[]]> = [[this.#listeners.committed, records]];
     if (publicChanges.length > 0) calls.push([this.#listeners.publicChange, publicChanges]);
@@ -748,7 +531,7 @@ export class StockStore {
   }
 
   async #readStock(merchantId: string, skus: readonly string[]) {
-    return this.#run(() =>
+    return storeQuery(() =>
       this.#db
         .selectFrom('stock as s')
         .innerJoin('products as p', (j) => j.onRef('p.merchant_id', '=', 's.merchant_id').onRef('p.sku', '=', 's.sku'))
@@ -810,93 +593,4 @@ function notFound(sku: string): StockwireError {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-class RollbackSignal extends Error {}
-
-function errorAnswer(error: unknown): StoredAnswer {
-  if (error instanceof StockwireError && error.status < 500) return { status: error.status, body: error.toBody() };
-  throw error;
-}
-
-/**
- * Claim an Idempotency-Key inside the write's transaction. Returns null when the key is ours to use,
- * else the answer to give instead. A concurrent holder of the same key makes this wait for its COMMIT.
- */
-async function claimKey(
-  trx: Transaction<Database>,
-  merchantId: string,
-  idempotency: IdempotencyInput,
-  ttlHours: number,
-): Promise<{ answer: StoredAnswer; replayed: boolean } | null> {
-  if (await claimKeyRow(trx, merchantId, idempotency, ttlHours)) return null;
-  const existing = await trx
-    .selectFrom('idempotency_keys')
-    .select(['fingerprint', 'status', 'body'])
-    .where('merchant_id', '=', merchantId)
-    .where('key', '=', idempotency.key)
-    .forUpdate()
-    .executeTakeFirst();
-  if (!existing || existing.fingerprint !== idempotency.fingerprint || existing.status === null) {
-    const error = new StockwireError('idempotency_conflict');
-    return { answer: { status: error.status, body: error.toBody() }, replayed: false };
-  }
-  return { answer: { status: existing.status, body: jsonFrom(trx, existing.body) }, replayed: true };
-}
-
-/**
- * Insert the key's row, or take over an expired one; false when a live one exists (a concurrent
- * holder makes the INSERT wait for its COMMIT). PostgreSQL does it in one upsert, which must not
- * fail (a failed statement aborts its transaction); MySQL removes an expired row, then inserts and
- * reads a duplicate-key error as "taken" (its transaction goes on).
- */
-async function claimKeyRow(trx: Transaction<Database>, merchantId: string, idempotency: IdempotencyInput, ttlHours: number): Promise<boolean> {
-  const expiresAt = nowPlusSeconds(trx, ttlHours * 3600);
-  const values = { merchant_id: merchantId, key: idempotency.key, fingerprint: idempotency.fingerprint, status: null, body: null, expires_at: expiresAt };
-  if (isMysql(trx)) {
-    await trx
-      .deleteFrom('idempotency_keys')
-      .where('merchant_id', '=', merchantId)
-      .where('key', '=', idempotency.key)
-      .where('expires_at', '<=', now)
-      .execute();
-    try {
-      await trx.insertInto('idempotency_keys').values(values).execute();
-      return true;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw error;
-    }
-  }
-  const claimed = await trx
-    .insertInto('idempotency_keys')
-    .values(values)
-    .onConflict((c) =>
-      c
-        .columns(['merchant_id', 'key'])
-        .doUpdateSet({
-          fingerprint: idempotency.fingerprint,
-          status: null,
-          body: null,
-          created_at: now,
-          expires_at: expiresAt,
-        })
-        .where('idempotency_keys.expires_at', '<=', now),
-    )
-    .returning('key')
-    .executeTakeFirst();
-  return claimed !== undefined;
-}
-
-async function keepAnswer(trx: Transaction<Database>, merchantId: string, key: string, answer: StoredAnswer): Promise<void> {
-  await trx
-    .updateTable('idempotency_keys')
-    .set({ status: answer.status, body: JSON.stringify(answer.body) })
-    .where('merchant_id', '=', merchantId)
-    .where('key', '=', key)
-    .execute();
-}
-
-function toMerchant(row: { id: string; name: string; allowed_origins: unknown; created_at: Date | string }): Merchant {
-  return { id: row.id, name: row.name, allowedOrigins: textListFrom(row.allowed_origins), createdAt: new Date(row.created_at) };
 }

@@ -43,3 +43,12 @@ export function toStoreError(error: unknown): unknown {
   if (isStorageUnavailable(error)) return new StockwireError('storage_unavailable', undefined, { cause: error });
   return error;
 }
+
+/** Runs one query, answering failures the way `toStoreError` says. */
+export async function storeQuery<T>(query: () => Promise<T>): Promise<T> {
+  try {
+    return await query();
+  } catch (error) {
+    throw toStoreError(error);
+  }
+}
