@@ -34,7 +34,7 @@ describe.each(databaseBackends())('public version on $name', ({ name, databaseUr
   });
 
   const view = async (sku: string) => publicView((await store.getStock(merchantId, sku))!);
-  const announcedFor = (sku: string) => announced.filter((r) => r.sku === sku).map((r) => r.publicVersion);
+  const announcedFor = (sku: string) => announced.filter((r) => r.merchantId === merchantId && r.sku === sku).map((r) => r.publicVersion);
 
   it('keeps one public version while a status product sells 9 units one by one, until it sells out', async () => {
     await store.upsertProduct(merchantId, 'ST', { display: 'status', lowStockThreshold: 0 });
@@ -93,14 +93,15 @@ describe.each(databaseBackends())('public version on $name', ({ name, databaseUr
     const low = await store.holdReservation(merchantId, { sku: 'H', quantity: 6, ttlSeconds: 60 });
     expect(await view('H')).toEqual({ sku: 'H', status: 'low_stock', available: 1, version: start.version + 1 });
     await store.db.updateTable('reservations').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', low.id).execute();
-    expect(await store.expireDueReservations()).toBe(1);
+    // The sweep takes due holds of every merchant: suites running beside this one share the database.
+    expect(await store.expireDueReservations()).toBeGreaterThanOrEqual(1);
     expect(await view('H')).toEqual({ sku: 'H', status: 'in_stock', version: start.version + 2 });
     // A hidden hold that runs out is no news either.
     const hidden = await store.holdReservation(merchantId, { sku: 'H', quantity: 1, ttlSeconds: 60 });
     await store.db.updateTable('reservations').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', hidden.id).execute();
-    const quiet = announced.length;
-    expect(await store.expireDueReservations()).toBe(1);
-    expect(announced.length).toBe(quiet);
+    const quiet = announcedFor('H').length;
+    expect(await store.expireDueReservations()).toBeGreaterThanOrEqual(1);
+    expect(announcedFor('H').length).toBe(quiet);
     expect(await view('H')).toEqual({ sku: 'H', status: 'in_stock', version: start.version + 2 });
   });
 
