@@ -63,7 +63,9 @@ const HARD_FRAME_FACTOR = 4;
 
 /**
  * The uWebSockets.js realtime gateway: `/v1/ws?key=pk_…`, one uWS topic per product, snapshots from
- * the node-local latest value, then the bus cache, then the store; pushes folded per topic.
+ * the node-local latest value, then the bus cache, then the store; pushes folded per topic. It owns
+ * the sockets and their frames; the snapshot reads (`snapshot-reader.ts`), the watched topics
+ * (`topic-registry.ts`) and the per-IP and per-connection budgets (`connection-limits.ts`) live apart.
  */
 export class RealtimeGateway {
   private readonly uws: UwsModule;

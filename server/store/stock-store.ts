@@ -69,13 +69,16 @@ interface Listeners {
   readonly committed: Set<CommitListener>;
   readonly publicChange: Set<CommitListener>;
 }
+
 const MAX_ATTEMPTS = 4;
 const DEFAULT_COMBINE_MAX_ITEMS = 100;
 
 /**
  * The one way to the stock tables. Every change is one transaction (conditional update + journal
  * row) and is announced to `onCommitted` listeners only after it committed. Reads and writes treat a
- * hold whose time is up as expired even before the sweeper has released it.
+ * hold whose time is up as expired even before the sweeper has released it. Merchants and their keys
+ * (`merchant-keys.ts`), the Idempotency-Key protocol (`idempotency-keys.ts`) and the hold sweeper
+ * (`hold-sweeper.ts`) each have their own module; the store wires them to its transactions and listeners.
  */
 export class StockStore {
   readonly #db: Kysely<Database>;
