@@ -8,6 +8,7 @@ export interface ProductJson {
   readonly name: string | null;
   readonly lowStockThreshold: number;
   readonly display: string;
+  readonly viewers: boolean;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly stock: FullStock;
@@ -19,6 +20,7 @@ export function productJson(product: ProductRecord): ProductJson {
     name: product.name,
     lowStockThreshold: product.lowStockThreshold,
     display: product.display,
+    viewers: product.viewers,
     createdAt: product.createdAt.toISOString(),
     updatedAt: product.updatedAt.toISOString(),
     stock: fullView(product.stock),

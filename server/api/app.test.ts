@@ -321,6 +321,28 @@ describe.each(databaseBackends())('REST API on $name', ({ databaseUrl }) => {
       expectError(await call(app, 'PUT', '/v1/products/MUG', { key: m.pk, body: { name: 'x' } }), 401, 'unauthorized');
     });
 
+    it('opts a product in to live viewer counts and out again, without a new version', async () => {
+      const m = await newMerchant(app);
+      const plain = await call(app, 'PUT', '/v1/products/SOFA', { key: m.sk, body: { name: 'Sofa' } });
+      expect(plain.json()).toMatchObject({ sku: 'SOFA', viewers: false, stock: { version: 1 } });
+      const counted = await call(app, 'PUT', '/v1/products/SOFA', { key: m.sk, body: { viewers: true } });
+      // Nothing a shopper's stock view shows changed: the versions stay.
+      expect(counted.json()).toMatchObject({ sku: 'SOFA', name: 'Sofa', viewers: true, stock: { version: 1 } });
+      await call(app, 'PUT', '/v1/products/LAMP', { key: m.sk, body: { viewers: true } });
+      await call(app, 'PUT', '/v1/products/RUG', { key: m.sk, body: {} });
+      const listed = (await call(app, 'GET', '/v1/products', { key: m.sk })).json<{ items: Array<{ sku: string; viewers: boolean }> }>();
+      expect(listed.items.map(({ sku, viewers }) => ({ sku, viewers }))).toEqual([
+        { sku: 'LAMP', viewers: true },
+        { sku: 'RUG', viewers: false },
+        { sku: 'SOFA', viewers: true },
+      ]);
+      expect((await store.viewerProducts(m.id, ['SOFA', 'RUG', 'LAMP', 'NONE', 'bad\u0000sku'])).sort()).toEqual(['LAMP', 'SOFA']);
+      const off = await call(app, 'PUT', '/v1/products/SOFA', { key: m.sk, body: { viewers: false } });
+      expect(off.json()).toMatchObject({ viewers: false });
+      expect(await store.viewerProducts(m.id, ['SOFA'])).toEqual([]);
+      expectError(await call(app, 'PUT', '/v1/products/SOFA', { key: m.sk, body: { viewers: 'yes' } }), 400, 'validation_failed');
+    });
+
     it('lists products a page at a time', async () => {
       const m = await newMerchant(app);
       for (const sku of ['P3', 'P1', 'P2']) await call(app, 'PUT', `/v1/products/${sku}`, { key: m.sk, body: {} });

@@ -1,4 +1,4 @@
-import type { ControlMessageType } from '../bus/control-message.js';
+import type { MerchantMessageType } from '../bus/control-message.js';
 
 /** Tells every node that a merchant's keys or settings changed, so none keeps accepting them from its cache. */
 export interface KeyRevocations {
@@ -6,5 +6,5 @@ export interface KeyRevocations {
    * `keys_revoked` unless told otherwise (`merchant_changed`, `merchant_deleted`). Never throws:
    * with the bus down, other nodes fall back to their key-cache time.
    */
-  announce(merchantId: string, type?: ControlMessageType): void;
+  announce(merchantId: string, type?: MerchantMessageType): void;
 }

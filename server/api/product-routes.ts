@@ -25,7 +25,7 @@ export async function productRoutes(app: FastifyInstance, options: ProductRoutes
 
   app.put<{
     Params: { sku: string };
-    Body: { name?: string | null; lowStockThreshold?: number; display?: DisplayPolicy };
+    Body: { name?: string | null; lowStockThreshold?: number; display?: DisplayPolicy; viewers?: boolean };
   }>(
     '/v1/products/:sku',
     {
@@ -42,6 +42,7 @@ export async function productRoutes(app: FastifyInstance, options: ProductRoutes
             name: { type: ['string', 'null'], maxLength: 200 },
             lowStockThreshold: { type: 'integer', minimum: 0, maximum: 1_000_000 },
             display: { type: 'string', enum: [...displayPolicies] },
+            viewers: { type: 'boolean', description: 'Opt in to live viewer counts (default false).' },
           },
           additionalProperties: false,
         },

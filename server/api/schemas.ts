@@ -51,11 +51,12 @@ export const productSchema = {
     name: { type: ['string', 'null'] },
     lowStockThreshold: { type: 'integer' },
     display: { type: 'string', enum: [...displayPolicies] },
+    viewers: { type: 'boolean', description: 'Opted in to live viewer counts (`viewers` frames on the socket).' },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
     stock: { $ref: 'FullStock#' },
   },
-  required: ['sku', 'name', 'lowStockThreshold', 'display', 'createdAt', 'updatedAt', 'stock'],
+  required: ['sku', 'name', 'lowStockThreshold', 'display', 'viewers', 'createdAt', 'updatedAt', 'stock'],
 } as const;
 
 export const reservationSchema = {

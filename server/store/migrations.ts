@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { mysqlInitial, mysqlPreviousPublishableKey, mysqlPublicVersion } from './mysql-migrations.js';
+import { mysqlInitial, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion } from './mysql-migrations.js';
 import { isMysql } from './sql-dialect.js';
 
 /**
@@ -255,6 +255,14 @@ export const migrations: Readonly<Record<string, Migration>> = {
       if (isMysql(db)) return mysqlPreviousPublishableKey(db);
       await db.schema.alterTable('merchants').addColumn('previous_publishable_key', 'text', (c) => c.unique()).execute();
       await db.schema.alterTable('merchants').addColumn('previous_publishable_until', 'timestamptz').execute();
+    },
+  },
+  '0005_product_viewers': {
+    // A product opts in to live viewer counts (`viewers` frames); none does until its merchant says so.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlProductViewers(db);
+      await db.schema.alterTable('products').addColumn('viewers', 'boolean', (c) => c.notNull().defaultTo(false)).execute();
     },
   },
 };

@@ -137,3 +137,9 @@ export async function mysqlPreviousPublishableKey(db: Kysely<any>): Promise<void
       add column previous_publishable_key varchar(255) null unique,
       add column previous_publishable_until datetime(6) null`.execute(db);
 }
+
+/** `0005_product_viewers` on MySQL: `boolean` is `tinyint(1)` there, read back as 0 or 1. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlProductViewers(db: Kysely<any>): Promise<void> {
+  await sql`alter table products add column viewers boolean not null default false`.execute(db);
+}

@@ -22,6 +22,8 @@ export interface ProductRecord {
   readonly name: string | null;
   readonly lowStockThreshold: number;
   readonly display: DisplayPolicy;
+  /** Opted in to live viewer counts (`viewers` frames). */
+  readonly viewers: boolean;
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly stock: StockRecord;
@@ -32,6 +34,7 @@ export interface ProductPatch {
   readonly name?: string | null;
   readonly lowStockThreshold?: number;
   readonly display?: DisplayPolicy;
+  readonly viewers?: boolean;
 }
 
 export interface ProductPage {

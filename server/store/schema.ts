@@ -36,6 +36,8 @@ export interface ProductsTable {
   name: string | null;
   low_stock_threshold: ColumnType<number, number | undefined, number>;
   display: ColumnType<DisplayPolicy, DisplayPolicy | undefined, DisplayPolicy>;
+  /** Opted in to live viewer counts. MySQL answers 0 or 1: read it through `Boolean()`. */
+  viewers: ColumnType<boolean | number, boolean | undefined, boolean>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

@@ -33,6 +33,14 @@ export type { KeptAnswer } from './idempotency-keys.js';
 
 const loneSurrogate = /\p{Cs}/u;
 
+/**
+ * The distinct SKUs a product can have. PostgreSQL text cannot hold NUL or a lone surrogate, so no
+ * product has such a SKU: it reads as unknown, not as a storage error.
+ */
+function storableSkus(skus: readonly string[]): string[] {
+  return [...new Set(skus)].filter((sku) => !sku.includes('\u0000') && !loneSurrogate.test(sku));
+}
+
 export interface StockStoreOptions {
   /** How long an Idempotency-Key keeps its first answer. */
   readonly idempotencyTtlHours: number;
@@ -170,8 +178,7 @@ export class StockStore {
   /** One entry per SKU, in order (null for unknown ones). */
   async getStocks(merchantId: string, skus: readonly string[]): Promise<(StockRecord | null)[]> {
     if (skus.length === 0) return [];
-    // PostgreSQL text cannot hold NUL or a lone surrogate, so no product has such a SKU: unknown, not a storage error.
-    const unique = [...new Set(skus)].filter((sku) => !sku.includes('\u0000') && !loneSurrogate.test(sku));
+    const unique = storableSkus(skus);
     if (unique.length === 0) return skus.map(() => null);
     let rows = await this.#readStock(merchantId, unique);
     const stale = rows.filter((r) => r.stale).map((r) => r.sku);
@@ -190,6 +197,22 @@ export class StockStore {
   async publicViews(merchantId: string, skus: readonly string[]): Promise<PublicStock[]> {
     const records = await this.getStocks(merchantId, skus);
     return records.map((record, i) => (record ? publicView(record) : unknownView(skus[i]!)));
+  }
+
+  /** Which of these SKUs name products opted in to live viewer counts. */
+  async viewerProducts(merchantId: string, skus: readonly string[]): Promise<string[]> {
+    const unique = storableSkus(skus);
+    if (unique.length === 0) return [];
+    const rows = await storeQuery(() =>
+      this.#db
+        .selectFrom('products')
+        .select('sku')
+        .where('merchant_id', '=', merchantId)
+        .where('sku', 'in', unique)
+        .where('viewers', '=', true)
+        .execute(),
+    );
+    return rows.map((row) => row.sku);
   }
 
   async getProduct(merchantId: string, sku: string): Promise<ProductRecord | null> {
@@ -212,6 +235,7 @@ export class StockStore {
           'p.name',
           'p.low_stock_threshold',
           'p.display',
+          'p.viewers',
           'p.created_at',
           'p.updated_at',
           's.merchant_id',

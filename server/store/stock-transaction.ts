@@ -47,6 +47,7 @@ export interface ProductRow {
   name: string | null;
   low_stock_threshold: number;
   display: DisplayPolicy;
+  viewers: boolean | number;
   created_at: Date;
   updated_at: Date;
 }
@@ -57,6 +58,7 @@ export function toProductRecord(product: ProductRow, stock: StockRecord): Produc
     name: product.name,
     lowStockThreshold: Number(product.low_stock_threshold),
     display: product.display,
+    viewers: Boolean(product.viewers),
     createdAt: new Date(product.created_at),
     updatedAt: new Date(product.updated_at),
     stock,
@@ -292,9 +294,10 @@ export class StockTransaction {
       name: patch.name === undefined ? current.name : patch.name,
       low_stock_threshold: patch.lowStockThreshold ?? Number(current.low_stock_threshold),
       display: patch.display ?? current.display,
+      viewers: patch.viewers ?? Boolean(current.viewers),
     };
     const shows = next.low_stock_threshold !== Number(current.low_stock_threshold) || next.display !== current.display;
-    if (!shows && next.name === current.name) return this.#product(sku);
+    if (!shows && next.name === current.name && next.viewers === Boolean(current.viewers)) return this.#product(sku);
     await this.trx
       .updateTable('products')
       .set({ ...next, updated_at: now })
@@ -605,6 +608,7 @@ export class StockTransaction {
       name: patch.name ?? null,
       low_stock_threshold: patch.lowStockThreshold,
       display: patch.display,
+      viewers: patch.viewers,
     });
     if (!isMysql(this.trx)) {
       const { numInsertedOrUpdatedRows } = await insert.onConflict((c) => c.columns(['merchant_id', 'sku']).doNothing()).executeTakeFirstOrThrow();
