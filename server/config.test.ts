@@ -96,3 +96,15 @@ describe('AMQP_URL and AMQP_EXCHANGE', () => {
     expect(() => loadConfig({ AMQP_EXCHANGE: 'has space' })).toThrow(/AMQP_EXCHANGE/);
   });
 });
+
+describe('VIEWERS_INTERVAL_MS and VIEWERS_EXPIRY_MS', () => {
+  it('default to a frame every 2 s and counts that expire after 6 s, and read both', () => {
+    expect(loadConfig({}).viewers).toEqual({ intervalMs: 2000, expiryMs: 6000 });
+    expect(loadConfig({ VIEWERS_INTERVAL_MS: '500', VIEWERS_EXPIRY_MS: '1500' }).viewers).toEqual({ intervalMs: 500, expiryMs: 1500 });
+  });
+
+  it('refuses an expiry shorter than two intervals, in one line naming the variable', () => {
+    expect(() => loadConfig({ VIEWERS_INTERVAL_MS: '2000', VIEWERS_EXPIRY_MS: '3000' })).toThrow(/^Invalid VIEWERS_EXPIRY_MS=3000: must be at least twice VIEWERS_INTERVAL_MS \(2000\)$/);
+    expect(() => loadConfig({ VIEWERS_INTERVAL_MS: '10' })).toThrow(/^Invalid VIEWERS_INTERVAL_MS="10"/);
+  });
+});

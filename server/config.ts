@@ -104,6 +104,9 @@ const envSchema = z.object({
   WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt.default(2000),
   // One until sockets on worker threads pass on every supported uWS build (they fail on v20.57, Node 22/24).
   WS_THREADS: positiveInt.max(256).default(1),
+  // Live viewer counts: frames per product at most this often, and a node's counts expire this long after its last report.
+  VIEWERS_INTERVAL_MS: positiveInt.min(100).max(60_000).default(2000),
+  VIEWERS_EXPIRY_MS: positiveInt.max(600_000).default(6000),
 
   // Webhooks
   WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
@@ -154,7 +157,15 @@ export interface Config {
   readonly metrics: { readonly port: number; readonly host: string };
   readonly http: HttpLimits;
   readonly realtime: RealtimeLimits;
+  readonly viewers: ViewerCountSettings;
   readonly webhooks: WebhookSettings;
+}
+
+export interface ViewerCountSettings {
+  /** Each node reports its counts this often, and a product's `viewers` frame goes out at most this often. */
+  readonly intervalMs: number;
+  /** A node's counts are dropped this long after its last report (a node that died stops counting). */
+  readonly expiryMs: number;
 }
 
 export interface WebhookSettings {
@@ -229,6 +240,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.REDIS_URL !== undefined && e.REDIS_CLUSTER_NODES !== undefined) {
     throw new ConfigError('Invalid REDIS_CLUSTER_NODES: set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
   }
+  // A count must outlive at least one missed report, or live nodes would blink out of the sum.
+  if (e.VIEWERS_EXPIRY_MS < 2 * e.VIEWERS_INTERVAL_MS) {
+    throw new ConfigError(`Invalid VIEWERS_EXPIRY_MS=${e.VIEWERS_EXPIRY_MS}: must be at least twice VIEWERS_INTERVAL_MS (${e.VIEWERS_INTERVAL_MS})`);
+  }
   return deepFreeze({
     port: e.PORT,
     wsPort: e.WS_PORT,
@@ -274,6 +289,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxNewSubscriptionsPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND,
       maxNewSubscriptionsPerIpPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND,
     },
+    viewers: { intervalMs: e.VIEWERS_INTERVAL_MS, expiryMs: e.VIEWERS_EXPIRY_MS },
     webhooks: {
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,

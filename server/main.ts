@@ -84,6 +84,8 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   // key's); a delete also closes its sockets once the gateway runs (below).
   let closeMerchantSockets: (merchantId: string) => void = () => {};
   bus.onControl((message) => {
+    // Viewer counts are the realtime gateways' own business.
+    if (message.type === 'viewers') return;
     keys.forget(message.merchantId);
     if (message.type === 'merchant_deleted') closeMerchantSockets(message.merchantId);
   });
@@ -227,12 +229,13 @@ export function createBus(config: Config, busLogger: ComponentLogger = silentLog
 /** The gateway's slice of the config; the realtime test node takes the same, so it cannot drift from production. */
 export function gatewaySettings(
   config: Config,
-): Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'skuMaxLength' | 'trustProxyHops'> {
+): Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'viewers' | 'skuMaxLength' | 'trustProxyHops'> {
   return {
     host: config.host,
     port: config.wsPort,
     publishIntervalMs: config.publishIntervalMs,
     limits: config.realtime,
+    viewers: config.viewers,
     skuMaxLength: config.http.skuMaxLength,
     trustProxyHops: config.http.trustProxyHops,
   };

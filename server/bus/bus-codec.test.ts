@@ -25,4 +25,26 @@ describe('bus codec', () => {
     const bad = [null, 'not json', '{"n":"a","t":"nope","m":"m"}', '{"n":"a","t":"keys_revoked"}', '{"n":"a","t":"keys_revoked","m":"m","secret":"sk_x"}', '{"n":"","t":"keys_revoked","m":"m"}'];
     for (const raw of bad) expect(decodeControl(raw)).toBeUndefined();
   });
+
+  it('round-trips viewer counts and refuses malformed ones', () => {
+    const message = {
+      type: 'viewers' as const,
+      counter: 'c1',
+      counts: [
+        { merchantId: 'm_1', sku: 'SOFA', count: 3, asks: true },
+        { merchantId: 'm_1', sku: 'LAMP', count: 0, asks: false },
+      ],
+    };
+    expect(decodeControl(encodeControl('n1', message))).toEqual({ nodeId: 'n1', message });
+    const bad = [
+      '{"n":"a","t":"viewers","c":"c","v":[["m","A",-1,0]]}',
+      '{"n":"a","t":"viewers","c":"c","v":[["m","A",1.5,0]]}',
+      '{"n":"a","t":"viewers","c":"c","v":[["m","A",1,2]]}',
+      '{"n":"a","t":"viewers","c":"c","v":[["m","",1,0]]}',
+      '{"n":"a","t":"viewers","v":[]}',
+      '{"n":"a","t":"viewers","c":"c","v":[["m","A",1,0]],"m":"m"}',
+      JSON.stringify({ n: 'a', t: 'viewers', c: 'c', v: Array.from({ length: 1001 }, () => ['m', 'A', 1, 0]) }),
+    ];
+    for (const raw of bad) expect(decodeControl(raw)).toBeUndefined();
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock } from './protocol.js';
+import { decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, encodeViewers } from './protocol.js';
 
 const limits = { maxFrameBytes: 1024, skuMaxLength: 16 };
 const text = (value: string) => new TextEncoder().encode(value);
@@ -7,8 +7,9 @@ const decode = (value: string, isBinary = false) => decodeClientMessage(text(val
 
 describe('realtime protocol codec', () => {
   it('decodes the three ops', () => {
-    expect(decode('{"op":"sub","skus":["A","B"],"since":{"A":12}}')).toEqual({ ok: true, message: { op: 'sub', skus: ['A', 'B'], since: { A: 12 } } });
-    expect(decode('{"op":"sub","skus":["A"]}')).toEqual({ ok: true, message: { op: 'sub', skus: ['A'], since: {} } });
+    expect(decode('{"op":"sub","skus":["A","B"],"since":{"A":12}}')).toEqual({ ok: true, message: { op: 'sub', skus: ['A', 'B'], since: { A: 12 }, viewers: false } });
+    expect(decode('{"op":"sub","skus":["A"]}')).toEqual({ ok: true, message: { op: 'sub', skus: ['A'], since: {}, viewers: false } });
+    expect(decode('{"op":"sub","skus":["A"],"viewers":true}')).toEqual({ ok: true, message: { op: 'sub', skus: ['A'], since: {}, viewers: true } });
     expect(decode('{"op":"unsub","skus":["A"]}')).toEqual({ ok: true, message: { op: 'unsub', skus: ['A'] } });
     expect(decode('{"op":"ping","id":1}')).toEqual({ ok: true, message: { op: 'ping', id: 1 } });
     expect(decode('{"op":"ping"}')).toEqual({ ok: true, message: { op: 'ping', id: undefined } });
@@ -17,7 +18,7 @@ describe('realtime protocol codec', () => {
   it('answers bad_request for malformed frames and unknown ops, never throwing', () => {
     const bad = ['', 'nope', '[]', 'null', '42', '{}', '{"op":"subscribe"}', '{"op":1}', '{"op":"sub"}', '{"op":"sub","skus":[]}',
       '{"op":"sub","skus":[""]}', '{"op":"sub","skus":["' + 'x'.repeat(17) + '"]}', '{"op":"sub","skus":[1]}',
-      '{"op":"sub","skus":["A"],"since":{"A":-1}}', '{"op":"sub","skus":["A"],"since":{"A":"1"}}', '{"op":"ping","id":{}}'];
+      '{"op":"sub","skus":["A"],"since":{"A":-1}}', '{"op":"sub","skus":["A"],"since":{"A":"1"}}', '{"op":"ping","id":{}}', '{"op":"sub","skus":["A"],"viewers":1}'];
     for (const frame of bad) {
       const result = decode(frame);
       expect(result.ok, frame).toBe(false);
@@ -36,6 +37,7 @@ describe('realtime protocol codec', () => {
     const leaky = { sku: 'A', status: 'in_stock' as const, version: 3, onHand: 40 } as never;
     expect(JSON.parse(encodeStock(leaky))).toEqual({ t: 'stock', sku: 'A', status: 'in_stock', version: 3 });
     expect(JSON.parse(encodeSnapshot([leaky]))).toEqual({ t: 'snapshot', items: [{ sku: 'A', status: 'in_stock', version: 3 }] });
+    expect(JSON.parse(encodeViewers('A', 12))).toEqual({ t: 'viewers', sku: 'A', count: 12 });
     expect(JSON.parse(encodePong(1))).toEqual({ t: 'pong', id: 1 });
     expect(JSON.parse(encodeError('rate_limited'))).toMatchObject({ t: 'error', code: 'rate_limited' });
   });

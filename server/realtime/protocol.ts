@@ -13,7 +13,13 @@ export const clientOps = ['sub', 'unsub', 'ping'] as const;
 export type ClientOp = (typeof clientOps)[number];
 
 export type ClientMessage =
-  | { readonly op: 'sub'; readonly skus: readonly string[]; readonly since: Readonly<Record<string, number>> }
+  | {
+      readonly op: 'sub';
+      readonly skus: readonly string[];
+      readonly since: Readonly<Record<string, number>>;
+      /** Also count viewers of these SKUs (`viewers` frames, for products opted in). */
+      readonly viewers: boolean;
+    }
   | { readonly op: 'unsub'; readonly skus: readonly string[] }
   | { readonly op: 'ping'; readonly id: string | number | undefined };
 
@@ -45,7 +51,7 @@ function schemas(limits: ProtocolLimits) {
     message: `must be a non-empty list of SKUs of 1 to ${limits.skuMaxLength} characters`,
   });
   const since = z.custom<Record<string, number>>(isVersionMap, { message: 'must map SKUs to versions (whole numbers ≥ 0)' });
-  const sub = z.object({ op: z.literal('sub'), skus, since: since.optional() });
+  const sub = z.object({ op: z.literal('sub'), skus, since: since.optional(), viewers: z.boolean().optional() });
   const unsub = z.object({ op: z.literal('unsub'), skus });
   const ping = z.object({ op: z.literal('ping'), id: z.union([z.number().finite(), z.string().max(64)]).optional() });
   return { sub, unsub, ping };
@@ -101,7 +107,7 @@ export function decodeClientMessage(data: ArrayBuffer | Uint8Array, isBinary: bo
     return { ok: false, code: 'bad_request', message: `Invalid "${op}" frame at ${where}: ${issue?.message ?? 'invalid'}.` };
   }
   const value = parsed.data;
-  if (value.op === 'sub') return { ok: true, message: { op: 'sub', skus: value.skus, since: value.since ?? {} } };
+  if (value.op === 'sub') return { ok: true, message: { op: 'sub', skus: value.skus, since: value.since ?? {}, viewers: value.viewers === true } };
   if (value.op === 'unsub') return { ok: true, message: { op: 'unsub', skus: value.skus } };
   return { ok: true, message: { op: 'ping', id: value.id } };
 }
@@ -112,6 +118,11 @@ export function encodeSnapshot(views: readonly PublicStock[]): string {
 
 export function encodeStock(view: PublicStock): string {
   return JSON.stringify({ t: 'stock', ...publicFields(view) });
+}
+
+/** How many open connections watch the SKU on every node: the number as counted, never padded. */
+export function encodeViewers(sku: string, count: number): string {
+  return JSON.stringify({ t: 'viewers', sku, count });
 }
 
 export function encodePong(id: string | number | undefined): string {

@@ -339,6 +339,7 @@ describe('realtime gateway under a connect storm', () => {
         await new Promise((resolve) => setTimeout(resolve, 300));
         return store.publicViews(merchantId, skus);
       },
+      viewerProducts: (merchantId: string, skus: readonly string[]) => store.viewerProducts(merchantId, skus),
     };
     gateway = await RealtimeGateway.start({
       ...gatewaySettings(loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent' })),
@@ -386,6 +387,7 @@ describe('realtime gateway against subscription churn', () => {
         storeReads += skus.length;
         return store.publicViews(merchant, skus);
       },
+      viewerProducts: (merchantId: string, skus: readonly string[]) => store.viewerProducts(merchantId, skus),
     };
     const keys = new KeyCache({
       resolveSecretKey: (key) => store.resolveSecretKey(key),

@@ -2,7 +2,7 @@ import type { Registry } from 'prom-client';
 import { keyKind } from '../access/credentials.js';
 import type { KeyCache } from '../access/key-cache.js';
 import { originAllowed } from '../access/origin-rule.js';
-import type { RealtimeLimits } from '../config.js';
+import type { RealtimeLimits, ViewerCountSettings } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
 import type { PublicStock } from '../stock/types.js';
@@ -13,12 +13,14 @@ import type { ConnectionCounter } from './connection-counter.js';
 import { ConnectionLimits, type ConnectionBudgets } from './connection-limits.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
-import { SnapshotReader, type RealtimeStore } from './snapshot-reader.js';
+import { SnapshotReader, type RealtimeStore as SnapshotStore } from './snapshot-reader.js';
 import { TopicRegistry } from './topic-registry.js';
+import { ViewerCounts, type ViewerStore } from './viewer-counts.js';
 import { loadUws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t, type UwsModule, type WebSocket } from './uws.js';
 import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, type ClientMessage } from './protocol.js';
 
-export type { RealtimeStore } from './snapshot-reader.js';
+/** What the gateway reads from the store (the `StockStore` satisfies it). */
+export type RealtimeStore = SnapshotStore & ViewerStore;
 
 export interface RealtimeGatewayOptions {
   readonly host: string;
@@ -26,6 +28,7 @@ export interface RealtimeGatewayOptions {
   readonly port: number;
   readonly publishIntervalMs: number;
   readonly limits: RealtimeLimits;
+  readonly viewers: ViewerCountSettings;
   readonly skuMaxLength: number;
   /** Load balancers in front whose `X-Forwarded-For` names the shopper (TRUST_PROXY_HOPS); 0 trusts none. */
   readonly trustProxyHops?: number;
@@ -80,6 +83,7 @@ export class RealtimeGateway {
   private readonly topics: TopicRegistry;
   private readonly snapshots: SnapshotReader;
   private readonly limits: ConnectionLimits;
+  private readonly viewers: ViewerCounts<Socket>;
   private readonly unsubscribeBus: Array<() => void> = [];
   private listenSocket: us_listen_socket | undefined;
   private framesPushed = 0;
@@ -90,7 +94,13 @@ export class RealtimeGateway {
     this.logger = options.logger ?? silentLogger;
     this.limits = new ConnectionLimits(options.limits, options.connectionCounter);
     this.metrics = new RealtimeMetrics(
-      () => ({ connections: this.sockets.size, topics: this.topics.size, subscriptions: this.subscriptionCount(), busUp: options.bus.connected }),
+      () => ({
+        connections: this.sockets.size,
+        topics: this.topics.size,
+        subscriptions: this.subscriptionCount(),
+        countedProducts: this.viewers.countedProducts,
+        busUp: options.bus.connected,
+      }),
       options.metricsRegistry,
     );
     this.scheduler = new FoldingScheduler(
@@ -104,6 +114,14 @@ export class RealtimeGateway {
     );
     this.topics = new TopicRegistry(options.bus, this.scheduler);
     this.snapshots = new SnapshotReader({ store: options.store, bus: options.bus, scheduler: this.scheduler, topics: this.topics, logger: this.logger });
+    this.viewers = new ViewerCounts<Socket>({
+      settings: options.viewers,
+      bus: options.bus,
+      connections: (merchantId, sku) => this.topics.subscribers(merchantId, sku),
+      optedIn: (merchantId, skus) => options.store.viewerProducts(merchantId, skus),
+      send: (ws, frame) => this.send(ws, ws.getUserData(), frame),
+      logger: this.logger,
+    });
     const { uws, build } = loadUws();
     this.uws = uws;
     this.uwsBuild = build.name;
@@ -200,6 +218,7 @@ export class RealtimeGateway {
       }
     }
     for (const off of this.unsubscribeBus) off();
+    this.viewers.close();
     this.topics.close();
     this.snapshots.close();
     this.scheduler.close();
@@ -293,7 +312,10 @@ export class RealtimeGateway {
     if (data.closed) return;
     data.closed = true;
     if (this.sockets.delete(ws)) this.limits.closed(data.ip);
-    for (const sku of data.skus) this.topics.release(data.merchantId, sku);
+    for (const sku of data.skus) {
+      this.viewers.drop(ws, data.merchantId, sku);
+      this.topics.release(data.merchantId, sku);
+    }
     data.skus.clear();
   }
 
@@ -326,15 +348,22 @@ export class RealtimeGateway {
     if (message.op === 'unsub') {
       for (const sku of message.skus) {
         if (!data.skus.delete(sku)) continue;
+        this.viewers.drop(ws, data.merchantId, sku);
         ws.unsubscribe(topicOf(data.merchantId, sku));
         this.topics.release(data.merchantId, sku);
       }
       return;
     }
-    await this.subscribe(ws, data, message.skus, message.since);
+    await this.subscribe(ws, data, message.skus, message.since, message.viewers);
   }
 
-  private async subscribe(ws: Socket, data: SocketData, listed: readonly string[], since: Readonly<Record<string, number>>): Promise<void> {
+  private async subscribe(
+    ws: Socket,
+    data: SocketData,
+    listed: readonly string[],
+    since: Readonly<Record<string, number>>,
+    viewers: boolean,
+  ): Promise<void> {
     const distinct = [...new Set(listed)];
     // REST's SKU rule: a SKU outside it names no product and never will (writes refuse it), so it is
     // answered unknown without a subscription, a bus watch or a read. A page holding one odd SKU
@@ -358,6 +387,7 @@ export class RealtimeGateway {
       ws.subscribe(topicOf(data.merchantId, sku));
       this.topics.retain(data.merchantId, sku);
     }
+    if (viewers) this.viewers.ask(ws, data.merchantId, skus);
     await Promise.all(skus.map((sku) => this.topics.watching(data.merchantId, sku)));
     if (data.closed) return;
     let views: PublicStock[];

@@ -9,7 +9,7 @@ export class RealtimeMetrics {
   readonly errorsSent: Counter<'code'>;
 
   /** `registry`: the process's one registry (main.ts shares it with the API); a fresh one when omitted. */
-  constructor(sample: () => { connections: number; topics: number; subscriptions: number; busUp: boolean }, registry: Registry = new Registry()) {
+  constructor(sample: () => { connections: number; topics: number; subscriptions: number; countedProducts: number; busUp: boolean }, registry: Registry = new Registry()) {
     this.registry = registry;
     const registers = [this.registry];
     new Gauge({ name: 'stockwire_realtime_connections', help: 'Open WebSocket connections.', registers, collect() {
@@ -24,6 +24,9 @@ export class RealtimeMetrics {
     } });
     new Gauge({ name: 'stockwire_realtime_subscriptions', help: 'Subscriptions (connection × product) on this node.', registers, collect() {
       this.set(sample().subscriptions);
+    } });
+    new Gauge({ name: 'stockwire_realtime_viewer_counted_products', help: 'Products whose live viewers this node counts (someone asked, here or on another node).', registers, collect() {
+      this.set(sample().countedProducts);
     } });
     this.updatesFolded = new Counter({ name: 'stockwire_realtime_updates_folded_total', help: 'Accepted changes that got no frame of their own (folded into a later one, or no visible news).', registers });
     this.framesPushed = new Counter({ name: 'stockwire_realtime_frames_pushed_total', help: 'Stock frames published to topics (after folding).', registers });

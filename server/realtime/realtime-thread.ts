@@ -44,6 +44,7 @@ class MainThread {
 /** The thread's side of the main thread's bus: demand and cache reads go there, changes come back. */
 class ThreadBus implements StockBus {
   private readonly changeListeners = new Set<(change: StockChange) => void>();
+  private readonly controlListeners = new Set<(message: ControlMessage) => void>();
   private readonly connectionListeners = new Set<(state: 'up' | 'down') => void>();
   connected: boolean;
 
@@ -75,11 +76,21 @@ class ThreadBus implements StockBus {
     this.main.post({ kind: 'unwatch', merchantId, sku });
   }
 
-  /** Control messages are the main thread's business; it tells the thread what they mean (`forgetKeys`). */
-  broadcast(_message: ControlMessage): void {}
+  /**
+   * Only viewer counts: the other control messages are the main thread's business, and it tells the
+   * thread what they mean (`closeMerchant`).
+   */
+  broadcast(message: ControlMessage): void {
+    if (message.type === 'viewers') this.main.post({ kind: 'broadcast', message });
+  }
 
-  onControl(_listener: (message: ControlMessage) => void): () => void {
-    return () => {};
+  onControl(listener: (message: ControlMessage) => void): () => void {
+    this.controlListeners.add(listener);
+    return () => this.controlListeners.delete(listener);
+  }
+
+  control(message: ControlMessage): void {
+    deliver(this.controlListeners, message);
   }
 
   onChange(listener: (change: StockChange) => void): () => void {
@@ -103,6 +114,7 @@ class ThreadBus implements StockBus {
 
   close(): Promise<void> {
     this.changeListeners.clear();
+    this.controlListeners.clear();
     this.connectionListeners.clear();
     return Promise.resolve();
   }
@@ -124,6 +136,7 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
   const bus = new ThreadBus(main, init.busKind, init.busConnected);
   const store: RealtimeStore = {
     publicViews: (merchantId, skus) => main.ask({ op: 'publicViews', merchantId, skus }),
+    viewerProducts: (merchantId, skus) => main.ask({ op: 'viewerProducts', merchantId, skus }),
   };
   // The process's one key cache lives on the main thread, so a revocation there holds for every thread.
   const keys = { publishable: (key: string) => main.ask({ op: 'resolveKey', key }) };
@@ -148,6 +161,8 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
         return main.answered(message);
       case 'change':
         return bus.changed(message.change);
+      case 'control':
+        return bus.control(message.message);
       case 'connection':
         return bus.connection(message.state);
       case 'collect':

@@ -65,6 +65,7 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
         if (slowReads) await new Promise((resolve) => setTimeout(resolve, 300));
         return store.publicViews(merchant, skus);
       },
+      viewerProducts: (merchantId: string, skus: readonly string[]) => store.viewerProducts(merchantId, skus),
     };
     registry = new Registry();
     const config = loadConfig({ WS_PORT: String(await freePortOutsideEphemeralRange()), LOG_LEVEL: 'silent', WS_MAX_CONNECTIONS_PER_IP: String(MAX_PER_IP), TRUST_PROXY_HOPS: '1' });

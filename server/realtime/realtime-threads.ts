@@ -53,6 +53,10 @@ export class RealtimeThreads {
     this.unsubscribe.push(
       options.bus.onChange((change) => this.changed(change)),
       options.bus.onConnection((state) => this.broadcast({ kind: 'connection', state })),
+      // Each thread counts viewers on its own; the counts of all threads add up like those of nodes.
+      options.bus.onControl((message) => {
+        if (message.type === 'viewers') this.broadcast({ kind: 'control', message });
+      }),
     );
     this.registerMetrics();
   }
@@ -151,6 +155,8 @@ export class RealtimeThreads {
         return this.unwatch(thread, message.merchantId, message.sku);
       case 'publish':
         return this.options.bus.publish(message.change);
+      case 'broadcast':
+        return this.options.bus.broadcast(message.message);
       case 'log':
         return this.options.logger[message.level]({ ...message.obj, thread }, message.msg);
       case 'collected':
@@ -168,6 +174,8 @@ export class RealtimeThreads {
     switch (request.op) {
       case 'publicViews':
         return this.publicViews(request.merchantId, request.skus);
+      case 'viewerProducts':
+        return this.options.store.viewerProducts(request.merchantId, request.skus);
       case 'resolveKey':
         return keys.publishable(request.key);
       case 'cached':
@@ -236,7 +244,7 @@ export class RealtimeThreads {
 
   private registerMetrics(): void {
     // The metric names, help and types the threads' gateways register, taken from the same class.
-    const names = new RealtimeMetrics(() => ({ connections: 0, topics: 0, subscriptions: 0, busUp: true })).registry.getMetricsAsArray();
+    const names = new RealtimeMetrics(() => ({ connections: 0, topics: 0, subscriptions: 0, countedProducts: 0, busUp: true })).registry.getMetricsAsArray();
     for (const template of names) {
       const summed = {
         name: template.name,

@@ -3,6 +3,7 @@ import type { PublishableKeyGrant } from '../access/key-cache.js';
 import type { RealtimeGatewayOptions } from './realtime-gateway.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import type { BusKind } from '../bus/stock-bus.js';
+import type { ViewerCountsMessage } from '../bus/control-message.js';
 
 /**
  * Messages between the main thread (store, bus, API) and the realtime worker threads, over each
@@ -12,7 +13,7 @@ import type { BusKind } from '../bus/stock-bus.js';
 /** What a worker needs to start its gateway (structured-cloned into `workerData`). */
 export interface RealtimeThreadInit {
   readonly thread: number;
-  readonly settings: Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'skuMaxLength' | 'trustProxyHops'>;
+  readonly settings: Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'viewers' | 'skuMaxLength' | 'trustProxyHops'>;
   readonly busKind: BusKind;
   readonly busConnected: boolean;
   /** The per-IP socket counts every thread shares (`SharedConnectionCounter`). */
@@ -22,6 +23,7 @@ export interface RealtimeThreadInit {
 /** Requests a worker makes of the main thread; each is answered by one `reply` with its id. */
 export type ThreadRequest =
   | { readonly op: 'publicViews'; readonly merchantId: string; readonly skus: readonly string[] }
+  | { readonly op: 'viewerProducts'; readonly merchantId: string; readonly skus: readonly string[] }
   | { readonly op: 'resolveKey'; readonly key: string }
   | { readonly op: 'cached'; readonly merchantId: string; readonly skus: readonly string[] }
   | { readonly op: 'watch'; readonly merchantId: string; readonly sku: string }
@@ -29,6 +31,7 @@ export type ThreadRequest =
 
 export interface ThreadAnswers {
   publicViews: PublicStock[];
+  viewerProducts: string[];
   resolveKey: PublishableKeyGrant | null;
   cached: Array<PublicStock | undefined>;
   watch: null;
@@ -40,6 +43,8 @@ export type FromThread =
   | { readonly kind: 'request'; readonly id: number; readonly request: ThreadRequest }
   | { readonly kind: 'unwatch'; readonly merchantId: string; readonly sku: string }
   | { readonly kind: 'publish'; readonly change: StockChange }
+  /** The thread's viewer counts, for every node (the thread counts on its own: counts of all threads add up). */
+  | { readonly kind: 'broadcast'; readonly message: ViewerCountsMessage }
   | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly obj: object; readonly msg?: string }
   | { readonly kind: 'collected'; readonly id: number; readonly metrics: ThreadMetrics; readonly stats: ThreadStats }
   | { readonly kind: 'closed' };
@@ -48,6 +53,8 @@ export type ToThread =
   | { readonly kind: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly kind: 'reply'; readonly id: number; readonly ok: false; readonly error: string }
   | { readonly kind: 'change'; readonly change: StockChange }
+  /** Viewer counts heard on the bus, this process's threads' own included. */
+  | { readonly kind: 'control'; readonly message: ViewerCountsMessage }
   | { readonly kind: 'connection'; readonly state: 'up' | 'down' }
   | { readonly kind: 'collect'; readonly id: number }
   /** The merchant was deleted: the thread closes its sockets with 1008. */

@@ -36,6 +36,11 @@ export class TopicRegistry {
     return this.#active.values();
   }
 
+  /** How many sockets here subscribe to the product. */
+  subscribers(merchantId: string, sku: string): number {
+    return this.#active.get(topicOf(merchantId, sku))?.sockets ?? 0;
+  }
+
   /** Resolves once the topic's bus events flow; undefined when nobody here watches it. */
   watching(merchantId: string, sku: string): Promise<void> | undefined {
     return this.#active.get(topicOf(merchantId, sku))?.watching;
