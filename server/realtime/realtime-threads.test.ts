@@ -112,6 +112,17 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
     expect((await fetch(`http://127.0.0.1:${threads.port}/metrics`, { headers: { connection: 'close' } })).status).toBe(404);
   });
 
+  it('adds up the viewer counts of both threads', async () => {
+    await store.upsertProduct(merchantId, 'VIEWED', { viewers: true });
+    const group = await Promise.all(Array.from({ length: 16 }, () => open()));
+    for (const count of (await threads.stats()).map((s) => s.connections)) expect(count).toBeGreaterThan(0);
+    for (const socket of group) socket.send({ op: 'sub', skus: ['VIEWED'], viewers: true });
+    const counts = () => group.map((socket) => socket.frames.filter((f) => f.t === 'viewers').at(-1)?.count);
+    await expect.poll(counts, { timeout: 10_000 }).toEqual(group.map(() => 16));
+    for (const socket of group.slice(0, 6)) socket.close();
+    await expect.poll(() => counts().slice(6), { timeout: 10_000 }).toEqual(group.slice(6).map(() => 10));
+  }, 30_000);
+
   it('shares one store read per product among sockets of both threads subscribing at once', async () => {
     // A product nobody wrote: not in the bus cache, so every snapshot needs the store. The sockets
     // connect one after another (what is shared is the subscribing, which happens at once below).
