@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ControlMessage } from '../bus/control-message.js';
 import { MemoryBus } from '../bus/memory-bus.js';
+import type { StockBus } from '../bus/stock-bus.js';
 import { waitFor } from '../../test/support/wait.js';
 import { ViewerCounts } from './viewer-counts.js';
 
@@ -12,8 +13,10 @@ interface Asker {
 
 const settings = { intervalMs: 100, expiryMs: 300 };
 
+type CountersBus = Pick<StockBus, 'broadcast' | 'onControl' | 'connected'>;
+
 /** One counter (a node) on a shared bus, with its own subscribers per product. */
-function counter(bus: Pick<MemoryBus, 'broadcast' | 'onControl' | 'connected'>, optedIn: readonly string[] = ['SOFA']) {
+function counter(bus: CountersBus, optedIn: readonly string[] = ['SOFA']) {
   const connections = new Map<string, number>();
   const counts = new ViewerCounts<Asker>({
     settings,
@@ -38,7 +41,7 @@ describe('viewer counts', () => {
   afterEach(() => {
     for (const counts of opened.splice(0)) counts.close();
   });
-  function open(bus: Pick<MemoryBus, 'broadcast' | 'onControl' | 'connected'>, optedIn?: readonly string[]) {
+  function open(bus: CountersBus, optedIn?: readonly string[]) {
     const node = counter(bus, optedIn);
     opened.push(node.counts);
     return node;

@@ -78,7 +78,7 @@ export async function upsertProduct(
   apiUrl: string,
   merchant: Merchant,
   sku: string,
-  product: { name?: string; lowStockThreshold?: number; display?: 'exact' | 'threshold' | 'status' },
+  product: { name?: string; lowStockThreshold?: number; display?: 'exact' | 'threshold' | 'status'; viewers?: boolean },
 ): Promise<void> {
   await call(apiUrl, 'PUT', `/v1/products/${encodeURIComponent(sku)}`, merchant.secretKey, product);
 }
