@@ -47,7 +47,7 @@ async function api(method: string, path: string, body?: unknown, token = keys.se
   return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
 }
 
-async function product(sku: string, onHand: number, settings: { display?: string; lowStockThreshold?: number } = {}): Promise<void> {
+async function product(sku: string, onHand: number, settings: { display?: string; lowStockThreshold?: number; viewers?: boolean } = {}): Promise<void> {
   expect((await api('PUT', `/v1/products/${sku}`, { name: sku, display: 'exact', lowStockThreshold: 3, ...settings })).status).toBeLessThan(300);
   expect((await api('PUT', `/v1/stock/${sku}`, { onHand })).status).toBe(200);
 }
@@ -222,6 +222,22 @@ describe('product pages', () => {
       await expect.poll(() => page.locator('#add-to-cart').isDisabled()).toBe(true);
     } finally {
       await page.close();
+      await shop.close();
+    }
+  });
+  it.skipIf(!hasChromium)('shows how many people have the runner page open, as the server counts them', async () => {
+    await product('DEMO-RUNNER-42', 6, { viewers: true });
+    const shop = await startShopServer({ apiUrl, publishableKey: keys.publishableKey, port: 0 });
+    const pages = [await browser!.newPage(), await browser!.newPage()];
+    const line = (page: (typeof pages)[number]) => page.locator('[data-stockwire-viewers]').textContent();
+    try {
+      for (const page of pages) await page.goto(new URL('/runner', shop.url).href);
+      for (const page of pages) await expect.poll(() => line(page), { timeout: 15_000 }).toBe('2 people are viewing this');
+      await pages.pop()!.close();
+      // One viewer (the shopper alone) shows no line.
+      await expect.poll(() => line(pages[0]!), { timeout: 10_000 }).toBe('');
+    } finally {
+      for (const page of pages) await page.close();
       await shop.close();
     }
   });

@@ -12,6 +12,8 @@ export interface DemoProduct {
   /** How often the simulator sells it, relative to the others. */
   readonly weight: number;
   readonly note: string;
+  /** Opted in to live viewer counts (the example shop's runner page shows them). */
+  readonly viewers?: true;
 }
 
 /**
@@ -23,9 +25,9 @@ export const demoProducts: readonly DemoProduct[] = [
   { sku: 'DEMO-PRINT', name: 'Numbered art print', price: '€45', display: 'exact', lowStockThreshold: 2, parLevel: 3, weight: 3, note: 'sells out within seconds, restocked a few seconds later' },
   { sku: 'DEMO-TEE', name: 'Logo tee, black', price: '€25', display: 'exact', lowStockThreshold: 5, parLevel: 30, weight: 1, note: 'display: exact — public reads always include the count' },
   { sku: 'DEMO-MUG', name: 'Enamel camp mug', price: '€14', display: 'threshold', lowStockThreshold: 5, parLevel: 16, weight: 0.8, note: 'display: threshold — the count is public only at 5 or fewer' },
-  { sku: 'DEMO-RUNNER-41', name: 'Trail runner, size 41', price: '€120', display: 'threshold', lowStockThreshold: 3, parLevel: 2, weight: 0.3, note: 'a size of the example shop\'s runner page: scarce' },
-  { sku: 'DEMO-RUNNER-42', name: 'Trail runner, size 42', price: '€120', display: 'threshold', lowStockThreshold: 3, parLevel: 6, weight: 0.6, note: 'display: threshold, low at 3' },
-  { sku: 'DEMO-RUNNER-43', name: 'Trail runner, size 43', price: '€120', display: 'threshold', lowStockThreshold: 3, parLevel: 10, weight: 0.3, note: 'a size of the example shop\'s runner page' },
+  { sku: 'DEMO-RUNNER-41', name: 'Trail runner, size 41', price: '€120', display: 'threshold', lowStockThreshold: 3, parLevel: 2, weight: 0.3, note: 'a size of the example shop\'s runner page: scarce', viewers: true },
+  { sku: 'DEMO-RUNNER-42', name: 'Trail runner, size 42', price: '€120', display: 'threshold', lowStockThreshold: 3, parLevel: 6, weight: 0.6, note: 'display: threshold, low at 3', viewers: true },
+  { sku: 'DEMO-RUNNER-43', name: 'Trail runner, size 43', price: '€120', display: 'threshold', lowStockThreshold: 3, parLevel: 10, weight: 0.3, note: 'a size of the example shop\'s runner page', viewers: true },
   { sku: 'DEMO-HOODIE', name: 'Heavyweight hoodie', price: '€59', display: 'status', lowStockThreshold: 5, parLevel: 20, weight: 0.5, note: 'display: status — never a count: “Almost gone” when low' },
   { sku: 'DEMO-CAP', name: 'Canvas cap', price: '€19', display: 'exact', lowStockThreshold: 4, parLevel: 12, weight: 0.45, note: 'display: exact, low at 4' },
   { sku: 'DEMO-BEANIE', name: 'Merino beanie', price: '€29', display: 'threshold', lowStockThreshold: 5, parLevel: 10, weight: 0.4, note: 'display: threshold' },

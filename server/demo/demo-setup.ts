@@ -64,6 +64,7 @@ export async function ensureDemoMerchant(options: {
       name: product.name,
       lowStockThreshold: product.lowStockThreshold,
       display: product.display,
+      viewers: product.viewers === true,
     });
     if (upsert.status >= 300) throw new DemoSetupError(`Setting up ${product.sku} failed: ${describe(upsert)}`);
     // Stock is set only the first time: a second start keeps what the last run left.
