@@ -47,13 +47,19 @@ describe('viewer counts', () => {
     return node;
   }
 
-  it('sums the connections of every counter, those that did not ask included', async () => {
-    const bus = new MemoryBus();
+  /** Counters a and b on one bus, `onB` connections to SOFA on b, and a shopper on a who asks for its count. */
+  function shopperOnA(onB: number, bus: CountersBus = new MemoryBus(), bBus: CountersBus = bus) {
     const a = open(bus);
-    const b = open(bus);
+    const b = open(bBus);
     const shopper = asker('a1');
     a.connections.set('SOFA', 1);
+    b.connections.set('SOFA', onB);
     a.counts.ask(shopper, 'm1', ['SOFA']);
+    return { a, b, shopper };
+  }
+
+  it('sums the connections of every counter, those that did not ask included', async () => {
+    const { b, shopper } = shopperOnA(0);
     await until(() => last(shopper) === 1);
     // Two pages on the other node, which asked nothing itself.
     b.connections.set('SOFA', 2);
@@ -109,35 +115,24 @@ describe('viewer counts', () => {
   });
 
   it('drops a counter that stopped reporting once its counts expire', async () => {
-    const bus = new MemoryBus();
     // Counter b's reports pass through a switch: off, it is as silent as a node that died.
     let bAlive = true;
-    const bLink = {
+    const shared = new MemoryBus();
+    const bLink: CountersBus = {
       connected: true,
       broadcast: (message: ControlMessage) => {
-        if (bAlive) bus.broadcast(message);
+        if (bAlive) shared.broadcast(message);
       },
-      onControl: (listener: (message: ControlMessage) => void) => bus.onControl(listener),
+      onControl: (listener: (message: ControlMessage) => void) => shared.onControl(listener),
     };
-    const a = open(bus);
-    const b = open(bLink);
-    const shopper = asker('a1');
-    a.connections.set('SOFA', 1);
-    b.connections.set('SOFA', 2);
-    a.counts.ask(shopper, 'm1', ['SOFA']);
+    const { shopper } = shopperOnA(2, shared, bLink);
     await until(() => last(shopper) === 3);
     bAlive = false;
     await until(() => last(shopper) === 1);
   });
 
   it('stops counting for an asker that left, and tells the other counters', async () => {
-    const bus = new MemoryBus();
-    const a = open(bus);
-    const b = open(bus);
-    const shopper = asker('a1');
-    a.connections.set('SOFA', 1);
-    b.connections.set('SOFA', 2);
-    a.counts.ask(shopper, 'm1', ['SOFA']);
+    const { a, b, shopper } = shopperOnA(2);
     await until(() => last(shopper) === 3 && b.counts.countedProducts === 1);
     a.counts.drop(shopper, 'm1', 'SOFA');
     a.connections.set('SOFA', 0);
