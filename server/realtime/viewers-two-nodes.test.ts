@@ -100,7 +100,8 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('live viewer counts a
       const counts = asker.frames.filter(isViewers('SOFA')).map((frame) => frame.count);
       expect(counts).toEqual([1, 2, 3, 2, 1]);
       const arrivals = asker.frames.flatMap((frame, i) => (isViewers('SOFA')(frame) ? [asker.arrivals[i]!] : []));
-      for (let i = 1; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThan(400);
+      // Sent at least 500 ms apart; half of that leaves room for a busy test machine's delivery jitter.
+      for (let i = 1; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThan(250);
       asker.close();
     }, 30_000);
 
