@@ -38,6 +38,12 @@ export function faceKey(face: PublicFace): string {
   return face.available === undefined ? face.status : `${face.status}:${face.available}`;
 }
 
+/** The status part of a face key (`low_stock:3` → `low_stock`). */
+export function statusOfFaceKey(key: string): StockStatus {
+  const colon = key.indexOf(':');
+  return (colon === -1 ? key : key.slice(0, colon)) as StockStatus;
+}
+
 /**
  * The public version after one committed write: one more when the face it leaves differs from the
  * face at the public version before it, else unchanged. A hidden count that moved is no news.

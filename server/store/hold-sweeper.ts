@@ -80,6 +80,7 @@ export class HoldSweeper {
         for (const [, group] of ordered) {
           const tx = new StockTransaction(trx, group.merchantId);
           await tx.releaseExpired(group.sku, group.holds);
+          await tx.writeEvents();
           changed.push(...tx.changed);
           publicChanges.push(...tx.publicChanges);
         }

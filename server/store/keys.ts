@@ -21,3 +21,8 @@ export function newMerchantId(): string {
 export function newReservationId(): string {
   return `res_${randomBytes(12).toString('base64url')}`;
 }
+
+/** One per event, shared by every endpoint it goes to: receivers drop repeats by it. */
+export function newEventId(): string {
+  return `evt_${randomBytes(16).toString('hex')}`;
+}

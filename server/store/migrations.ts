@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { mysqlInitial, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion } from './mysql-migrations.js';
+import { mysqlInitial, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion, mysqlWebhooks } from './mysql-migrations.js';
 import { isMysql } from './sql-dialect.js';
 
 /**
@@ -157,13 +157,10 @@ export const migrations: Readonly<Record<string, Migration>> = {
   },
   '0003_webhooks': {
     // Events out (`server/webhooks/`): subscriptions, one outbox row per event and endpoint, and the
-    // last attempts. Events are written by a trigger on `stock`, so every write path (the one-statement
-    // adjust, transactions, batches, expiring holds, product settings) adds them in its own
-    // transaction and no path can forget to.
+    // last attempts. Events were written by a trigger on `stock` until `0006_webhook_events`.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     async up(db: Kysely<any>): Promise<void> {
-      // Not on MySQL/MariaDB yet: there the node serves no webhook routes (`main.ts`); a later
-      // migration adds the tables and a MySQL trigger.
+      // MySQL/MariaDB get these tables in `0006_webhook_events`.
       if (isMysql(db)) return;
       await sql`
         create table webhooks (
@@ -263,6 +260,17 @@ export const migrations: Readonly<Record<string, Migration>> = {
     async up(db: Kysely<any>): Promise<void> {
       if (isMysql(db)) return mysqlProductViewers(db);
       await db.schema.alterTable('products').addColumn('viewers', 'boolean', (c) => c.notNull().defaultTo(false)).execute();
+    },
+  },
+  '0006_webhook_events': {
+    // Events are written by the writes themselves (`StockTransaction`, `stock-event-outbox.ts`) on every
+    // database, one per write whose public status moved, each item of a combined group included: the
+    // trigger of 0003 saw one UPDATE per group, so it merged them. MySQL gets the tables 0003 left out.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlWebhooks(db);
+      await sql`drop trigger if exists stock_webhook_events on stock`.execute(db);
+      await sql`drop function if exists stockwire_stock_events()`.execute(db);
     },
   },
 };

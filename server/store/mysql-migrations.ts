@@ -143,3 +143,65 @@ export async function mysqlPreviousPublishableKey(db: Kysely<any>): Promise<void
 export async function mysqlProductViewers(db: Kysely<any>): Promise<void> {
   await sql`alter table products add column viewers boolean not null default false`.execute(db);
 }
+
+/**
+ * `0006_webhook_events` on MySQL: the tables of events out (`server/webhooks/`), as migration
+ * `0003_webhooks` made them on PostgreSQL. MySQL has no partial indexes, so the state leads the due
+ * and per-product order indexes; events are written by the writes themselves (`stock-event-outbox.ts`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlWebhooks(db: Kysely<any>): Promise<void> {
+  await sql`
+    create table webhooks (
+      id varchar(64) not null primary key,
+      merchant_id varchar(64) not null,
+      url text not null,
+      events json not null,
+      secret varchar(255) not null,
+      previous_secret varchar(255),
+      previous_secret_expires_at datetime(6),
+      failing_since datetime(6),
+      disabled_at datetime(6),
+      disabled_reason text,
+      created_at datetime(6) not null default current_timestamp(6),
+      key webhooks_merchant_idx (merchant_id),
+      constraint webhooks_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade
+    ) ${table}`.execute(db);
+  await sql`
+    create table webhook_outbox (
+      id bigint not null auto_increment primary key,
+      webhook_id varchar(64) not null,
+      merchant_id varchar(64) not null,
+      event_id varchar(64) not null,
+      type varchar(32) not null,
+      sku varchar(512) not null,
+      status varchar(16) not null,
+      available integer not null,
+      on_hand integer not null,
+      version integer not null,
+      created_at datetime(6) not null default current_timestamp(6),
+      state varchar(16) not null default 'pending',
+      attempts integer not null default 0,
+      next_attempt_at datetime(6) not null default current_timestamp(6),
+      key webhook_outbox_due_idx (state, next_attempt_at),
+      key webhook_outbox_order_idx (webhook_id, sku, state, id),
+      key webhook_outbox_merchant_idx (merchant_id, state),
+      constraint webhook_outbox_webhook_fkey foreign key (webhook_id) references webhooks (id) on delete cascade,
+      constraint webhook_outbox_state check (state in ('pending', 'delivered', 'failed'))
+    ) ${table}`.execute(db);
+  await sql`
+    create table webhook_attempts (
+      id varchar(64) not null primary key,
+      webhook_id varchar(64) not null,
+      outbox_id bigint not null,
+      attempt integer not null,
+      status_code integer,
+      error text,
+      duration_ms integer not null,
+      at datetime(6) not null default current_timestamp(6),
+      key webhook_attempts_webhook_idx (webhook_id, at),
+      key webhook_attempts_outbox_idx (outbox_id),
+      constraint webhook_attempts_webhook_fkey foreign key (webhook_id) references webhooks (id) on delete cascade,
+      constraint webhook_attempts_outbox_fkey foreign key (outbox_id) references webhook_outbox (id) on delete cascade
+    ) ${table}`.execute(db);
+}

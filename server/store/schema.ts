@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import { stockEventTypes, type StockEventType } from '../stock/stock-events.js';
 import type { DisplayPolicy } from '../stock/types.js';
 
 /** Kysely's view of the tables created by `migrations.ts`. Column names are the database's (snake_case). */
@@ -100,8 +101,9 @@ export interface IdempotencyKeysTable {
   expires_at: ColumnType<Date, Date | string, Date | string>;
 }
 
-export const webhookEventTypes = ['stock.low_stock', 'stock.sold_out', 'stock.back_in_stock'] as const;
-export type WebhookEventType = (typeof webhookEventTypes)[number];
+/** What a webhook subscribes to: the events of `stock/stock-events.ts`. */
+export const webhookEventTypes = stockEventTypes;
+export type WebhookEventType = StockEventType;
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
@@ -125,7 +127,7 @@ export interface WebhooksTable {
 export const outboxStates = ['pending', 'delivered', 'failed'] as const;
 export type OutboxState = (typeof outboxStates)[number];
 
-/** One event for one endpoint, written by the `stock` trigger in the stock change's transaction. */
+/** One event for one endpoint, written in the stock change's own transaction (`stock-event-outbox.ts`). */
 export interface WebhookOutboxTable {
   id: Generated<string>;
   webhook_id: string;
@@ -137,7 +139,8 @@ export interface WebhookOutboxTable {
   available: number;
   on_hand: number;
   version: number;
-  created_at: CreatedAt;
+  /** When it was written; a manual retry starts its retry window again from now. */
+  created_at: UpdatedAt;
   state: ColumnType<OutboxState, OutboxState | undefined, OutboxState>;
   attempts: ColumnType<number, number | undefined, number>;
   next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;

@@ -27,15 +27,23 @@ export const now: RawBuilder<Date> = sql<Date>`current_timestamp(6)`;
 
 /** The database's clock `seconds` from now (holds, Idempotency-Keys). */
 export function nowPlusSeconds(db: Handle, seconds: number): RawBuilder<Date> {
-  return isMysql(db)
-    ? sql<Date>`current_timestamp(6) + interval ${seconds} second`
-    : sql<Date>`now() + make_interval(secs => ${seconds})`;
+  return timePlusSeconds(db, now, seconds);
+}
+
+/** A time `seconds` (fractions too; negative: before) after `time`, a column or `now`. */
+export function timePlusSeconds(db: Handle, time: RawBuilder<Date>, seconds: number): RawBuilder<Date> {
+  return isMysql(db) ? sql<Date>`${time} + interval ${seconds} second` : sql<Date>`${time} + make_interval(secs => ${seconds})`;
 }
 
 /** A list of strings as its column takes it: PostgreSQL `text[]`, MySQL JSON text. */
 export function textListValue(db: Handle, values: readonly string[]): string[] {
   // The MySQL column is JSON; the column type of the schema stays `string[]` for both.
   return isMysql(db) ? (JSON.stringify(values) as unknown as string[]) : [...values];
+}
+
+/** `value` is one of the strings in the list column `list` (PostgreSQL `text[]`, MySQL JSON). */
+export function listContains(db: Handle, list: RawBuilder<unknown>, value: RawBuilder<string>): RawBuilder<boolean> {
+  return isMysql(db) ? sql<boolean>`json_contains(${list}, json_quote(${value}))` : sql<boolean>`${value} = any (${list})`;
 }
 
 /** A list of strings as the driver hands it back: an array from `pg`, JSON text from MariaDB. */

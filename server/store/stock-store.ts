@@ -479,6 +479,8 @@ export class StockStore {
         const { op, keyed } = items[i]!;
         writes.set(i, {
           version: p.version,
+          onHand: p.onHand,
+          reserved: p.reserved,
           onHandDelta: p.onHandDelta,
           reservedDelta: p.reservedDelta,
           reason: op.kind === 'adjust' ? (op.reason ?? null) : null,
@@ -527,7 +529,9 @@ export class StockStore {
       try {
         const result = await this.#db.transaction().execute(async (trx) => {
           tx = new StockTransaction(trx, merchantId, idempotencyKey);
-          return work(tx, trx);
+          const done = await work(tx, trx);
+          await tx.writeEvents();
+          return done;
         });
         const changed = tx?.changed ?? [];
         if (changed.length > 0) this.#emit(changed, tx?.publicChanges ?? []);

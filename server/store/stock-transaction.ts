@@ -1,11 +1,13 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { StockwireError } from '../errors.js';
-import { faceKey, publicFace } from '../stock/public-face.js';
-import type { DisplayPolicy, StockRecord } from '../stock/types.js';
-import { newReservationId } from './keys.js';
+import { faceKey, publicFace, statusOf, statusOfFaceKey } from '../stock/public-face.js';
+import { stockEventType } from '../stock/stock-events.js';
+import type { DisplayPolicy, StockRecord, StockStatus } from '../stock/types.js';
+import { newEventId, newReservationId } from './keys.js';
 import type { PreparedStatements } from './open-database.js';
 import { createdStart, faceSql, publicVersionSet, type PublicStart } from './public-face-sql.js';
 import { isDuplicateKey, isMysql, now, nowPlusSeconds } from './sql-dialect.js';
+import { outboxInsert, stockEventSql, writeStockEvents, type StockEvent } from './stock-event-outbox.js';
 import {
   MAX_QUANTITY,
   type AdjustStockInput,
@@ -117,9 +119,11 @@ interface StockChange {
   readonly versions?: number;
 }
 
-/** One applied write of a combined group: its own version, deltas, reason and key; `ttlSeconds` makes it a hold. */
+/** One applied write of a combined group: its own version, deltas, counts after it, reason and key; `ttlSeconds` makes it a hold. */
 export interface GroupWrite {
   readonly version: number;
+  readonly onHand: number;
+  readonly reserved: number;
   readonly onHandDelta: number;
   readonly reservedDelta: number;
   readonly reason: string | null;
@@ -143,10 +147,18 @@ export interface GroupWrite {
  * to right on the new values: there the row is read under its lock (`SELECT … FOR UPDATE`) and the
  * next state computed here with the same rule (`stock/public-face.ts`) before a plain UPDATE, which is
  * as atomic, since nobody else can change the row until COMMIT.
+ *
+ * Events (webhooks): every write to a product (each journal row, so each item of a combined group)
+ * whose public status moved the way `stock/stock-events.ts` sends is noted in order, and
+ * `writeEvents` puts them in the outbox before COMMIT, each with the public version the transaction
+ * leaves its product at (the version a reader of the committed write sees).
  */
 export class StockTransaction {
   readonly #changed = new Map<string, StockRecord>();
   readonly #start = new Map<string, PublicStart>();
+  /** The public status each product was left at by this transaction's last write to it. */
+  readonly #status = new Map<string, StockStatus>();
+  readonly #events: Array<Omit<StockEvent, 'id' | 'version'>> = [];
   /** MySQL only: the rows this transaction holds locked, as its own writes left them. */
   readonly #locked = new Map<string, LockedRow>();
 
@@ -159,6 +171,15 @@ export class StockTransaction {
   /** Changed records, the newest per product, in the order first changed. */
   get changed(): StockRecord[] {
     return [...this.#changed.values()];
+  }
+
+  /**
+   * Puts the events of this transaction's writes into the outbox (`stock-event-outbox.ts`): call it
+   * once, after the last write and before COMMIT, so they commit or roll back with the writes.
+   */
+  async writeEvents(): Promise<void> {
+    const events = this.#events.splice(0).map((e) => ({ ...e, id: newEventId(), version: this.#changed.get(e.sku)!.publicVersion }));
+    await writeStockEvents(this.trx, this.merchantId, events);
   }
 
   /** The changed records whose public version moved: the only ones the public may hear of. */
@@ -389,6 +410,7 @@ export class StockTransaction {
       )
       .execute();
     const record = toStockRecord(row);
+    for (const w of writes) this.#noteStatus(sku, w.onHand, w.reserved, record.lowStockThreshold);
     this.#remember(record);
     return { record, reservations };
   }
@@ -666,17 +688,35 @@ export class StockTransaction {
     // One merchant per transaction: the SKU names the product.
     this.#changed.delete(record.sku);
     this.#changed.set(record.sku, record);
+    this.#noteStatus(record.sku, record.onHand, record.reserved, record.lowStockThreshold);
+  }
+
+  /** One write's public status, after the one before it (or the locked row's): an event when it moved so. */
+  #noteStatus(sku: string, onHand: number, reserved: number, lowStockThreshold: number): void {
+    const start = this.#start.get(sku);
+    if (start === undefined) throw new Error(`write to ${sku} without its row locked first`);
+    const before = this.#status.get(sku) ?? statusOfFaceKey(start.face);
+    const available = Math.max(0, onHand - reserved);
+    const status = statusOf(available, lowStockThreshold);
+    this.#status.set(sku, status);
+    const type = stockEventType(before, status);
+    if (type !== null) this.#events.push({ type, sku, status, available, onHand });
   }
 }
 
 /** Its text is the same for every call without `start` (values are parameters), so one name serves. */
-const ADJUST_STATEMENT = 'stockwire_adjust_1';
+const ADJUST_STATEMENT = 'stockwire_adjust_2';
 
 /**
- * The hot path: the conditional update and its journal row as ONE statement (a data-modifying CTE),
- * so the row lock is held for one statement only and an adjust needs one round trip outside a
- * transaction. The public version is decided in the same UPDATE (`publicVersionSet`). Returns null
- * when the row refused (unknown SKU, not enough stock, over the maximum).
+ * The hot path: the conditional update, its journal row and, when it moves the public status so, its
+ * event for each subscribed endpoint as ONE statement (a data-modifying CTE), so the row lock is held
+ * for one statement only and an adjust needs one round trip outside a transaction. The public version
+ * is decided in the same UPDATE (`publicVersionSet`). Returns null when the row refused (unknown SKU,
+ * not enough stock, over the maximum).
+ *
+ * With `start` it runs inside a `StockTransaction`, which writes the events itself (`writeEvents`).
+ * The event is decided from the available count before (the new one less `delta`) and after, under
+ * the row's lock (`stockEventSql`).
  *
  * `publicChanged`: this statement moved the public version (the store announces only such changes).
  */
@@ -692,6 +732,17 @@ export async function adjustInOneStatement(
   const { delta } = input;
   const onHand = sql<number>`s.on_hand + ${delta}::integer`;
   const pub = publicVersionSet(faceSql(onHand, sql`s.reserved`), start);
+  const event = stockEventSql(sql`s.on_hand - ${delta}::integer - s.reserved`, sql`s.on_hand - s.reserved`, sql`p.low_stock_threshold`);
+  const events =
+    start === undefined
+      ? sql`, events as (${outboxInsert(
+          executor,
+          merchantId,
+          sql`select 0 as n, ${newEventId()}::text as event_id, c.event_type as type, c.sku, split_part(c.public_face, ':', 1) as status,
+                     greatest(c.on_hand - c.reserved, 0) as available, c.on_hand, c.public_version as version
+                from changed as c where c.event_type is not null`,
+        )})`
+      : sql``;
   const query = sql<StockRow & { public_changed: boolean }>`
     with changed as (
       update stock as s
@@ -703,12 +754,12 @@ export async function adjustInOneStatement(
          and ${onHand} >= s.reserved
          and ${onHand} <= ${MAX_QUANTITY}::integer
       returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.public_version, s.updated_at, p.low_stock_threshold, p.display,
-                s.public_changed_version = s.version as public_changed
+                s.public_changed_version = s.version as public_changed, s.public_face, ${event} as event_type
     ), journal as (
       insert into stock_journal (merchant_id, sku, version, kind, on_hand_delta, reserved_delta, reason, idempotency_key)
       select merchant_id, sku, version, 'adjust', ${delta}::integer, 0, ${input.reason ?? null}::text, ${idempotencyKey}::text
         from changed
-    )
+    )${events}
     select * from changed`;
   const rows = prepared && start === undefined ? await prepared.rows<StockRow & { public_changed: boolean }>(ADJUST_STATEMENT, query.compile(executor)) : (await query.execute(executor)).rows;
   const row = rows[0];
