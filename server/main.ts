@@ -132,27 +132,22 @@ export async function startStockwire(config: Config, options: StartOptions = {})
 
     let apiUrl: string | undefined;
     if (config.role !== 'realtime') {
-      // Webhooks need the outbox trigger of PostgreSQL (and PGlite); MySQL/MariaDB has none yet.
-      const webhooks = store.backend === 'mysql' ? undefined : webhookStore(config, store);
-      let dispatcher: WebhookDispatcher | undefined;
-      if (webhooks) {
-        // The outbox is sent from API nodes; a write on this node wakes it, others find it by polling.
-        const started = new WebhookDispatcher(webhooks, {
-          timeoutMs: config.webhooks.timeoutMs,
-          allowPrivate: config.webhooks.allowPrivate,
-          pollIntervalMs: config.webhooks.pollIntervalMs,
-          batchSize: config.webhooks.batchSize,
-          metrics: new WebhookMetrics(registry, () => webhooks.oldestPendingAgeSeconds()),
-          onError: (error) => logger.warn({ err: error }, 'webhook dispatch failed'),
-        });
-        const unsubscribe = store.onPublicChange(() => started.wake());
-        started.start();
-        closers.push(async () => {
-          unsubscribe();
-          await started.stop();
-        });
-        dispatcher = started;
-      }
+      // The outbox is sent from API nodes; a write on this node wakes it, others find it by polling.
+      const webhooks = webhookStore(config, store);
+      const dispatcher = new WebhookDispatcher(webhooks, {
+        timeoutMs: config.webhooks.timeoutMs,
+        allowPrivate: config.webhooks.allowPrivate,
+        pollIntervalMs: config.webhooks.pollIntervalMs,
+        batchSize: config.webhooks.batchSize,
+        metrics: new WebhookMetrics(registry, () => webhooks.oldestPendingAgeSeconds()),
+        onError: (error) => logger.warn({ err: error }, 'webhook dispatch failed'),
+      });
+      const unsubscribe = store.onPublicChange(() => dispatcher.wake());
+      dispatcher.start();
+      closers.push(async () => {
+        unsubscribe();
+        await dispatcher.stop();
+      });
       const app = buildApp({
         store,
         http: config.http,
@@ -164,16 +159,12 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metrics: new ApiMetrics(registry),
         faults,
         bus,
-        ...(webhooks
-          ? {
-              webhooks: {
-                webhooks,
-                perMerchant: config.webhooks.perMerchant,
-                allowPrivate: config.webhooks.allowPrivate,
-                onOutboxChange: () => dispatcher?.wake(),
-              },
-            }
-          : {}),
+        webhooks: {
+          webhooks,
+          perMerchant: config.webhooks.perMerchant,
+          allowPrivate: config.webhooks.allowPrivate,
+          onOutboxChange: () => dispatcher.wake(),
+        },
         ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
       });

@@ -89,7 +89,9 @@ export class WebhookDispatcher {
     try {
       while (!this.#stopped) {
         const claimed = await this.store.claim(this.options.batchSize);
-        await Promise.all(claimed.map((event) => this.#deliver(event)));
+        // One event that could not be settled (its lease will bring it back) must not stop the others.
+        const sent = await Promise.allSettled(claimed.map((event) => this.#deliver(event)));
+        for (const failed of sent) if (failed.status === 'rejected') this.options.onError?.(failed.reason);
         if (claimed.length < this.options.batchSize) break;
       }
       if (this.#settled >= PRUNE_EVERY) {

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
-import type { Database, WebhookEventType, WebhookOutboxTable } from '../store/schema.js';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, WebhookEventType } from '../store/schema.js';
+import { isMysql, now, nowPlusSeconds, textListFrom, textListValue, timePlusSeconds } from '../store/sql-dialect.js';
+import { isRetryableConflict } from '../store/storage-errors.js';
 
 /** A subscription as the merchant sees it (never with its secret, which is shown once). */
 export interface Webhook {
@@ -65,6 +67,9 @@ export interface WebhookStoreOptions {
   readonly attemptsKept: number;
 }
 
+/** Tries of a claim or settle that the database asked to run again (a deadlock or lock wait timeout). */
+const TRANSACTION_ATTEMPTS = 3;
+
 /** How many attempts `GET /v1/webhooks/:id/deliveries` shows. */
 export const ATTEMPTS_KEPT = 100;
 
@@ -87,8 +92,9 @@ export function retryDelayMs(attempt: number, baseMs: number, maxMs: number): nu
 }
 
 /**
- * Subscriptions, the outbox and delivery attempts. Events enter the outbox through the `stock`
- * trigger (migration `0003_webhooks`); this class claims, settles and shows them.
+ * Subscriptions, the outbox and delivery attempts, on every store (PostgreSQL, PGlite, MySQL/MariaDB).
+ * Events enter the outbox in the stock change's own transaction (`store/stock-event-outbox.ts`); this
+ * class claims, settles and shows them.
  */
 export class WebhookStore {
   readonly #options: WebhookStoreOptions;
@@ -111,7 +117,8 @@ export class WebhookStore {
 
   /**
    * Creates a subscription unless the merchant already has `max`; returns it with its secret (the
-   * only time it is shown), or null at the limit. The count and the insert are one statement.
+   * only time it is shown), or null at the limit. The merchant's row is locked while counting, so two
+   * creates at once cannot both take the last place.
    */
   async create(
     merchantId: string,
@@ -120,28 +127,32 @@ export class WebhookStore {
   ): Promise<(Webhook & { secret: string }) | null> {
     const id = newWebhookId();
     const secret = newWebhookSecret();
-    const { rows } = await sql<WebhookRow>`
-      insert into webhooks (id, merchant_id, url, events, secret)
-      select ${id}, ${merchantId}, ${input.url}, ${sql.val([...input.events])}::text[], ${secret}
-       where (select count(*) from webhooks where merchant_id = ${merchantId}) < ${max}
-      returning ${sql.raw(webhookColumns)}`.execute(this.db);
-    const row = rows[0];
-    return row ? { ...toWebhook(row), secret } : null;
+    return this.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forUpdate().executeTakeFirst();
+      const { n } = await trx
+        .selectFrom('webhooks')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('merchant_id', '=', merchantId)
+        .executeTakeFirstOrThrow();
+      if (Number(n) >= max) return null;
+      const events = textListValue(trx, input.events) as WebhookEventType[];
+      await trx.insertInto('webhooks').values({ id, merchant_id: merchantId, url: input.url, events, secret }).execute();
+      const row = await selectWebhooks(trx, merchantId).where('id', '=', id).executeTakeFirstOrThrow();
+      return { ...toWebhook(row), secret };
+    });
   }
 
   async list(merchantId: string): Promise<Webhook[]> {
-    const { rows } = await sql<WebhookRow>`
-      select ${sql.raw(webhookColumns)} from webhooks where merchant_id = ${merchantId} order by created_at, id`.execute(this.db);
+    const rows = await selectWebhooks(this.db, merchantId).orderBy('created_at').orderBy('id').execute();
     return rows.map(toWebhook);
   }
 
   async get(merchantId: string, id: string): Promise<Webhook | null> {
-    const { rows } = await sql<WebhookRow>`
-      select ${sql.raw(webhookColumns)} from webhooks where merchant_id = ${merchantId} and id = ${id}`.execute(this.db);
-    return rows[0] ? toWebhook(rows[0]) : null;
+    const row = await selectWebhooks(this.db, merchantId).where('id', '=', id).executeTakeFirst();
+    return row ? toWebhook(row) : null;
   }
 
-  /** Removes a subscription with its pending events and attempts. */
+  /** Removes a subscription with its pending events and attempts (their foreign keys cascade). */
   async remove(merchantId: string, id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('webhooks').where('merchant_id', '=', merchantId).where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
@@ -150,22 +161,31 @@ export class WebhookStore {
   /** A new secret; the old one keeps signing (a second `v1=`) for `keepHours`. Null for an unknown id. */
   async rotateSecret(merchantId: string, id: string, keepHours = 24): Promise<(Webhook & { secret: string }) | null> {
     const secret = newWebhookSecret();
-    const { rows } = await sql<WebhookRow>`
-      update webhooks
-         set previous_secret = secret, previous_secret_expires_at = now() + make_interval(hours => ${keepHours}), secret = ${secret}
-       where merchant_id = ${merchantId} and id = ${id}
-      returning ${sql.raw(webhookColumns)}`.execute(this.db);
-    return rows[0] ? { ...toWebhook(rows[0]), secret } : null;
+    return this.db.transaction().execute(async (trx) => {
+      // `previous_secret` first: MySQL assigns left to right, so it still reads the old `secret`.
+      const { numUpdatedRows } = await trx
+        .updateTable('webhooks')
+        .set({ previous_secret: sql.ref('secret'), previous_secret_expires_at: nowPlusSeconds(trx, keepHours * 3600), secret })
+        .where('merchant_id', '=', merchantId)
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      if (numUpdatedRows === 0n) return null;
+      const row = await selectWebhooks(trx, merchantId).where('id', '=', id).executeTakeFirstOrThrow();
+      return { ...toWebhook(row), secret };
+    });
   }
 
   /** The endpoint's last attempts, newest first. */
   async attempts(webhookId: string): Promise<DeliveryAttempt[]> {
-    const { rows } = await sql<AttemptRow>`
-      select a.id, a.attempt, a.status_code, a.error, a.duration_ms, a.at, o.event_id, o.type, o.sku, o.state
-        from webhook_attempts as a join webhook_outbox as o on o.id = a.outbox_id
-       where a.webhook_id = ${webhookId}
-       order by a.at desc, a.id
-       limit ${this.#options.attemptsKept}`.execute(this.db);
+    const rows = await this.db
+      .selectFrom('webhook_attempts as a')
+      .innerJoin('webhook_outbox as o', 'o.id', 'a.outbox_id')
+      .select(['a.id', 'a.attempt', 'a.status_code', 'a.error', 'a.duration_ms', 'a.at', 'o.event_id', 'o.type', 'o.sku', 'o.state'])
+      .where('a.webhook_id', '=', webhookId)
+      .orderBy('a.at', 'desc')
+      .orderBy('a.id')
+      .limit(this.#options.attemptsKept)
+      .execute();
     return rows.map((r) => ({
       id: r.id,
       eventId: r.event_id,
@@ -186,15 +206,24 @@ export class WebhookStore {
    */
   async retry(webhookId: string, attemptId: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const { rows } = await sql<{ id: string }>`
-        update webhook_outbox as o
-           set state = 'pending', next_attempt_at = now(), created_at = now()
-          from webhook_attempts as a
-         where a.id = ${attemptId} and a.webhook_id = ${webhookId} and o.id = a.outbox_id
-        returning o.id`.execute(trx);
-      if (rows.length === 0) return false;
-      await sql`update webhooks set disabled_at = null, disabled_reason = null, failing_since = null
-                 where id = ${webhookId} and disabled_at is not null`.execute(trx);
+      const attempt = await trx
+        .selectFrom('webhook_attempts')
+        .select('outbox_id')
+        .where('id', '=', attemptId)
+        .where('webhook_id', '=', webhookId)
+        .executeTakeFirst();
+      if (!attempt) return false;
+      await trx
+        .updateTable('webhook_outbox')
+        .set({ state: 'pending', next_attempt_at: now, created_at: now })
+        .where('id', '=', attempt.outbox_id)
+        .execute();
+      await trx
+        .updateTable('webhooks')
+        .set({ disabled_at: null, disabled_reason: null, failing_since: null })
+        .where('id', '=', webhookId)
+        .where('disabled_at', 'is not', null)
+        .execute();
       return true;
     });
   }
@@ -211,41 +240,67 @@ export class WebhookStore {
 
   /**
    * Claims up to `limit` due events for this node. `SKIP LOCKED` lets many nodes claim at once
-   * without waiting on each other, and the lease (a later `next_attempt_at`) keeps what one node
-   * claimed from the others until it settles it or, if the node died, until the lease runs out.
-   * Only the oldest pending event of each endpoint and product is ever due: order per product.
+   * without waiting on each other, and the lease (a later `next_attempt_at`, set before the locks go)
+   * keeps what one node claimed from the others until it settles it or, if the node died, until the
+   * lease runs out. Only the oldest pending event of each endpoint and product is ever due: order per
+   * product. Events of a disabled endpoint are never claimed. Only outbox rows are locked (the
+   * subqueries read without locks), so the same statements serve MariaDB, which has no `FOR UPDATE OF`.
    */
   async claim(limit: number): Promise<ClaimedEvent[]> {
-    const { rows } = await sql<ClaimRow>`
-      with due as (
-        select o.id from webhook_outbox as o
-         where o.state = 'pending' and o.next_attempt_at <= now()
-           and not exists (
-             select 1 from webhook_outbox as e
-              where e.state = 'pending' and e.webhook_id = o.webhook_id and e.sku = o.sku and e.id < o.id)
-         order by o.next_attempt_at, o.id
-         limit ${limit}
-         for update of o skip locked
-      )
-      update webhook_outbox as o
-         set next_attempt_at = now() + make_interval(secs => ${this.#options.leaseMs / 1000}), attempts = o.attempts + 1
-        from due, webhooks as w
-       where o.id = due.id and w.id = o.webhook_id and w.disabled_at is null
-      returning o.id, o.webhook_id, o.event_id, o.type, o.sku, o.status, o.available, o.on_hand, o.version, o.created_at, o.attempts,
-                w.url, w.secret, case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret`.execute(this.db);
-    return rows
-      .sort((a, b) => Number(a.id) - Number(b.id))
-      .map((r) => ({
-        outboxId: String(r.id),
-        webhookId: r.webhook_id,
-        url: r.url,
-        secrets: r.previous_secret === null ? [r.secret] : [r.secret, r.previous_secret],
-        eventId: r.event_id,
-        type: r.type,
-        createdAt: new Date(r.created_at),
-        data: { sku: r.sku, status: r.status, available: Number(r.available), onHand: Number(r.on_hand), version: Number(r.version) },
-        attempt: Number(r.attempts),
-      }));
+    const rows = await this.#transaction(async (trx) => {
+      const due = await trx
+        .selectFrom('webhook_outbox as o')
+        .select('o.id')
+        .where('o.state', '=', 'pending')
+        .where('o.next_attempt_at', '<=', now)
+        .where(({ exists, not, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('webhook_outbox as e')
+                .select(sql.lit(1).as('one'))
+                .where('e.state', '=', 'pending')
+                .whereRef('e.webhook_id', '=', 'o.webhook_id')
+                .whereRef('e.sku', '=', 'o.sku')
+                .whereRef('e.id', '<', 'o.id'),
+            ),
+          ),
+        )
+        .where(({ exists, selectFrom }) =>
+          exists(selectFrom('webhooks as w').select(sql.lit(1).as('one')).whereRef('w.id', '=', 'o.webhook_id').where('w.disabled_at', 'is', null)),
+        )
+        .orderBy('o.next_attempt_at')
+        .orderBy('o.id')
+        .limit(limit)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      if (due.length === 0) return [];
+      const ids = due.map((r) => r.id);
+      await trx
+        .updateTable('webhook_outbox')
+        .set({ next_attempt_at: nowPlusSeconds(trx, this.#options.leaseMs / 1000), attempts: sql`attempts + 1` })
+        .where('id', 'in', ids)
+        .execute();
+      return trx
+        .selectFrom('webhook_outbox as o')
+        .innerJoin('webhooks as w', 'w.id', 'o.webhook_id')
+        .select(['o.id', 'o.webhook_id', 'o.event_id', 'o.type', 'o.sku', 'o.status', 'o.available', 'o.on_hand', 'o.version', 'o.created_at', 'o.attempts', 'w.url', 'w.secret'])
+        .select(sql<string | null>`case when w.previous_secret_expires_at > ${now} then w.previous_secret end`.as('previous_secret'))
+        .where('o.id', 'in', ids)
+        .orderBy('o.id')
+        .execute();
+    });
+    return rows.map((r) => ({
+      outboxId: String(r.id),
+      webhookId: r.webhook_id,
+      url: r.url,
+      secrets: r.previous_secret === null ? [r.secret] : [r.secret, r.previous_secret],
+      eventId: r.event_id,
+      type: r.type,
+      createdAt: new Date(r.created_at),
+      data: { sku: r.sku, status: r.status, available: Number(r.available), onHand: Number(r.on_hand), version: Number(r.version) },
+      attempt: Number(r.attempts),
+    }));
   }
 
   /**
@@ -265,7 +320,7 @@ export class WebhookStore {
       error: outcome.error === null ? null : outcome.error.slice(0, 500),
       duration_ms: Math.round(outcome.durationMs),
     };
-    if (delivered) {
+    if (delivered && !isMysql(this.db)) {
       // The common case in one statement (one round trip): the attempt, the event, the endpoint's health.
       await sql`
         with attempt as (
@@ -277,97 +332,138 @@ export class WebhookStore {
         update webhooks set failing_since = null where id = ${event.webhookId} and failing_since is not null`.execute(this.db);
       return { delivered, gaveUp: false };
     }
-    return this.db.transaction().execute(async (trx) => {
+    // The endpoint's row is written first: on MySQL the attempt's foreign key share-locks it, and two
+    // settles that each held that lock and then asked to write the row would deadlock.
+    return this.#transaction(async (trx) => {
+      if (delivered) {
+        // MySQL has no data-modifying WITH: the same three writes, in one transaction.
+        await trx.updateTable('webhooks').set({ failing_since: null }).where('id', '=', event.webhookId).where('failing_since', 'is not', null).execute();
+        await trx.insertInto('webhook_attempts').values(attempt).execute();
+        await trx.updateTable('webhook_outbox').set({ state: 'delivered' }).where('id', '=', event.outboxId).execute();
+        return { delivered, gaveUp: false };
+      }
+      const disabled = await markFailing(trx, event.webhookId, o.disableAfterHours);
       await trx.insertInto('webhook_attempts').values(attempt).execute();
-      const delayMs = retryDelayMs(event.attempt, o.retryBaseMs, o.retryMaxDelayMs);
-      const { rows } = await sql<{ state: string }>`
-        update webhook_outbox
-           set state = case when created_at + make_interval(hours => ${o.retryHours}) <= now() + make_interval(secs => ${delayMs / 1000})
-                            then 'failed' else 'pending' end,
-               next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
-         where id = ${event.outboxId} and state = 'pending'
-        returning state`.execute(trx);
-      const gaveUp = rows[0]?.state === 'failed';
-      const { rows: endpoint } = await sql<{ disabled: boolean }>`
-        update webhooks
-           set failing_since = coalesce(failing_since, now()),
-               disabled_at = case when failing_since <= now() - make_interval(hours => ${o.disableAfterHours}) then now() end,
-               disabled_reason = case when failing_since <= now() - make_interval(hours => ${o.disableAfterHours})
-                                      then ${`no successful delivery for ${o.disableAfterHours} hours`} end
-         where id = ${event.webhookId} and disabled_at is null
-        returning disabled_at is not null as disabled`.execute(trx);
-      if (endpoint[0]?.disabled === true) {
-        await sql`update webhook_outbox set state = 'failed' where webhook_id = ${event.webhookId} and state = 'pending'`.execute(trx);
+      const gaveUp = await retryLater(trx, event.outboxId, retryDelayMs(event.attempt, o.retryBaseMs, o.retryMaxDelayMs) / 1000, o.retryHours);
+      if (disabled) {
+        await trx.updateTable('webhook_outbox').set({ state: 'failed' }).where('webhook_id', '=', event.webhookId).where('state', '=', 'pending').execute();
       }
       return { delivered, gaveUp };
     });
   }
 
+  /** A transaction, run again when the database picked it as a deadlock's victim or its lock wait timed out. */
+  async #transaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(work);
+      } catch (error) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryableConflict(error)) throw error;
+      }
+    }
+  }
+
   /**
-   * Keeps the last `attemptsKept` attempts per endpoint, then removes settled events that no kept
-   * attempt shows any more. Run now and then (not per attempt: that would sort on every send).
+   * Keeps the last `attemptsKept` attempts per endpoint, then removes up to `limit` settled events
+   * that no kept attempt shows any more. Run now and then (not per attempt: that would sort on every send).
    */
   async prune(limit = 1000): Promise<number> {
+    // The ranking is a derived table, which both families materialize, so MySQL may delete from the table it reads.
     await sql`
       delete from webhook_attempts
        where id in (select id from (select id, row_number() over (partition by webhook_id order by at desc, id) as n
                                       from webhook_attempts) as ranked
                      where n > ${this.#options.attemptsKept})`.execute(this.db);
-    const { rows } = await sql<{ id: string }>`
-      delete from webhook_outbox
-       where id in (select o.id from webhook_outbox as o
-                     where o.state <> 'pending'
-                       and not exists (select 1 from webhook_attempts as a where a.outbox_id = o.id)
-                     limit ${limit})
-      returning id`.execute(this.db);
-    return rows.length;
+    const settled = await this.db
+      .selectFrom('webhook_outbox as o')
+      .select('o.id')
+      .where('o.state', '<>', 'pending')
+      .where(({ exists, not, selectFrom }) => not(exists(selectFrom('webhook_attempts as a').select(sql.lit(1).as('one')).whereRef('a.outbox_id', '=', 'o.id'))))
+      .limit(limit)
+      .execute();
+    if (settled.length === 0) return 0;
+    const result = await this.db
+      .deleteFrom('webhook_outbox')
+      .where('id', 'in', settled.map((r) => r.id))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** Seconds since the oldest event not yet delivered nor given up was written (0 when none). */
   async oldestPendingAgeSeconds(): Promise<number> {
-    const { rows } = await sql<{ age: number | null }>`
-      select extract(epoch from now() - min(created_at))::float8 as age from webhook_outbox where state = 'pending'`.execute(this.db);
-    return Math.max(0, Number(rows[0]?.age ?? 0));
+    const row = await this.db
+      .selectFrom('webhook_outbox')
+      .select((eb) => [eb.fn.min('created_at').as('oldest'), now.as('now')])
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    if (!row || row.oldest === null) return 0;
+    return Math.max(0, (new Date(row.now).getTime() - new Date(row.oldest).getTime()) / 1000);
   }
 }
 
-const webhookColumns = 'id, url, events, created_at, disabled_at, disabled_reason, failing_since';
+/**
+ * A failed attempt's event waits `delaySeconds` for its next one, or is given up when its retry
+ * window (`retryHours` from when it was written) ends before then. True: given up now.
+ */
+async function retryLater(trx: Transaction<Database>, outboxId: string, delaySeconds: number, retryHours: number): Promise<boolean> {
+  const next = nowPlusSeconds(trx, delaySeconds);
+  const windowEnds = timePlusSeconds(trx, sql.ref('created_at'), retryHours * 3600);
+  await trx
+    .updateTable('webhook_outbox')
+    .set({ state: sql`case when ${windowEnds} <= ${next} then 'failed' else 'pending' end`, next_attempt_at: next })
+    .where('id', '=', outboxId)
+    .where('state', '=', 'pending')
+    .execute();
+  const row = await trx.selectFrom('webhook_outbox').select('state').where('id', '=', outboxId).executeTakeFirst();
+  return row?.state === 'failed';
+}
+
+/**
+ * Notes a failed attempt on its endpoint: failing since now if it was not, and disabled when it has
+ * failed for `disableAfterHours`. True: disabled now.
+ */
+async function markFailing(trx: Transaction<Database>, webhookId: string, disableAfterHours: number): Promise<boolean> {
+  const tooLong = sql<boolean>`failing_since <= ${timePlusSeconds(trx, now, -disableAfterHours * 3600)}`;
+  // `disabled_*` before `failing_since`: MySQL assigns left to right, and they must read the old value.
+  const { numUpdatedRows } = await trx
+    .updateTable('webhooks')
+    .set({
+      disabled_at: sql`case when ${tooLong} then ${now} end`,
+      disabled_reason: sql`case when ${tooLong} then ${`no successful delivery for ${disableAfterHours} hours`} end`,
+      failing_since: sql`coalesce(failing_since, ${now})`,
+    })
+    .where('id', '=', webhookId)
+    .where('disabled_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  if (numUpdatedRows === 0n) return false;
+  const row = await trx.selectFrom('webhooks').select('disabled_at').where('id', '=', webhookId).executeTakeFirst();
+  return row?.disabled_at != null;
+}
+
+/** A merchant's webhooks as `toWebhook` reads them. */
+function selectWebhooks(db: Kysely<Database>, merchantId: string) {
+  return db
+    .selectFrom('webhooks')
+    .select(['id', 'url', 'events', 'created_at', 'disabled_at', 'disabled_reason', 'failing_since'])
+    .where('merchant_id', '=', merchantId);
+}
 
 interface WebhookRow {
   id: string;
   url: string;
-  events: WebhookEventType[];
+  /** A `text[]` from PostgreSQL, JSON text from MySQL. */
+  events: unknown;
   created_at: Date;
   disabled_at: Date | null;
   disabled_reason: string | null;
   failing_since: Date | null;
 }
 
-interface AttemptRow {
-  id: string;
-  attempt: number;
-  status_code: number | null;
-  error: string | null;
-  duration_ms: number;
-  at: Date;
-  event_id: string;
-  type: WebhookEventType;
-  sku: string;
-  state: string;
-}
-
-/** The claimed outbox row with what signing and sending need from its webhook. */
-type ClaimRow = Omit<Selectable<WebhookOutboxTable>, 'merchant_id' | 'state' | 'next_attempt_at'> & {
-  url: string;
-  secret: string;
-  previous_secret: string | null;
-};
-
 function toWebhook(row: WebhookRow): Webhook {
   return {
     id: row.id,
     url: row.url,
-    events: row.events,
+    events: textListFrom(row.events) as WebhookEventType[],
     createdAt: new Date(row.created_at),
     disabledAt: row.disabled_at === null ? null : new Date(row.disabled_at),
     disabledReason: row.disabled_reason,

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyWebhook, type WebhookEvent } from '../../sdk/webhooks/index.js';
 import { databaseBackends } from '../../test/backends.js';
@@ -8,6 +9,7 @@ import { waitFor } from '../../test/support/wait.js';
 import { buildApp } from '../api/app.js';
 import { loadConfig, type Config } from '../config.js';
 import { webhookStore } from '../main.js';
+import { now, timePlusSeconds } from '../store/sql-dialect.js';
 import { StockStore } from '../store/stock-store.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
 import type { WebhookStore } from './webhook-store.js';
@@ -71,8 +73,7 @@ function call(app: FastifyInstance, method: string, url: string, key?: string, b
   return app.inject({ method: method as 'GET', url, headers, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
 }
 
-// PostgreSQL and PGlite: MySQL/MariaDB has no webhook outbox yet (the node serves no webhook routes there).
-describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks on $name', ({ databaseUrl }) => {
+describe.each(databaseBackends())('webhooks on $name', ({ databaseUrl }) => {
   const env = {
     ADMIN_TOKEN: ADMIN,
     LOG_LEVEL: 'silent',
@@ -108,6 +109,17 @@ describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks 
     const res = await call(app, 'POST', '/v1/webhooks', sk, { url, events });
     expect(res.statusCode).toBe(201);
     return res.json<{ id: string; secret: string; url: string; events: string[] }>();
+  }
+
+  /** The endpoint's outbox, oldest first, as `SKU type vVERSION aAVAILABLE`. */
+  async function outbox(webhookId: string): Promise<string[]> {
+    const rows = await store.db
+      .selectFrom('webhook_outbox')
+      .select(['type', 'sku', 'version', 'available'])
+      .where('webhook_id', '=', webhookId)
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => `${r.sku} ${r.type} v${r.version} a${r.available}`);
   }
 
   beforeAll(async () => {
@@ -180,13 +192,6 @@ describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks 
   it('emits one event per public status transition of each committed write, on every write path', async () => {
     const m = await merchant();
     const hook = await subscribe(m.sk, 'http://127.0.0.1:9/none');
-    const types = async () => {
-      const { rows } = await import('kysely').then(({ sql }) =>
-        sql<{ type: string; sku: string; version: number; available: number }>`
-          select type, sku, version, available from webhook_outbox where webhook_id = ${hook.id} order by id`.execute(store.db),
-      );
-      return rows.map((r) => `${r.sku} ${r.type} v${r.version} a${r.available}`);
-    };
     await store.setStock(m.id, 'A', { onHand: 10 }); // first write: from unknown, none
     await store.adjustStock(m.id, 'A', { delta: -7 }); // one statement: in_stock → low_stock (threshold 5)
     await store.adjustStock(m.id, 'A', { delta: -1 }); // low → low: none
@@ -197,7 +202,7 @@ describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks 
     const held = await store.holdReservation(m.id, { sku: 'A', quantity: 20, ttlSeconds: 1 }); // → sold_out
     expect(held.state).toBe('held');
     await waitFor(async () => (await store.expireDueReservations()) > 0, 5000, 'the hold to expire'); // → back in stock
-    expect(await types()).toEqual([
+    expect(await outbox(hook.id)).toEqual([
       'A stock.low_stock v2 a3',
       'A stock.sold_out v4 a0',
       'A stock.back_in_stock v5 a20',
@@ -211,13 +216,52 @@ describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks 
     await store.setStock(n.id, 'B', { onHand: 10 });
     await store.adjustStock(n.id, 'B', { delta: -8 });
     await store.adjustStock(n.id, 'B', { delta: -2 });
-    const { sql } = await import('kysely');
-    const { rows } = await sql<{ type: string }>`select type from webhook_outbox where webhook_id = ${onlySoldOut.id}`.execute(store.db);
-    expect(rows.map((r) => r.type)).toEqual(['stock.sold_out']);
+    expect(await outbox(onlySoldOut.id)).toEqual(['B stock.sold_out v3 a0']);
     // A rolled-back write leaves no event: the outbox is written in the write's own transaction.
     await expect(store.adjustStock(n.id, 'B', { delta: -1 })).rejects.toMatchObject({ code: 'insufficient_stock' });
-    expect((await sql`select 1 from webhook_outbox where webhook_id = ${onlySoldOut.id}`.execute(store.db)).rows).toHaveLength(1);
+    expect(await outbox(onlySoldOut.id)).toHaveLength(1);
     expect(await webhooks.dropMerchantEvents(n.id)).toBe(1);
+  });
+
+  it('emits an event for each item of a combined write group, in order, with the public version it answers with', async () => {
+    const m = await merchant();
+    const hook = await subscribe(m.sk, 'http://127.0.0.1:9/none');
+    const adjust = (delta: number) => store.adjustStock(m.id, 'HOT', { delta });
+    await store.setStock(m.id, 'HOT', { onHand: 10 });
+    const groups = store.combiningStats.groups;
+    // The first write goes alone (10 → 9); the two that queue behind it are one group: in stock → low → sold out.
+    const first = await Promise.all([adjust(-1), adjust(-4), adjust(-5)]);
+    await adjust(1); // alone, 0 → 1: back in stock (low)
+    // Alone 1 → 0 (sold out), then one group: back in stock and sold out again, the public face as it began.
+    const second = await Promise.all([adjust(-1), adjust(4), adjust(-4)]);
+    expect(store.combiningStats.groups - groups).toBe(5);
+    expect(first.map((r) => [r.onHand, r.publicVersion])).toEqual([[9, 2], [5, 3], [0, 3]]);
+    // The lone -1 sells out (v5); the group's +4 and -4 leave the public face as it was: no new public version.
+    expect(second.map((r) => [r.onHand, r.publicVersion])).toEqual([[0, 5], [4, 5], [0, 5]]);
+    expect(await outbox(hook.id)).toEqual([
+      'HOT stock.low_stock v3 a5',
+      'HOT stock.sold_out v3 a0',
+      'HOT stock.back_in_stock v4 a1',
+      'HOT stock.sold_out v5 a0',
+      'HOT stock.back_in_stock v5 a4',
+      'HOT stock.sold_out v5 a0',
+    ]);
+  });
+
+  it('drops the pending events of a deleted merchant', async () => {
+    const m = await merchant();
+    const kept = await merchant();
+    for (const { sk, id } of [m, kept]) {
+      await subscribe(sk, 'http://127.0.0.1:9/none');
+      await store.setStock(id, 'D', { onHand: 1 });
+      await store.adjustStock(id, 'D', { delta: -1 });
+    }
+    const pending = async (merchantId: string) =>
+      (await store.db.selectFrom('webhook_outbox').select('id').where('merchant_id', '=', merchantId).execute()).length;
+    expect([await pending(m.id), await pending(kept.id)]).toEqual([1, 1]);
+    expect((await call(app, 'DELETE', `/v1/merchants/${m.id}`, ADMIN)).statusCode).toBe(204);
+    expect([await pending(m.id), await pending(kept.id)]).toEqual([0, 1]);
+    expect(await store.db.selectFrom('webhooks').select('id').where('merchant_id', '=', m.id).execute()).toEqual([]);
   });
 
   it('delivers stock.sold_out within 2 s of the write, signed so that verifyWebhook accepts it', async () => {
@@ -283,15 +327,15 @@ describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks 
   it('gives an event up after WEBHOOK_RETRY_HOURS, disables an endpoint failing for WEBHOOK_DISABLE_AFTER_HOURS, keeps the last 100 attempts', async () => {
     const receiver = await Receiver.start();
     receiver.answer = () => 500;
-    const { sql } = await import('kysely');
+    const ago = (seconds: number) => timePlusSeconds(store.db, now, -seconds);
     try {
       const m = await merchant();
       const hook = await subscribe(m.sk, receiver.url);
       await store.setStock(m.id, 'G', { onHand: 1 });
       await store.adjustStock(m.id, 'G', { delta: -1 });
       // The event was written a day ago and the endpoint has failed for three days: time travel in the rows.
-      await sql`update webhook_outbox set created_at = now() - interval '25 hours' where webhook_id = ${hook.id}`.execute(store.db);
-      await sql`update webhooks set failing_since = now() - interval '73 hours' where id = ${hook.id}`.execute(store.db);
+      await store.db.updateTable('webhook_outbox').set({ created_at: ago(25 * 3600) }).where('webhook_id', '=', hook.id).execute();
+      await store.db.updateTable('webhooks').set({ failing_since: ago(73 * 3600) }).where('id', '=', hook.id).execute();
       dispatcher();
       await waitFor(async () => (await webhooks.attempts(hook.id)).length === 1, 5000, 'one failed attempt');
       const listed = (await call(app, 'GET', '/v1/webhooks', m.sk)).json<{ items: Array<{ disabled: boolean; disabledReason: string }> }>();
@@ -299,14 +343,27 @@ describe.each(databaseBackends().filter((b) => b.name !== 'mariadb'))('webhooks 
       expect((await webhooks.attempts(hook.id))[0]!.state).toBe('failed');
       // A disabled endpoint gets no new events.
       await store.adjustStock(m.id, 'G', { delta: 1 });
-      expect((await sql`select 1 from webhook_outbox where webhook_id = ${hook.id}`.execute(store.db)).rows).toHaveLength(1);
+      expect(await outbox(hook.id)).toHaveLength(1);
 
-      const [{ id: outboxId }] = (await sql<{ id: string }>`select id from webhook_outbox where webhook_id = ${hook.id}`.execute(store.db)).rows as [{ id: string }];
-      await sql`insert into webhook_attempts (id, webhook_id, outbox_id, attempt, status_code, error, duration_ms, at)
-                select 'whd_old' || n, ${hook.id}, ${outboxId}, n, 500, null, 1, now() - make_interval(mins => n)
-                  from generate_series(1, 150) as n`.execute(store.db);
+      const { id: outboxId } = await store.db.selectFrom('webhook_outbox').select('id').where('webhook_id', '=', hook.id).executeTakeFirstOrThrow();
+      await store.db
+        .insertInto('webhook_attempts')
+        .values(
+          Array.from({ length: 150 }, (_, i) => ({
+            id: `whd_old${i + 1}`,
+            webhook_id: hook.id,
+            outbox_id: outboxId,
+            attempt: i + 1,
+            status_code: 500,
+            error: null,
+            duration_ms: 1,
+            at: ago((i + 1) * 60),
+          })),
+        )
+        .execute();
       await webhooks.prune();
-      expect((await sql`select 1 from webhook_attempts where webhook_id = ${hook.id}`.execute(store.db)).rows).toHaveLength(100);
+      const kept = await store.db.selectFrom('webhook_attempts').select('id').where('webhook_id', '=', hook.id).execute();
+      expect(kept).toHaveLength(100);
       expect((await webhooks.attempts(hook.id)).length).toBe(100);
     } finally {
       await receiver.close();
