@@ -1,18 +1,39 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhook } from 'stockwire/webhooks';
-import { realDatabaseUrl } from '../backends.js';
+import { realDatabaseUrl, realMysqlUrl } from '../backends.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
 import { api, createMerchant, NodeProcess } from './helpers.js';
 
 /**
- * Webhooks across whole API processes on one PostgreSQL: an event committed but not yet delivered
- * when its node is SIGKILLed is delivered after the restart (the outbox is in the database), and two
- * nodes sending one outbox never deliver an event twice.
+ * Webhooks across whole API processes on every store: an event committed but not yet delivered when
+ * its node is SIGKILLed is delivered after the restart (the outbox is in the database), and two
+ * nodes sending one outbox never deliver an event twice (PostgreSQL and MariaDB; the embedded PGlite
+ * serves one process, so it has no second node).
  */
-const databaseUrl = realDatabaseUrl();
+interface Store {
+  readonly name: 'postgres' | 'mariadb' | 'pglite';
+  /** The store's settings for a node; PGlite's data directory is made per suite. */
+  readonly env: () => Record<string, string>;
+}
+
+const postgresUrl = realDatabaseUrl();
+const mysqlUrl = realMysqlUrl();
+const stores: Store[] = [
+  ...(postgresUrl ? [{ name: 'postgres' as const, env: () => ({ DATABASE_URL: postgresUrl }) }] : []),
+  ...(mysqlUrl ? [{ name: 'mariadb' as const, env: () => ({ DATABASE_URL: mysqlUrl }) }] : []),
+  { name: 'pglite' as const, env: () => ({ DATA_DIR: pgliteDir() }) },
+];
+let pgliteDataDir: string | undefined;
+function pgliteDir(): string {
+  pgliteDataDir ??= mkdtempSync(join(tmpdir(), 'stockwire-webhook-fault-'));
+  return pgliteDataDir;
+}
 
 interface Hit {
   readonly id: string;
@@ -21,7 +42,7 @@ interface Hit {
   readonly signature: string;
 }
 
-describe.skipIf(databaseUrl === null)('fault: webhook delivery across API processes', () => {
+describe.each(stores)('fault: webhook delivery across API processes on $name', (store) => {
   const nodes: NodeProcess[] = [];
   let receiver: http.Server;
   let receiverUrl: string;
@@ -31,7 +52,7 @@ describe.skipIf(databaseUrl === null)('fault: webhook delivery across API proces
   let hung = 0;
 
   const env = (port: number): Record<string, string> => ({
-    DATABASE_URL: databaseUrl!,
+    ...store.env(),
     ROLE: 'api',
     PORT: String(port),
     WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -77,6 +98,7 @@ describe.skipIf(databaseUrl === null)('fault: webhook delivery across API proces
   afterAll(async () => {
     receiver.closeAllConnections();
     await new Promise((resolve) => receiver.close(resolve));
+    if (store.name === 'pglite' && pgliteDataDir) rmSync(pgliteDataDir, { recursive: true, force: true });
   });
 
   it('an event committed but not delivered when the API process is SIGKILLed is delivered after the restart', async () => {
@@ -100,7 +122,7 @@ describe.skipIf(databaseUrl === null)('fault: webhook delivery across API proces
     expect(verifyWebhook(String(hook.body.secret), hit.raw, hit.signature)).toMatchObject({ type: 'stock.sold_out', data: { sku: 'KILL-1' } });
   });
 
-  it('two API nodes sending one outbox deliver every event exactly once in the normal path', async () => {
+  it.skipIf(store.name === 'pglite')('two API nodes sending one outbox deliver every event exactly once in the normal path', async () => {
     const a = await start();
     const b = await start();
     const shop = await createMerchant(a.base);
