@@ -117,14 +117,15 @@ export class MerchantKeys {
   }
 
   /**
-   * Removes a merchant and all its data in one transaction. Each table is cleared by name, children
-   * first, rather than trusting foreign keys: the journal and idempotency answers have none to products.
-   * False: no such merchant.
+   * Removes a merchant and all its data in one transaction, its pending webhook events first (so no
+   * node sends them). Each table is cleared by name, children first, rather than trusting foreign keys:
+   * the journal and idempotency answers have none to products. (Delivery attempts go with their events
+   * and webhooks, by their foreign keys: they have no merchant column.) False: no such merchant.
    */
   async deleteMerchant(merchantId: string): Promise<boolean> {
     const result = await storeQuery(() =>
       this.#db.transaction().execute(async (trx) => {
-        for (const table of ['reservations', 'stock_journal', 'idempotency_keys', 'stock', 'products'] as const) {
+        for (const table of ['webhook_outbox', 'webhooks', 'reservations', 'stock_journal', 'idempotency_keys', 'stock', 'products'] as const) {
           await trx.deleteFrom(table).where('merchant_id', '=', merchantId).execute();
         }
         return trx.deleteFrom('merchants').where('id', '=', merchantId).executeTakeFirst();
