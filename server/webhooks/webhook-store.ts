@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type QueryCreator, type Transaction } from 'kysely';
 import type { Database, WebhookEventType } from '../store/schema.js';
 import { isMysql, now, nowPlusSeconds, textListFrom, textListValue, timePlusSeconds } from '../store/sql-dialect.js';
 import { isRetryableConflict } from '../store/storage-errors.js';
@@ -239,57 +239,39 @@ export class WebhookStore {
   }
 
   /**
-   * Claims up to `limit` due events for this node. `SKIP LOCKED` lets many nodes claim at once
-   * without waiting on each other, and the lease (a later `next_attempt_at`, set before the locks go)
-   * keeps what one node claimed from the others until it settles it or, if the node died, until the
-   * lease runs out. Only the oldest pending event of each endpoint and product is ever due: order per
-   * product. Events of a disabled endpoint are never claimed. Only outbox rows are locked (the
-   * subqueries read without locks), so the same statements serve MariaDB, which has no `FOR UPDATE OF`.
+   * Claims up to `limit` due events for this node (`dueEvents`). `SKIP LOCKED` lets many nodes claim
+   * at once without waiting on each other, and the lease (a later `next_attempt_at`, set before the
+   * locks go) keeps what one node claimed from the others until it settles it or, if the node died,
+   * until the lease runs out. PostgreSQL does it in one statement; MySQL, without data-modifying WITH
+   * or UPDATE … RETURNING, in a short transaction of the same steps.
    */
   async claim(limit: number): Promise<ClaimedEvent[]> {
-    const rows = await this.#transaction(async (trx) => {
-      const due = await trx
-        .selectFrom('webhook_outbox as o')
-        .select('o.id')
-        .where('o.state', '=', 'pending')
-        .where('o.next_attempt_at', '<=', now)
-        .where(({ exists, not, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('webhook_outbox as e')
-                .select(sql.lit(1).as('one'))
-                .where('e.state', '=', 'pending')
-                .whereRef('e.webhook_id', '=', 'o.webhook_id')
-                .whereRef('e.sku', '=', 'o.sku')
-                .whereRef('e.id', '<', 'o.id'),
-            ),
-          ),
-        )
-        .where(({ exists, selectFrom }) =>
-          exists(selectFrom('webhooks as w').select(sql.lit(1).as('one')).whereRef('w.id', '=', 'o.webhook_id').where('w.disabled_at', 'is', null)),
-        )
-        .orderBy('o.next_attempt_at')
-        .orderBy('o.id')
-        .limit(limit)
-        .forUpdate()
-        .skipLocked()
-        .execute();
-      if (due.length === 0) return [];
-      const ids = due.map((r) => r.id);
-      await trx
-        .updateTable('webhook_outbox')
-        .set({ next_attempt_at: nowPlusSeconds(trx, this.#options.leaseMs / 1000), attempts: sql`attempts + 1` })
-        .where('id', 'in', ids)
-        .execute();
-      return trx
-        .selectFrom('webhook_outbox as o')
-        .innerJoin('webhooks as w', 'w.id', 'o.webhook_id')
-        .select(['o.id', 'o.webhook_id', 'o.event_id', 'o.type', 'o.sku', 'o.status', 'o.available', 'o.on_hand', 'o.version', 'o.created_at', 'o.attempts', 'w.url', 'w.secret'])
-        .select(sql<string | null>`case when w.previous_secret_expires_at > ${now} then w.previous_secret end`.as('previous_secret'))
-        .where('o.id', 'in', ids)
-        .orderBy('o.id')
-        .execute();
-    });
+    const lease = nowPlusSeconds(this.db, this.#options.leaseMs / 1000);
+    const previousSecret = sql<string | null>`case when w.previous_secret_expires_at > ${now} then w.previous_secret end`.as('previous_secret');
+    const rows = !isMysql(this.db)
+      ? await this.db
+          .with('due', (db) => dueEvents(db, limit))
+          .updateTable('webhook_outbox as o')
+          .from(['due', 'webhooks as w'])
+          .set({ next_attempt_at: lease, attempts: sql`o.attempts + 1` })
+          .whereRef('o.id', '=', 'due.id')
+          .whereRef('w.id', '=', 'o.webhook_id')
+          .returning(claimColumns)
+          .returning(previousSecret)
+          .execute()
+      : await this.#transaction(async (trx) => {
+          const ids = (await dueEvents(trx, limit).execute()).map((r) => r.id);
+          if (ids.length === 0) return [];
+          await trx.updateTable('webhook_outbox').set({ next_attempt_at: lease, attempts: sql`attempts + 1` }).where('id', 'in', ids).execute();
+          return trx
+            .selectFrom('webhook_outbox as o')
+            .innerJoin('webhooks as w', 'w.id', 'o.webhook_id')
+            .select(claimColumns)
+            .select(previousSecret)
+            .where('o.id', 'in', ids)
+            .execute();
+        });
+    rows.sort((a, b) => Number(a.id) - Number(b.id));
     return rows.map((r) => ({
       outboxId: String(r.id),
       webhookId: r.webhook_id,
@@ -439,6 +421,56 @@ async function markFailing(trx: Transaction<Database>, webhookId: string, disabl
   const row = await trx.selectFrom('webhooks').select('disabled_at').where('id', '=', webhookId).executeTakeFirst();
   return row?.disabled_at != null;
 }
+
+/**
+ * The due events, locked with `SKIP LOCKED`: pending, their time come, their endpoint not disabled,
+ * and each the oldest pending event of its endpoint and product (order per product). Only outbox rows
+ * are locked (the subqueries read without locks), so MariaDB, which has no `FOR UPDATE OF`, runs it too.
+ */
+function dueEvents(db: QueryCreator<Database>, limit: number) {
+  return db
+    .selectFrom('webhook_outbox as o')
+    .select('o.id')
+    .where('o.state', '=', 'pending')
+    .where('o.next_attempt_at', '<=', now)
+    .where(({ exists, not, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('webhook_outbox as e')
+            .select(sql.lit(1).as('one'))
+            .where('e.state', '=', 'pending')
+            .whereRef('e.webhook_id', '=', 'o.webhook_id')
+            .whereRef('e.sku', '=', 'o.sku')
+            .whereRef('e.id', '<', 'o.id'),
+        ),
+      ),
+    )
+    .where(({ exists, selectFrom }) =>
+      exists(selectFrom('webhooks as w').select(sql.lit(1).as('one')).whereRef('w.id', '=', 'o.webhook_id').where('w.disabled_at', 'is', null)),
+    )
+    .orderBy('o.next_attempt_at')
+    .orderBy('o.id')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked();
+}
+
+/** What sending a claimed event needs: the outbox row and its endpoint's address and secret. */
+const claimColumns = [
+  'o.id',
+  'o.webhook_id',
+  'o.event_id',
+  'o.type',
+  'o.sku',
+  'o.status',
+  'o.available',
+  'o.on_hand',
+  'o.version',
+  'o.created_at',
+  'o.attempts',
+  'w.url',
+  'w.secret',
+] as const;
 
 /** A merchant's webhooks as `toWebhook` reads them. */
 function selectWebhooks(db: Kysely<Database>, merchantId: string) {
