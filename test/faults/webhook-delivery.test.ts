@@ -120,7 +120,8 @@ describe.each(stores)('fault: webhook delivery across API processes on $name', (
     await waitFor(() => hits.some((h) => h.sku === 'KILL-1'), 20_000, 'delivery after the restart');
     const hit = hits.find((h) => h.sku === 'KILL-1')!;
     expect(verifyWebhook(String(hook.body.secret), hit.raw, hit.signature)).toMatchObject({ type: 'stock.sold_out', data: { sku: 'KILL-1' } });
-  });
+    // Two start-ups, each opening (on PGlite, the first also creating) the database, on a busy machine.
+  }, 90_000);
 
   it.skipIf(store.name === 'pglite')('two API nodes sending one outbox deliver every event exactly once in the normal path', async () => {
     const a = await start();
