@@ -6,6 +6,7 @@ import { BusKeys } from './bus-keys.js';
 import { readCachedViews, readPayloads, withSetLatest, type LatestValueClient } from './latest-cache.js';
 import { OutboxBus, type OutboxBusOptions } from './outbox-bus.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from './redis-endpoint.js';
+import { WatchedProducts, type WatchedProduct } from './watched-products.js';
 
 /** How long close() waits for unsent changes to reach Redis. */
 const CLOSE_FLUSH_MS = 1000;
@@ -27,13 +28,6 @@ export type RedisBusOptions = RedisEndpoint &
      */
     readonly failoverReplayMs?: number;
   };
-
-interface Watched {
-  readonly merchantId: string;
-  readonly sku: string;
-  readonly channel: string;
-  refs: number;
-}
 
 /**
  * Redis adapter (ioredis, Redis 7+ for sharded pub/sub), on one Redis or a Redis Cluster: the same
@@ -69,8 +63,8 @@ export class RedisBus extends OutboxBus {
   private readonly maxRecent: number;
   private readonly failoverReplayMs: number;
   private primaries = '';
-  private readonly watched = new Map<string, Watched>();
-  private readonly byChannel = new Map<string, Watched>();
+  /** Watched products by channel. */
+  private readonly watched = new WatchedProducts();
   private flushing = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private controlRetryTimer: NodeJS.Timeout | undefined;
@@ -99,7 +93,7 @@ export class RedisBus extends OutboxBus {
       this.queueFlush();
       this.flushControl();
       // The two connections come back independently; whichever is second replays what was missed.
-      if (this.subUp) void this.replayCache([...this.watched.values()]);
+      if (this.subUp) void this.replayCache(this.watched.all());
     });
     this.sub.on('ready', () => void this.onSubscriberReady());
     this.sub.on('close', () => this.onSubscriberDown());
@@ -119,32 +113,19 @@ export class RedisBus extends OutboxBus {
 
   async watch(merchantId: string, sku: string): Promise<void> {
     if (this.closed) return;
-    const topic = topicOf(merchantId, sku);
-    const existing = this.watched.get(topic);
-    if (existing !== undefined) {
-      existing.refs += 1;
-      return;
-    }
-    const entry: Watched = { merchantId, sku, channel: this.keys.channel(merchantId, sku), refs: 1 };
-    this.watched.set(topic, entry);
-    this.byChannel.set(entry.channel, entry);
-    if (this.sub.status !== 'ready') return; // onSubscriberReady subscribes it, then reports `up`.
+    const { product, first } = this.watched.add(merchantId, sku, () => ({ merchantId, sku, address: this.keys.channel(merchantId, sku) }));
+    if (!first || this.sub.status !== 'ready') return; // onSubscriberReady subscribes it, then reports `up`.
     try {
-      await this.sub.ssubscribe(entry.channel);
+      await this.sub.ssubscribe(product.address);
     } catch (error) {
-      this.logger.debug({ err: error instanceof Error ? error.message : String(error), topic }, 'redis bus subscribe failed; will resubscribe on reconnect');
+      const err = error instanceof Error ? error.message : String(error);
+      this.logger.debug({ err, topic: topicOf(merchantId, sku) }, 'redis bus subscribe failed; will resubscribe on reconnect');
     }
   }
 
   unwatch(merchantId: string, sku: string): void {
-    const topic = topicOf(merchantId, sku);
-    const entry = this.watched.get(topic);
-    if (entry === undefined) return;
-    entry.refs -= 1;
-    if (entry.refs > 0) return;
-    this.watched.delete(topic);
-    this.byChannel.delete(entry.channel);
-    if (this.sub.status === 'ready' && !this.closed) this.sub.sunsubscribe(entry.channel).catch(() => {});
+    const product = this.watched.release(merchantId, sku);
+    if (product !== undefined && this.sub.status === 'ready' && !this.closed) this.sub.sunsubscribe(product.address).catch(() => {});
   }
 
   /** Waits until both connections are ready (tests and start-up checks); resolves false on timeout. */
@@ -285,9 +266,9 @@ export class RedisBus extends OutboxBus {
   }
 
   private async onSubscriberReady(): Promise<void> {
-    const entries = [...this.watched.values()];
+    const entries = this.watched.all();
     // One SSUBSCRIBE per channel: on a cluster, channels of different slots may not share a command.
-    await Promise.all([this.controlChannel, ...entries.map((entry) => entry.channel)].map((channel) => this.sub.ssubscribe(channel).catch(() => undefined)));
+    await Promise.all([this.controlChannel, ...entries.map((entry) => entry.address)].map((channel) => this.sub.ssubscribe(channel).catch(() => undefined)));
     if (this.closed || this.sub.status !== 'ready') return;
     if (!this.subUp) this.logger.info({ watched: entries.length }, 'redis bus connected');
     this.subUp = true;
@@ -300,13 +281,13 @@ export class RedisBus extends OutboxBus {
    * while this node was still resubscribing is in the cache even though its message was missed.
    * Listeners drop what they already have by version.
    */
-  private async replayCache(entries: readonly Watched[]): Promise<void> {
+  private async replayCache(entries: readonly WatchedProduct[]): Promise<void> {
     if (entries.length === 0 || this.cmd.status !== 'ready') return;
     const results = await readPayloads(this.cmd, entries.map((entry) => this.keys.latestKey(entry.merchantId, entry.sku)));
     if (this.closed) return;
     entries.forEach((entry, i) => {
       const raw = results[i];
-      if (raw !== null && raw !== undefined) this.onMessage(entry.channel, raw);
+      if (raw !== null && raw !== undefined) this.onMessage(entry.address, raw);
     });
   }
 
@@ -332,7 +313,7 @@ export class RedisBus extends OutboxBus {
     if (!this.subUp) this.logger.info({ watched: this.watched.size }, 'redis bus shards resubscribed');
     this.subUp = true;
     this.emitConnection('up');
-    await this.replayCache([...this.watched.values()]);
+    await this.replayCache(this.watched.all());
   }
 
   private onSubscriberDown(): void {
@@ -347,7 +328,7 @@ export class RedisBus extends OutboxBus {
       this.receiveControl(message, channel);
       return;
     }
-    const entry = this.byChannel.get(channel);
+    const entry = this.watched.at(channel);
     if (entry === undefined) return; // unsubscribed meanwhile: not ours to parse
     this.receiveChange(message, entry, channel);
   }
