@@ -444,10 +444,7 @@ async function deliveryRun(
       maxInFlight: timed ? products : 256,
       timed,
       concurrency: 1,
-      writeTimes: clock.writeTimes,
-      writeVersions: clock.writeVersions,
-      finalVersions: clock.finalVersions,
-      ring: clock.ring,
+      ...clock,
     });
     const bar = progressBar(options, system, options.durationS);
     const started = nowMs();
@@ -539,41 +536,6 @@ async function capacityRun(system: RunningSystem, options: ScenarioOptions, metr
   }
 }
 
-/** `options.concurrency` lanes of writes for `durationS`, each issuing its next write when the last one answered. */
-async function closedLoop(
-  system: RunningSystem,
-  options: ScenarioOptions,
-  clock: WriteClock,
-  skus: readonly string[],
-  startVersions: readonly number[],
-  label: string,
-): Promise<WriterResult> {
-  const writer = startWriter({
-    target: system.writeTarget,
-    skus,
-    startVersions,
-    mode: 'closed',
-    rate: 0,
-    durationMs: options.durationS * 1000,
-    maxInFlight: options.concurrency,
-    timed: false,
-    concurrency: options.concurrency,
-    writeTimes: clock.writeTimes,
-    writeVersions: clock.writeVersions,
-    finalVersions: clock.finalVersions,
-    ring: clock.ring,
-  });
-  const bar = progressBar(options, system, options.durationS);
-  const started = nowMs();
-  const timer = setInterval(() => bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: label, open: 0, frames: 0 }), 250);
-  try {
-    return await writer.done;
-  } finally {
-    clearInterval(timer);
-    bar.stop();
-  }
-}
-
 /** writes: closed-loop REST adjusts on one hot SKU, then spread over `skus` SKUs. */
 async function writesRun(
   system: RunningSystem,
@@ -583,11 +545,8 @@ async function writesRun(
   watchdog: Watchdog,
 ): Promise<void> {
   const window = new Window(system, backends.redisPid);
-  const phase = async (skuCount: number) => {
-    const skus = Array.from({ length: skuCount }, (_, i) => skuName(i));
-    const written = await closedLoop(system, options, createWriteClock(skuCount), skus, system.startVersions.slice(0, skuCount), `adjusts on ${skuCount} sku`);
-    return writeMetrics(written);
-  };
+  const phase = async (skuCount: number) =>
+    writeMetrics(await showWriting(options, system, `adjusts on ${skuCount} sku`, startAdjusts(system, skuCount, closedLoopOf(options))));
   metrics.writes = await phase(1);
   metrics.writesSpread = await phase(options.skus);
   window.finish(metrics, watchdog);
@@ -627,7 +586,8 @@ async function flashSaleRun(
   const finals = new Int32Array(clock.finalVersions);
   finals[0] = system.startVersions[0]!;
   const window = new Window(system, backends.redisPid);
-  const phase = (name: string) => closedLoop(system, options, clock, [skuName(0)], [finals[0]!], name);
+  // The second phase starts where the first one left the product (`finals` is a view of the clock).
+  const phase = (name: string) => showWriting(options, system, name, startAdjusts(system, 1, closedLoopOf(options), { clock, startVersions: [finals[0]!] }));
   const perAdjust = (before: number, after: number, ok: number) => (ok > 0 && Number.isFinite(before) && Number.isFinite(after) ? round((after - before) / ok, 3) : null);
 
   const x0 = await committedTransactions(databaseUrl);
@@ -668,28 +628,57 @@ async function flashSaleRun(
   }
 }
 
-/** REST adjusts of the merchant on its first `skuCount` SKUs, untimed: closed loop over `lanes`, or open loop at `rate`. */
+interface AdjustLoad {
+  readonly mode: 'open' | 'closed';
+  readonly rate: number;
+  readonly lanes: number;
+  readonly durationS: number;
+}
+
+/** `options.concurrency` lanes for `durationS`, each issuing its next write when the last one answered. */
+function closedLoopOf(options: ScenarioOptions): AdjustLoad {
+  return { mode: 'closed', rate: 0, lanes: options.concurrency, durationS: options.durationS };
+}
+
+/**
+ * REST adjusts of the merchant on its first `skuCount` SKUs, untimed: closed loop over `lanes`, or
+ * open loop at `rate`. `from`: the versions the SKUs hold now and the clock their watchers read
+ * (by default, the versions the system started with and a clock nobody watches).
+ */
 function startAdjusts(
   system: RunningSystem,
   skuCount: number,
-  load: { readonly mode: 'open' | 'closed'; readonly rate: number; readonly lanes: number; readonly durationS: number },
+  load: AdjustLoad,
+  from: { readonly clock: WriteClock; readonly startVersions: readonly number[] } = {
+    clock: createWriteClock(skuCount),
+    startVersions: system.startVersions.slice(0, skuCount),
+  },
 ): { worker: Worker; done: Promise<WriterResult> } {
-  const clock = createWriteClock(skuCount);
   return startWriter({
     target: system.writeTarget,
     skus: Array.from({ length: skuCount }, (_, i) => skuName(i)),
-    startVersions: system.startVersions.slice(0, skuCount),
+    startVersions: from.startVersions,
     mode: load.mode,
     rate: load.rate,
     durationMs: load.durationS * 1000,
     maxInFlight: load.mode === 'closed' ? load.lanes : 256,
     timed: false,
     concurrency: load.lanes,
-    writeTimes: clock.writeTimes,
-    writeVersions: clock.writeVersions,
-    finalVersions: clock.finalVersions,
-    ring: clock.ring,
+    ...from.clock,
   });
+}
+
+/** Waits for a writer while the progress bar shows `label` and the seconds gone. */
+async function showWriting(options: ScenarioOptions, system: RunningSystem, label: string, writer: { readonly done: Promise<WriterResult> }): Promise<WriterResult> {
+  const bar = progressBar(options, system, options.durationS);
+  const started = nowMs();
+  const timer = setInterval(() => bar.update(Math.min(options.durationS, Math.floor((nowMs() - started) / 1000)), { phase: label, open: 0, frames: 0 }), 250);
+  try {
+    return await writer.done;
+  } finally {
+    clearInterval(timer);
+    bar.stop();
+  }
 }
 
 /** The socket limits as shipped (the config schema's defaults), so churn-attack measures what operators get. */

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { PublicStock } from '../stock/types.js';
-import { topicOf } from '../stock/views.js';
 import { encodeChange } from './bus-codec.js';
 import { NoLatestCache, type LatestCache } from './latest-cache.js';
 import { LatestOutbox } from './latest-outbox.js';
 import { OutboxBus, type OutboxBusOptions } from './outbox-bus.js';
+import { WatchedProducts, type WatchedProduct } from './watched-products.js';
 
 /** The routing key of control messages. A product's key always holds a dot, so it never collides. */
 export const AMQP_CONTROL_KEY = 'control';
@@ -37,11 +37,8 @@ export interface AmqpBusOptions extends OutboxBusOptions {
   readonly heartbeatSeconds?: number;
 }
 
-interface Watched {
-  readonly merchantId: string;
-  readonly sku: string;
-  readonly key: string;
-  refs: number;
+/** A watched product; its address is its routing key. */
+interface Watched extends WatchedProduct {
   /** The binding under way or in place, awaited by a second `watch` of the same product. */
   bound: Promise<void>;
 }
@@ -82,8 +79,7 @@ export class AmqpBus extends OutboxBus {
   private readonly connectTimeoutMs: number;
   /** Changes the broker has but the cache does not yet (Redis failing while RabbitMQ works). */
   private readonly cacheBacklog: LatestOutbox;
-  private readonly watched = new Map<string, Watched>();
-  private readonly byKey = new Map<string, Watched>();
+  private readonly watched = new WatchedProducts<Watched>();
   private link: Link | undefined;
   private up = false;
   private connecting = false;
@@ -117,31 +113,17 @@ export class AmqpBus extends OutboxBus {
 
   async watch(merchantId: string, sku: string): Promise<void> {
     if (this.closed) return;
-    const topic = topicOf(merchantId, sku);
-    const existing = this.watched.get(topic);
-    if (existing !== undefined) {
-      existing.refs += 1;
-      return existing.bound;
-    }
-    const entry: Watched = { merchantId, sku, key: amqpRoutingKey(merchantId, sku), refs: 1, bound: Promise.resolve() };
-    this.watched.set(topic, entry);
-    this.byKey.set(entry.key, entry);
+    const { product, first } = this.watched.add(merchantId, sku, () => ({ merchantId, sku, address: amqpRoutingKey(merchantId, sku), bound: Promise.resolve() }));
     // Without a link, open() binds it once the broker is back, then reports `up`.
-    if (this.link !== undefined) entry.bound = this.bind(this.link, entry.key);
-    return entry.bound;
+    if (first && this.link !== undefined) product.bound = this.bind(this.link, product.address);
+    return product.bound;
   }
 
   unwatch(merchantId: string, sku: string): void {
-    const topic = topicOf(merchantId, sku);
-    const entry = this.watched.get(topic);
-    if (entry === undefined) return;
-    entry.refs -= 1;
-    if (entry.refs > 0) return;
-    this.watched.delete(topic);
-    this.byKey.delete(entry.key);
+    const product = this.watched.release(merchantId, sku);
     const link = this.link;
     // Channel operations run in order, so a watch of the same product right after re-binds it.
-    if (link !== undefined && !this.closed) link.sub.unbindQueue(link.queue, this.exchange, entry.key).catch(() => {});
+    if (product !== undefined && link !== undefined && !this.closed) link.sub.unbindQueue(link.queue, this.exchange, product.address).catch(() => {});
   }
 
   /** Waits until the queue is bound and consuming (tests and start-up checks); resolves false on timeout. */
@@ -200,8 +182,8 @@ export class AmqpBus extends OutboxBus {
       // Published before the entries are read: a watch from here on binds itself.
       const link: Link = { model: opened, pub, sub, queue };
       this.link = link;
-      const entries = [...this.watched.values()];
-      await Promise.all([AMQP_CONTROL_KEY, ...entries.map((entry) => entry.key)].map((key) => sub.bindQueue(queue, this.exchange, key)));
+      const entries = this.watched.all();
+      await Promise.all([AMQP_CONTROL_KEY, ...entries.map((entry) => entry.address)].map((key) => sub.bindQueue(queue, this.exchange, key)));
       await sub.consume(queue, (message) => this.onMessage(message), { noAck: true });
       if (this.link !== link) throw new Error('connection lost while binding');
       this.connecting = false;
@@ -329,7 +311,7 @@ export class AmqpBus extends OutboxBus {
       this.receiveControl(message.content, key);
       return;
     }
-    const entry = this.byKey.get(key);
+    const entry = this.watched.at(key);
     if (entry === undefined) return; // unbound meanwhile: not ours to parse
     this.receiveChange(message.content, entry, key);
   }

@@ -1,15 +1,76 @@
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { decodeChange, encodeChange } from './bus-codec.js';
 import { BusKeys } from './bus-keys.js';
-import { setLatestLua, type SetLatestCommand } from './redis-bus.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from './redis-endpoint.js';
 import { silentLogger, type ComponentLogger } from './stock-bus.js';
 
 /**
+ * Sets the cached value only when the version is newer, and publishes it in the same atomic step:
+ * a reader that misses the new value in the cache is sure to get the event (it subscribed first).
+ * KEYS[1] latest key; ARGV: version, payload, channel, ttl seconds. Returns 1 when set, 0 when older.
+ * An empty channel only sets the value (the RabbitMQ bus's cache, whose events travel over the broker).
+ */
+const setLatestLua = `
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'p', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+if ARGV[3] ~= '' then redis.call('SPUBLISH', ARGV[3], ARGV[2]) end
+return 1
+`;
+
+/** A Redis client that knows the version-guarded write of the latest value. */
+export type LatestValueClient = RedisClient & {
+  stockwireSetLatest(key: string, version: number, payload: string, channel: string, ttlSeconds: number): Promise<unknown>;
+};
+
+/** Teaches the client the version-guarded write, so `RedisBus` and `RedisLatestCache` run the one script. */
+export function withSetLatest(client: RedisClient): LatestValueClient {
+  client.defineCommand('stockwireSetLatest', { numberOfKeys: 1, lua: setLatestLua });
+  return client as LatestValueClient;
+}
+
+/**
+ * The cached views of these skus, `undefined` where missing, unreadable, for another product, or
+ * when Redis answers slower than `timeoutMs` (the caller then reads the store). Never rejects.
+ */
+export async function readCachedViews(
+  redis: RedisClient,
+  keys: BusKeys,
+  merchantId: string,
+  skus: readonly string[],
+  timeoutMs: number,
+): Promise<Array<PublicStock | undefined>> {
+  const misses = skus.map(() => undefined);
+  if (skus.length === 0 || redis.status !== 'ready') return misses;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const raws = await Promise.race([
+      readPayloads(redis, skus.map((sku) => keys.latestKey(merchantId, sku))),
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), timeoutMs);
+      }),
+    ]);
+    if (raws === null) return misses;
+    return skus.map((sku, i) => {
+      const change = decodeChange(raws[i] ?? null);
+      return change !== undefined && change.merchantId === merchantId && change.view.sku === sku ? change.view : undefined;
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The cached payloads under these latest keys, `null` where missing or unreadable. Never rejects. */
+export function readPayloads(redis: RedisClient, latestKeys: readonly string[]): Promise<Array<Buffer | null>> {
+  return Promise.all(latestKeys.map((key) => redis.hgetBuffer(key, 'p').catch(() => null)));
+}
+
+/**
  * The latest public value per product, version-guarded: an older version never overwrites a newer
  * one. A bus whose events travel elsewhere (RabbitMQ) keeps its cache behind this port; the Redis
- * half writes through the very script `RedisBus` uses, so the version rule lives once. Never rejects:
- * an unreachable cache answers misses and the caller reads the store.
+ * half writes through the very script `RedisBus` uses (`withSetLatest`), so the version rule lives
+ * once. Never rejects: an unreachable cache answers misses and the caller reads the store.
  */
 export interface LatestCache {
   /** Cached views, one per sku in order (`undefined` when not cached or unreachable). */
@@ -58,19 +119,20 @@ export class RedisLatestCache implements LatestCache {
   private readonly keys: BusKeys;
   private readonly ttlSeconds: number;
   private readonly readTimeoutMs: number;
-  private readonly redis: RedisClient & SetLatestCommand;
+  private readonly redis: LatestValueClient;
 
   constructor(endpoint: RedisEndpoint, options: RedisLatestCacheOptions) {
     const logger = options.logger ?? silentLogger;
     this.keys = new BusKeys(options.keyPrefix);
     this.ttlSeconds = options.ttlSeconds ?? 86_400;
     this.readTimeoutMs = options.readTimeoutMs ?? 500;
-    this.redis = connectRedis(endpoint, {
-      connectionName: 'stockwire-cache',
-      connectTimeoutMs: 2000,
-      retryDelayMs: (times: number) => Math.min(100 * times, 1000),
-    }) as RedisClient & SetLatestCommand;
-    this.redis.defineCommand('stockwireSetLatest', { numberOfKeys: 1, lua: setLatestLua });
+    this.redis = withSetLatest(
+      connectRedis(endpoint, {
+        connectionName: 'stockwire-cache',
+        connectTimeoutMs: 2000,
+        retryDelayMs: (times: number) => Math.min(100 * times, 1000),
+      }),
+    );
     this.redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'latest-value cache connection error'));
   }
 
@@ -78,25 +140,8 @@ export class RedisLatestCache implements LatestCache {
     return this.redis.status === 'ready';
   }
 
-  async get(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
-    const misses = skus.map(() => undefined);
-    if (skus.length === 0 || this.redis.status !== 'ready') return misses;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const raws = await Promise.race([
-        Promise.all(skus.map((sku) => this.redis.hgetBuffer(this.keys.latestKey(merchantId, sku), 'p').catch(() => null))),
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), this.readTimeoutMs);
-        }),
-      ]);
-      if (raws === null) return misses;
-      return skus.map((sku, i) => {
-        const change = decodeChange(raws[i] ?? null);
-        return change !== undefined && change.merchantId === merchantId && change.view.sku === sku ? change.view : undefined;
-      });
-    } finally {
-      clearTimeout(timer);
-    }
+  get(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
+    return readCachedViews(this.redis, this.keys, merchantId, skus, this.readTimeoutMs);
   }
 
   async put(changes: readonly StockChange[]): Promise<StockChange[]> {

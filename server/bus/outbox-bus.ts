@@ -18,9 +18,8 @@ export interface OutboxBusOptions {
  * The half of a networked bus that does not depend on its transport: the latest-per-product outbox
  * `publish` writes into, the control outbox `broadcast` writes into (its sender hears its message at
  * once and skips the echo), the listeners, and the checks every received payload passes through the
- * bus codec. An adapter says how waiting messages leave (`flush`) and how it watches. `AmqpBus` is
- * built on it; `RedisBus` keeps its own copy of this half, shaped around Redis Cluster (replays after
- * a failover), and could move onto it later.
+ * bus codec. An adapter says how waiting messages leave (`flush`, and `controlWaiting` for control
+ * messages that need not wait for it) and how it watches. `RedisBus` and `AmqpBus` are built on it.
  */
 export abstract class OutboxBus implements StockBus {
   abstract readonly kind: BusKind;

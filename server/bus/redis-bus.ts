@@ -1,62 +1,33 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
-import { decodeChange, decodeControl, encodeChange, encodeControl } from './bus-codec.js';
+import { encodeChange } from './bus-codec.js';
 import { BusKeys } from './bus-keys.js';
-import type { ControlMessage } from './control-message.js';
-import { deliver } from './listeners.js';
+import { readCachedViews, readPayloads, withSetLatest, type LatestValueClient } from './latest-cache.js';
+import { OutboxBus, type OutboxBusOptions } from './outbox-bus.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from './redis-endpoint.js';
-import { silentLogger, type ComponentLogger, type StockBus } from './stock-bus.js';
+import { WatchedProducts, type WatchedProduct } from './watched-products.js';
 
 /** How long close() waits for unsent changes to reach Redis. */
 const CLOSE_FLUSH_MS = 1000;
+/** Changes per publish round; ioredis pipelines the round's commands per node. */
+const PUBLISH_BATCH = 500;
 
-export type RedisBusOptions = RedisEndpoint & {
-  /** Every key and channel starts with it (`REDIS_KEY_PREFIX`). */
-  readonly keyPrefix: string;
-  readonly logger?: ComponentLogger;
-  /** Cached values expire after this long without a change, so abandoned products do not stay in Redis forever. */
-  readonly cacheTtlSeconds?: number;
-  /** A cache read slower than this counts as a miss; the caller falls back to the store. */
-  readonly readTimeoutMs?: number;
-  /** Products that may wait in the outbox while Redis is down (latest value each). */
-  readonly maxOutbox?: number;
-  /** Control messages that may wait while Redis is down (oldest dropped past it). */
-  readonly maxControlOutbox?: number;
-  /**
-   * Cluster only: changes stored this recently are sent again when a primary changes, because a
-   * primary acknowledges before its replica has the write (asynchronous replication) and may also
-   * accept writes for up to the cluster's node timeout while cut off. Cover that timeout.
-   */
-  readonly failoverReplayMs?: number;
-};
-
-/**
- * Sets the cached value only when the version is newer, and publishes it in the same atomic step:
- * a reader that misses the new value in the cache is sure to get the event (it subscribed first).
- * KEYS[1] latest key; ARGV: version, payload, channel, ttl seconds. Returns 1 when set, 0 when older.
- * An empty channel only sets the value (the RabbitMQ bus's cache, whose events travel over the broker).
- */
-export const setLatestLua = `
-local current = redis.call('HGET', KEYS[1], 'v')
-if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'p', ARGV[2])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-if ARGV[3] ~= '' then redis.call('SPUBLISH', ARGV[3], ARGV[2]) end
-return 1
-`;
-
-export interface SetLatestCommand {
-  stockwireSetLatest(key: string, version: number, payload: string, channel: string, ttlSeconds: number): unknown;
-}
-
-interface Watched {
-  readonly merchantId: string;
-  readonly sku: string;
-  readonly channel: string;
-  refs: number;
-}
+export type RedisBusOptions = RedisEndpoint &
+  OutboxBusOptions & {
+    /** Every key and channel starts with it (`REDIS_KEY_PREFIX`). */
+    readonly keyPrefix: string;
+    /** Cached values expire after this long without a change, so abandoned products do not stay in Redis forever. */
+    readonly cacheTtlSeconds?: number;
+    /** A cache read slower than this counts as a miss; the caller falls back to the store. */
+    readonly readTimeoutMs?: number;
+    /**
+     * Cluster only: changes stored this recently are sent again when a primary changes, because a
+     * primary acknowledges before its replica has the write (asynchronous replication) and may also
+     * accept writes for up to the cluster's node timeout while cut off. Cover that timeout.
+     */
+    readonly failoverReplayMs?: number;
+  };
 
 /**
  * Redis adapter (ioredis, Redis 7+ for sharded pub/sub), on one Redis or a Redis Cluster: the same
@@ -75,56 +46,44 @@ interface Watched {
  * re-subscribes and reports `up`, and the gateway re-reads every active product from the store,
  * which also covers events lost in flight or a writer that died with a full outbox.
  *
- * Control messages travel on one sharded channel every node subscribes to. The sender delivers its
- * own at once and skips its echo; while Redis is down they wait in a small outbox of their own.
+ * Control messages travel on one sharded channel every node subscribes to. The outbox, the control
+ * outbox and the listeners are `OutboxBus`'s; this adapter adds how they leave (a version-guarded
+ * script per change, SPUBLISH per control message) and the Cluster's failover replay.
  */
-export class RedisBus implements StockBus {
+export class RedisBus extends OutboxBus {
   readonly kind = 'redis';
   private readonly keys: BusKeys;
-  private readonly logger: ComponentLogger;
   private readonly cacheTtlSeconds: number;
   private readonly readTimeoutMs: number;
-  private readonly maxOutbox: number;
-  private readonly maxControlOutbox: number;
-  private readonly nodeId = randomBytes(8).toString('hex');
   private readonly controlChannel: string;
-  private readonly controlOutbox: string[] = [];
-  private readonly controlListeners = new Set<(message: ControlMessage) => void>();
-  private readonly cmd: RedisClient & SetLatestCommand;
+  private readonly cmd: LatestValueClient;
   private readonly sub: RedisClient;
-  private readonly outbox = new Map<string, StockChange>();
   /** Cluster only: the latest change stored per product, oldest first, for the failover replay. */
   private readonly recent = new Map<string, { readonly change: StockChange; readonly at: number }>();
+  private readonly maxRecent: number;
   private readonly failoverReplayMs: number;
   private primaries = '';
-  private readonly watched = new Map<string, Watched>();
-  private readonly byChannel = new Map<string, Watched>();
-  private readonly changeListeners = new Set<(change: StockChange) => void>();
-  private readonly connectionListeners = new Set<(state: 'up' | 'down') => void>();
+  /** Watched products by channel. */
+  private readonly watched = new WatchedProducts();
   private flushing = false;
-  private flushQueued = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private controlRetryTimer: NodeJS.Timeout | undefined;
   private subUp = false;
-  private closed = false;
-  private badPayloads = 0;
   private lastFailureLog = 0;
 
   constructor(options: RedisBusOptions) {
+    super('redis', options);
     this.keys = new BusKeys(options.keyPrefix);
-    this.logger = options.logger ?? silentLogger;
     this.cacheTtlSeconds = options.cacheTtlSeconds ?? 86_400;
     this.readTimeoutMs = options.readTimeoutMs ?? 500;
-    this.maxOutbox = options.maxOutbox ?? 100_000;
-    this.maxControlOutbox = options.maxControlOutbox ?? 10_000;
+    this.maxRecent = options.maxOutbox ?? 100_000;
     this.failoverReplayMs = isClusterEndpoint(options) ? (options.failoverReplayMs ?? 15_000) : 0;
     this.controlChannel = this.keys.controlChannel();
 
     // Commands fail fast while disconnected: the outbox, not ioredis, holds what must be retried.
     // Reconnect quickly and forever; Redis being back within a second or two keeps the 5 s promise.
     const common = { connectTimeoutMs: 2000, retryDelayMs: (times: number) => Math.min(100 * times, 1000) };
-    this.cmd = connectRedis(options, { ...common, connectionName: 'stockwire-bus' }) as RedisClient & SetLatestCommand;
-    this.cmd.defineCommand('stockwireSetLatest', { numberOfKeys: 1, lua: setLatestLua });
+    this.cmd = withSetLatest(connectRedis(options, { ...common, connectionName: 'stockwire-bus' }));
     this.sub = connectRedis(options, { ...common, connectionName: 'stockwire-sub', subscriber: true });
 
     this.cmd.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis bus command connection error'));
@@ -134,7 +93,7 @@ export class RedisBus implements StockBus {
       this.queueFlush();
       this.flushControl();
       // The two connections come back independently; whichever is second replays what was missed.
-      if (this.subUp) void this.replayCache([...this.watched.values()]);
+      if (this.subUp) void this.replayCache(this.watched.all());
     });
     this.sub.on('ready', () => void this.onSubscriberReady());
     this.sub.on('close', () => this.onSubscriberDown());
@@ -147,96 +106,26 @@ export class RedisBus implements StockBus {
     return this.subUp;
   }
 
-  publish(change: StockChange): void {
-    if (this.closed) return;
-    const topic = topicOf(change.merchantId, change.view.sku);
-    const pending = this.outbox.get(topic);
-    if (pending !== undefined && pending.view.version >= change.view.version) return;
-    if (pending === undefined && this.outbox.size >= this.maxOutbox) {
-      // Bounded even through a long outage; a dropped entry still converges through the resync.
-      const oldest = this.outbox.keys().next();
-      if (!oldest.done) this.outbox.delete(oldest.value);
-      this.logger.warn({ maxOutbox: this.maxOutbox }, 'redis bus outbox full: dropped the oldest pending change');
-    }
-    this.outbox.delete(topic);
-    this.outbox.set(topic, change);
-    this.queueFlush();
-  }
-
-  broadcast(message: ControlMessage): void {
-    if (this.closed) return;
-    queueMicrotask(() => deliver(this.controlListeners, message, this.logger, 'bus control listener'));
-    if (this.controlOutbox.length >= this.maxControlOutbox) this.controlOutbox.shift();
-    this.controlOutbox.push(encodeControl(this.nodeId, message));
-    this.flushControl();
-  }
-
-  onControl(listener: (message: ControlMessage) => void): () => void {
-    this.controlListeners.add(listener);
-    return () => this.controlListeners.delete(listener);
-  }
-
-  async cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
-    const misses = skus.map(() => undefined);
-    if (skus.length === 0 || this.closed || this.cmd.status !== 'ready') return misses;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const results = await Promise.race([
-        this.readLatest(skus.map((sku) => this.keys.latestKey(merchantId, sku))),
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), this.readTimeoutMs);
-        }),
-      ]);
-      if (results === null) return misses;
-      return skus.map((sku, i) => {
-        const change = decodeChange(results[i] ?? null);
-        return change !== undefined && change.merchantId === merchantId && change.view.sku === sku ? change.view : undefined;
-      });
-    } catch {
-      return misses;
-    } finally {
-      clearTimeout(timer);
-    }
+  cached(merchantId: string, skus: readonly string[]): Promise<Array<PublicStock | undefined>> {
+    if (this.closed) return Promise.resolve(skus.map(() => undefined));
+    return readCachedViews(this.cmd, this.keys, merchantId, skus, this.readTimeoutMs);
   }
 
   async watch(merchantId: string, sku: string): Promise<void> {
     if (this.closed) return;
-    const topic = topicOf(merchantId, sku);
-    const existing = this.watched.get(topic);
-    if (existing !== undefined) {
-      existing.refs += 1;
-      return;
-    }
-    const entry: Watched = { merchantId, sku, channel: this.keys.channel(merchantId, sku), refs: 1 };
-    this.watched.set(topic, entry);
-    this.byChannel.set(entry.channel, entry);
-    if (this.sub.status !== 'ready') return; // onSubscriberReady subscribes it, then reports `up`.
+    const { product, first } = this.watched.add(merchantId, sku, () => ({ merchantId, sku, address: this.keys.channel(merchantId, sku) }));
+    if (!first || this.sub.status !== 'ready') return; // onSubscriberReady subscribes it, then reports `up`.
     try {
-      await this.sub.ssubscribe(entry.channel);
+      await this.sub.ssubscribe(product.address);
     } catch (error) {
-      this.logger.debug({ err: (error as Error).message, topic }, 'redis bus subscribe failed; will resubscribe on reconnect');
+      const err = error instanceof Error ? error.message : String(error);
+      this.logger.debug({ err, topic: topicOf(merchantId, sku) }, 'redis bus subscribe failed; will resubscribe on reconnect');
     }
   }
 
   unwatch(merchantId: string, sku: string): void {
-    const topic = topicOf(merchantId, sku);
-    const entry = this.watched.get(topic);
-    if (entry === undefined) return;
-    entry.refs -= 1;
-    if (entry.refs > 0) return;
-    this.watched.delete(topic);
-    this.byChannel.delete(entry.channel);
-    if (this.sub.status === 'ready' && !this.closed) this.sub.sunsubscribe(entry.channel).catch(() => {});
-  }
-
-  onChange(listener: (change: StockChange) => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
-  }
-
-  onConnection(listener: (state: 'up' | 'down') => void): () => void {
-    this.connectionListeners.add(listener);
-    return () => this.connectionListeners.delete(listener);
+    const product = this.watched.release(merchantId, sku);
+    if (product !== undefined && this.sub.status === 'ready' && !this.closed) this.sub.sunsubscribe(product.address).catch(() => {});
   }
 
   /** Waits until both connections are ready (tests and start-up checks); resolves false on timeout. */
@@ -247,16 +136,6 @@ export class RedisBus implements StockBus {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     return false;
-  }
-
-  /** Changes still waiting for Redis (for tests and metrics). */
-  get pendingCount(): number {
-    return this.outbox.size;
-  }
-
-  /** Control messages still waiting for Redis (for tests and metrics). */
-  get pendingControlCount(): number {
-    return this.controlOutbox.length;
   }
 
   async close(): Promise<void> {
@@ -271,34 +150,18 @@ export class RedisBus implements StockBus {
     this.closed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.controlRetryTimer);
-    this.changeListeners.clear();
-    this.controlListeners.clear();
-    this.connectionListeners.clear();
+    this.clearListeners();
     this.cmd.disconnect();
     this.sub.disconnect();
   }
 
-  private queueFlush(): void {
-    if (this.flushQueued || this.closed) return;
-    this.flushQueued = true;
-    queueMicrotask(() => {
-      this.flushQueued = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
+  protected async flush(): Promise<void> {
     if (this.flushing || this.cmd.status !== 'ready') return;
     this.flushing = true;
     let failed = false;
     try {
       while (this.outbox.size > 0 && this.cmd.status === 'ready' && !failed) {
-        const batch: StockChange[] = [];
-        for (const [topic, change] of this.outbox) {
-          batch.push(change);
-          this.outbox.delete(topic);
-          if (batch.length >= 500) break;
-        }
+        const batch = this.outbox.take(PUBLISH_BATCH);
         // One command each; ioredis pipelines them per node (products of a batch live on every shard).
         const results = await Promise.allSettled(
           batch.map((change) => {
@@ -317,7 +180,7 @@ export class RedisBus implements StockBus {
           if (result?.status === 'rejected') {
             const error = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
             failed = true;
-            this.requeue(change);
+            this.outbox.putBack(change);
             if (Date.now() - this.lastFailureLog > 30_000 && this.cmd.status === 'ready') {
               this.lastFailureLog = Date.now();
               this.logger.warn({ err: error.message }, 'redis bus could not publish; retrying');
@@ -336,6 +199,11 @@ export class RedisBus implements StockBus {
       this.retryTimer = setTimeout(() => this.queueFlush(), failed ? 250 : 0);
       if (failed) this.logger.debug({ pending: this.outbox.size }, 'redis bus publish failed; will retry');
     }
+  }
+
+  /** Control messages leave at once, not with the next flush of changes. */
+  protected override controlWaiting(): void {
+    this.flushControl();
   }
 
   /**
@@ -371,7 +239,7 @@ export class RedisBus implements StockBus {
     this.recent.delete(topic);
     this.recent.set(topic, { change, at: now });
     for (const [oldest, entry] of this.recent) {
-      if (now - entry.at <= this.failoverReplayMs && this.recent.size <= this.maxOutbox) break;
+      if (now - entry.at <= this.failoverReplayMs && this.recent.size <= this.maxRecent) break;
       this.recent.delete(oldest);
     }
   }
@@ -385,7 +253,7 @@ export class RedisBus implements StockBus {
     const replay = (): void => {
       if (this.closed || this.recent.size === 0) return;
       const since = Date.now() - this.failoverReplayMs;
-      for (const { change, at } of this.recent.values()) if (at >= since) this.requeue(change);
+      for (const { change, at } of this.recent.values()) if (at >= since) this.outbox.putBack(change);
       this.logger.info({ changes: this.recent.size }, 'redis cluster primaries changed: sending recent changes again');
       this.queueFlush();
     };
@@ -397,16 +265,10 @@ export class RedisBus implements StockBus {
     });
   }
 
-  private requeue(change: StockChange): void {
-    const topic = topicOf(change.merchantId, change.view.sku);
-    const newer = this.outbox.get(topic);
-    if (newer === undefined || newer.view.version < change.view.version) this.outbox.set(topic, change);
-  }
-
   private async onSubscriberReady(): Promise<void> {
-    const entries = [...this.watched.values()];
+    const entries = this.watched.all();
     // One SSUBSCRIBE per channel: on a cluster, channels of different slots may not share a command.
-    await Promise.all([this.controlChannel, ...entries.map((entry) => entry.channel)].map((channel) => this.sub.ssubscribe(channel).catch(() => undefined)));
+    await Promise.all([this.controlChannel, ...entries.map((entry) => entry.address)].map((channel) => this.sub.ssubscribe(channel).catch(() => undefined)));
     if (this.closed || this.sub.status !== 'ready') return;
     if (!this.subUp) this.logger.info({ watched: entries.length }, 'redis bus connected');
     this.subUp = true;
@@ -419,19 +281,14 @@ export class RedisBus implements StockBus {
    * while this node was still resubscribing is in the cache even though its message was missed.
    * Listeners drop what they already have by version.
    */
-  private async replayCache(entries: readonly Watched[]): Promise<void> {
+  private async replayCache(entries: readonly WatchedProduct[]): Promise<void> {
     if (entries.length === 0 || this.cmd.status !== 'ready') return;
-    const results = await this.readLatest(entries.map((entry) => this.keys.latestKey(entry.merchantId, entry.sku)));
+    const results = await readPayloads(this.cmd, entries.map((entry) => this.keys.latestKey(entry.merchantId, entry.sku)));
     if (this.closed) return;
     entries.forEach((entry, i) => {
       const raw = results[i];
-      if (raw !== null && raw !== undefined) this.onMessage(entry.channel, raw);
+      if (raw !== null && raw !== undefined) this.onMessage(entry.address, raw);
     });
-  }
-
-  /** The cached payloads of these keys, `null` where missing or unreadable. Never rejects. */
-  private readLatest(keys: readonly string[]): Promise<Array<Buffer | null>> {
-    return Promise.all(keys.map((key) => this.cmd.hgetBuffer(key, 'p').catch(() => null)));
   }
 
   /**
@@ -456,7 +313,7 @@ export class RedisBus implements StockBus {
     if (!this.subUp) this.logger.info({ watched: this.watched.size }, 'redis bus shards resubscribed');
     this.subUp = true;
     this.emitConnection('up');
-    await this.replayCache([...this.watched.values()]);
+    await this.replayCache(this.watched.all());
   }
 
   private onSubscriberDown(): void {
@@ -466,32 +323,14 @@ export class RedisBus implements StockBus {
     this.emitConnection('down');
   }
 
-  private emitConnection(state: 'up' | 'down'): void {
-    deliver(this.connectionListeners, state, this.logger, 'bus connection listener');
-  }
-
   private onMessage(channel: string, message: Buffer): void {
     if (channel === this.controlChannel) {
-      const sent = decodeControl(message);
-      if (sent === undefined) this.countBadPayload(channel);
-      else if (sent.nodeId !== this.nodeId) deliver(this.controlListeners, sent.message, this.logger, 'bus control listener');
+      this.receiveControl(message, channel);
       return;
     }
-    const entry = this.byChannel.get(channel);
+    const entry = this.watched.at(channel);
     if (entry === undefined) return; // unsubscribed meanwhile: not ours to parse
-    const change = decodeChange(message);
-    if (change === undefined || change.merchantId !== entry.merchantId || change.view.sku !== entry.sku) {
-      this.countBadPayload(channel);
-      return;
-    }
-    deliver(this.changeListeners, change, this.logger, 'bus change listener');
-  }
-
-  private countBadPayload(channel: string): void {
-    this.badPayloads += 1;
-    if (this.badPayloads === 1 || this.badPayloads % 1000 === 0) {
-      this.logger.warn({ channel, count: this.badPayloads }, 'redis bus dropped an invalid payload');
-    }
+    this.receiveChange(message, entry, channel);
   }
 }
 
