@@ -707,6 +707,8 @@ function shippedSocketLimits(): Record<string, string> {
     WS_MAX_MESSAGES_PER_SECOND: String(limits.maxMessagesPerSecond),
     WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: String(limits.maxNewSubscriptionsPerSecond),
     WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: String(limits.maxNewSubscriptionsPerIpPerSecond),
+    WS_MAX_REFUSED_FRAMES: String(limits.maxRefusedFrames),
+    WS_ABUSE_WAIT_SECONDS: String(limits.abuseWaitSeconds),
   };
 }
 
