@@ -138,6 +138,11 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
     expect(metrics.attack!.subsSent).toBeGreaterThan(0);
     expect(metrics.attack!.errors.rate_limited, JSON.stringify(metrics.attack)).toBeGreaterThan(0);
     expect(metrics.attackP99Ratio).not.toBeNull();
+    // The server's own view of both phases, read from its metrics listener.
+    expect(metrics.serverAlone!.adjusts).toBe(metrics.writes!.ok);
+    expect(metrics.serverUnderAttack!.adjusts).toBe(metrics.writesUnderAttack!.ok);
+    expect(metrics.serverUnderAttack!.adjustP99AtMostMs).toBeGreaterThan(0);
+    expect(Number.isFinite(metrics.serverUnderAttack!.eventLoopP99Ms)).toBe(true);
     expect(ratios(result)).toHaveLength(1);
   });
 });

@@ -102,6 +102,9 @@ const envSchema = z.object({
   WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(500),
   WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt.default(1000),
   WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt.default(2000),
+  // A client that keeps sending past its limits is closed (1008) rather than read and refused forever.
+  WS_MAX_REFUSED_FRAMES: nonNegativeInt.default(10),
+  WS_ABUSE_WAIT_SECONDS: nonNegativeInt.default(30),
   // One until sockets on worker threads pass on every supported uWS build (they fail on v20.57, Node 22/24).
   WS_THREADS: positiveInt.max(256).default(1),
   // Live viewer counts: frames per product at most this often, and a node's counts expire this long after its last report.
@@ -222,6 +225,13 @@ export interface RealtimeLimits {
   readonly maxNewSubscriptionsPerSecond: number;
   /** The same over every connection of one client IP; 0: no limit. */
   readonly maxNewSubscriptionsPerIpPerSecond: number;
+  /**
+   * Frames of one connection refused over the limits above (rate or budget) within 10 s before it
+   * is closed with 1008; 0: never closed for it.
+   */
+  readonly maxRefusedFrames: number;
+  /** After such a close, the client IP's new sockets are refused (429) this long; 0: not at all. */
+  readonly abuseWaitSeconds: number;
 }
 
 /** A configuration problem, worded as the one line start-up prints. */
@@ -288,6 +298,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
       maxNewSubscriptionsPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND,
       maxNewSubscriptionsPerIpPerSecond: e.WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND,
+      maxRefusedFrames: e.WS_MAX_REFUSED_FRAMES,
+      abuseWaitSeconds: e.WS_ABUSE_WAIT_SECONDS,
     },
     viewers: { intervalMs: e.VIEWERS_INTERVAL_MS, expiryMs: e.VIEWERS_EXPIRY_MS },
     webhooks: {

@@ -13,6 +13,8 @@ export interface ChurnResult {
   /** Upgrades the server refused (e.g. over WS_MAX_CONNECTIONS_PER_IP). */
   refused: number;
   closed: number;
+  /** Connection attempts after a socket was closed or refused (the attacker comes back). */
+  reconnects: number;
   /** sub + unsub pairs sent. */
   subsSent: number;
   /** Rounds skipped because the attacker's own send buffer was full. */

@@ -85,11 +85,15 @@ const columnsByScenario: Record<ScenarioResult['scenario'], Column[]> = {
     { title: 'adjust p50 / p99 ms alone', value: (m) => `${fmt(m.writes?.latency?.p50Ms, 2)} / ${fmt(m.writes?.latency?.p99Ms, 2)}` },
     { title: 'adjust p50 / p99 ms under attack', value: (m) => `${fmt(m.writesUnderAttack?.latency?.p50Ms, 2)} / ${fmt(m.writesUnderAttack?.latency?.p99Ms, 2)}` },
     { title: 'p99 ratio (≤ 2)', value: (m) => fmt(m.attackP99Ratio, 2) },
+    { title: 'server: adjust p99 ≤ ms alone / under attack', value: (m) => `${fmt(m.serverAlone?.adjustP99AtMostMs, 1)} / ${fmt(m.serverUnderAttack?.adjustP99AtMostMs, 1)}` },
+    { title: 'server: event loop delay p99 / max ms alone', value: (m) => `${fmt(m.serverAlone?.eventLoopP99Ms, 1)} / ${fmt(m.serverAlone?.eventLoopMaxMs, 1)}` },
+    { title: 'server: event loop delay p99 / max ms under attack', value: (m) => `${fmt(m.serverUnderAttack?.eventLoopP99Ms, 1)} / ${fmt(m.serverUnderAttack?.eventLoopMaxMs, 1)}` },
     { title: 'adjusts ok / failed', value: (m) => `${fmt((m.writes?.ok ?? 0) + (m.writesUnderAttack?.ok ?? 0), 0)} / ${fmt((m.writes?.failed ?? 0) + (m.writesUnderAttack?.failed ?? 0), 0)}` },
-    { title: 'attack sockets open / refused', value: (m) => `${fmt(m.attack?.opened, 0)} / ${fmt(m.attack?.refused, 0)}` },
+    { title: 'attack sockets opened / refused / closed (reconnect tries)', value: (m) => `${fmt(m.attack?.opened, 0)} / ${fmt(m.attack?.refused, 0)} / ${fmt(m.attack?.closed, 0)} (${fmt(m.attack?.reconnects, 0)})` },
     { title: 'attack subs sent', value: (m) => fmt(m.attack?.subsSent, 0) },
     { title: 'answered: snapshots / rate_limited', value: (m) => `${fmt(m.attack?.snapshots, 0)} / ${fmt(m.attack?.errors.rate_limited ?? 0, 0)}` },
     { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+    { title: 'generator CPU s', value: (m) => fmt(m.generator?.cpuSeconds, 1) },
   ],
 };
 

@@ -11,11 +11,13 @@ import { readProc, readTreeRss, type ProcSample } from './child.js';
 import { nowMs, sleep, waitFor } from './clock.js';
 import { loadConfig } from '../../server/config.js';
 import type { ChurnInit, ChurnResult } from './churn-protocol.js';
+import { ServerMetricsProbe, type ServerPhase } from './server-metrics.js';
 import { skuName } from './frames.js';
 import type { ClientKind } from './load-protocol.js';
 import { LoadGenerator, createWriteClock, type WriteClock } from './generator.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { machineInfo, raiseFileLimit, type MachineInfo } from './machine.js';
+import { freePort } from '../../test/support/ports.js';
 import { nextMessage, spawnTsWorker } from './spawn-worker.js';
 import { startSystem, stockwireNames, type RunningSystem, type SystemName } from './systems.js';
 import type { WriterInit, WriterResult } from './write-protocol.js';
@@ -105,6 +107,9 @@ export interface Metrics {
   /** churn-attack: the same open-loop adjusts while one address churns subscriptions. */
   writesUnderAttack?: Metrics['writes'];
   attack?: ChurnResult & { readonly sockets: number; readonly skusPerSub: number; readonly intervalMs: number };
+  /** churn-attack: the adjusts and event loop as the server saw them, alone and under attack. */
+  serverAlone?: ServerPhase;
+  serverUnderAttack?: ServerPhase;
   /** churn-attack: adjust p99 under attack / without it, in the same run (target ≤ 2). */
   attackP99Ratio?: number | null;
   connectAllMs?: number | null;
@@ -187,7 +192,9 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
 async function runOne(scenario: ScenarioName, name: SystemName, options: ScenarioOptions, backends: BenchBackends): Promise<SystemResult> {
   const products = scenario === 'hot-product' || scenario === 'flash-sale' ? 1 : scenario === 'writes' ? options.skus : options.products;
   // churn-attack measures the shipped socket limits; every other scenario turns them off (load from one address).
-  const extraEnv = scenario === 'churn-attack' ? shippedSocketLimits() : undefined;
+  // It also reads the server's own metrics, so its port is on.
+  const metricsPort = scenario === 'churn-attack' ? await freePort() : 0;
+  const extraEnv = scenario === 'churn-attack' ? { ...shippedSocketLimits(), METRICS_PORT: String(metricsPort) } : undefined;
   const skus = Array.from({ length: products }, (_, i) => skuName(i));
   let system: RunningSystem | undefined;
   const metrics: Metrics = {};
@@ -213,7 +220,7 @@ async function runOne(scenario: ScenarioName, name: SystemName, options: Scenari
           await flashSaleRun(system, options, backends, metrics, watchdog);
           break;
         case 'churn-attack':
-          await churnAttackRun(system, options, backends, metrics, watchdog);
+          await churnAttackRun(system, options, backends, new ServerMetricsProbe(`http://127.0.0.1:${metricsPort}/metrics`), metrics, watchdog);
           break;
       }
     } finally {
@@ -689,6 +696,8 @@ function shippedSocketLimits(): Record<string, string> {
     WS_MAX_MESSAGES_PER_SECOND: String(limits.maxMessagesPerSecond),
     WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: String(limits.maxNewSubscriptionsPerSecond),
     WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: String(limits.maxNewSubscriptionsPerIpPerSecond),
+    WS_MAX_REFUSED_FRAMES: String(limits.maxRefusedFrames),
+    WS_ABUSE_WAIT_SECONDS: String(limits.abuseWaitSeconds),
   };
 }
 
@@ -705,13 +714,17 @@ async function churnAttackRun(
   system: RunningSystem,
   options: ScenarioOptions,
   backends: BenchBackends,
+  probe: ServerMetricsProbe,
   metrics: Metrics,
   watchdog: Watchdog,
 ): Promise<void> {
   const window = new Window(system, backends.redisPid);
-  const adjusts = async () =>
-    writeMetrics(await startAdjusts(system, options.products, { mode: 'open', rate: options.rate, lanes: 1, durationS: options.durationS }).done);
-  metrics.writes = await adjusts();
+  const adjusts = async () => {
+    const atStart = await probe.start();
+    const writes = writeMetrics(await startAdjusts(system, options.products, { mode: 'open', rate: options.rate, lanes: 1, durationS: options.durationS }).done);
+    return { writes, server: await probe.finish(atStart) };
+  };
+  ({ writes: metrics.writes, server: metrics.serverAlone } = await adjusts());
   const init: ChurnInit = {
     url: system.wsUrl,
     sockets: options.connections,
@@ -726,7 +739,7 @@ async function churnAttackRun(
     const attacked = nextMessage<ChurnResult | string>(attacker, (m) => typeof m === 'object', init.durationMs + 60_000);
     attacker.postMessage('start');
     await sleep(500); // the attack is under way before the measured writes start
-    metrics.writesUnderAttack = await adjusts();
+    ({ writes: metrics.writesUnderAttack, server: metrics.serverUnderAttack } = await adjusts());
     const result = (await attacked) as ChurnResult;
     metrics.attack = { ...result, sockets: init.sockets, skusPerSub: init.skusPerSub, intervalMs: init.intervalMs };
   } finally {

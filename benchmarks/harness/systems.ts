@@ -128,6 +128,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     ...(pinnedThreads[name] ? { WS_THREADS: pinnedThreads[name] } : {}),
     WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
     WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '0',
+    WS_MAX_REFUSED_FRAMES: '0',
     METRICS_PORT: '0',
     // The RabbitMQ variant: events over the run's own exchange, Redis still the latest-value cache.
     ...(amqp ? { AMQP_URL: amqp.url, AMQP_EXCHANGE: amqp.exchange } : {}),

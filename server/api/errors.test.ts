@@ -31,6 +31,10 @@ describe('toStockwireError', () => {
     expect(toStockwireError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })).code).toBe(
       'storage_unavailable',
     );
+    // A deadlock or serialization failure that outlasted the store's retries: retryable, not a bug.
+    for (const conflict of [{ code: '40P01' }, { code: '40001' }, { code: 'ER_LOCK_DEADLOCK', errno: 1213 }, { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 }]) {
+      expect(toStockwireError(Object.assign(new Error('deadlock'), conflict)).status).toBe(503);
+    }
     const bug = toStockwireError(new TypeError("Cannot read properties of undefined (reading 'sku')"));
     expect(bug.status).toBe(500);
     expect(bug.toBody()).toEqual({ error: { code: 'internal_error', message: 'Internal error.' } });

@@ -1,16 +1,17 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { StockwireError, errorCodes, type ErrorCode } from '../errors.js';
-import { isStorageUnavailable } from '../store/storage-errors.js';
+import { toStoreError } from '../store/storage-errors.js';
 
 /**
  * Maps every failure to the one error shape `{ error: { code, message } }`. Framework errors for
  * what a client sent (schema, JSON, size, content type) are 4xx contract codes; an unreachable
- * database is 503; only our own bugs are 500, and they say nothing about their cause.
+ * database or writes that kept conflicting are 503; only our own bugs are 500, and they say nothing about their cause.
  */
 export function toStockwireError(error: unknown): StockwireError {
-  if (error instanceof StockwireError) return error;
-  if (isStorageUnavailable(error)) return new StockwireError('storage_unavailable', undefined, { cause: error });
+  // The store's rule for driver errors: unreachable or conflicting storage is a retryable 503.
+  const stored = toStoreError(error);
+  if (stored instanceof StockwireError) return stored;
   const fastifyError = error as Partial<FastifyError> | null;
   const code = fastifyError?.code;
   if (fastifyError?.validation) {

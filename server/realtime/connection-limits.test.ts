@@ -11,6 +11,8 @@ const limits: RealtimeLimits = {
   maxConnectionsPerIp: 2,
   maxNewSubscriptionsPerSecond: 10,
   maxNewSubscriptionsPerIpPerSecond: 15,
+  maxRefusedFrames: 5,
+  abuseWaitSeconds: 30,
 };
 
 describe('connection limits', () => {
@@ -20,7 +22,6 @@ describe('connection limits', () => {
     connectionLimits = new ConnectionLimits(limits);
   });
   afterEach(() => {
-    connectionLimits.close();
     vi.useRealTimers();
   });
 
@@ -35,13 +36,54 @@ describe('connection limits', () => {
     expect(connectionLimits.atConnectionLimit(ip)).toBe(false);
   });
 
-  it('answers the first frame over the message rate, drops the rest, and refills the next second', () => {
+  it('allows frames up to the message rate and refills the next second', () => {
     const budgets = connectionLimits.newConnection();
     const verdicts = Array.from({ length: 5 }, () => connectionLimits.chargeMessage(budgets));
-    expect(verdicts).toEqual(['allowed', 'allowed', 'allowed', 'refused', 'dropped']);
+    expect(verdicts).toEqual([true, true, true, false, false]);
     expect(connectionLimits.messageRateRefusal).toBe('At most 3 messages per second.');
     vi.advanceTimersByTime(1000);
-    expect(connectionLimits.chargeMessage(budgets)).toBe('allowed');
+    expect(connectionLimits.chargeMessage(budgets)).toBe(true);
+  });
+
+  it('tells a refusal once a second, drops the rest, and closes at WS_MAX_REFUSED_FRAMES, making the address wait', () => {
+    const ip = '203.0.113.5';
+    const budgets = connectionLimits.newConnection();
+    const actions = [0, 10, 10, 990, 10].map((step) => {
+      vi.advanceTimersByTime(step);
+      return connectionLimits.refused(ip, budgets);
+    });
+    expect(actions).toEqual(['tell', 'drop', 'drop', 'tell', 'close']);
+    expect(connectionLimits.waitSeconds(ip)).toBe(30);
+    expect(connectionLimits.waitSeconds('203.0.113.6')).toBe(0);
+    vi.advanceTimersByTime(30_000);
+    expect(connectionLimits.waitSeconds(ip)).toBe(0);
+  });
+
+  it('forgives refusals spread over more than 10 s, and never closes with WS_MAX_REFUSED_FRAMES=0', () => {
+    const budgets = connectionLimits.newConnection();
+    for (let i = 0; i < 12; i++) {
+      expect(connectionLimits.refused('203.0.113.5', budgets)).not.toBe('close');
+      vi.advanceTimersByTime(2500);
+    }
+    const never = new ConnectionLimits({ ...limits, maxRefusedFrames: 0 });
+    const flooding = never.newConnection();
+    for (let i = 0; i < 100; i++) expect(never.refused('203.0.113.5', flooding)).not.toBe('close');
+    const noWait = new ConnectionLimits({ ...limits, maxRefusedFrames: 1, abuseWaitSeconds: 0 });
+    expect(noWait.refused('203.0.113.5', noWait.newConnection())).toBe('close');
+    expect(noWait.waitSeconds('203.0.113.5')).toBe(0);
+  });
+
+  it('knows before a sub is read whether its connection or address has any budget left', () => {
+    const ip = '198.51.100.8';
+    const [first, second] = [connectionLimits.newConnection(), connectionLimits.newConnection()];
+    expect(connectionLimits.subscriptionsSpent(ip, first)).toBeUndefined();
+    connectionLimits.chargeSubscriptions(ip, first, 10);
+    expect(connectionLimits.subscriptionsSpent(ip, first)).toMatch(/on a connection/);
+    expect(connectionLimits.subscriptionsSpent(ip, second)).toBeUndefined();
+    connectionLimits.chargeSubscriptions(ip, second, 5);
+    expect(connectionLimits.subscriptionsSpent(ip, second)).toMatch(/from one address/);
+    vi.advanceTimersByTime(1000);
+    expect(connectionLimits.subscriptionsSpent(ip, first)).toBeUndefined();
   });
 
   it('charges subscriptions to the connection and the IP, only when both allow', () => {

@@ -7,94 +7,80 @@ interface Budget {
   used: number;
 }
 
-/** One connection's budgets: frames per second, and SKUs named in `sub` frames per second. */
+/** One connection's budgets and its recent refusals. */
 export interface ConnectionBudgets {
+  /** Frames per second. */
   readonly messages: Budget;
-  /** Whether the first frame over the message rate was answered (the rest are dropped silently). */
-  toldRateLimited: boolean;
   /** SKUs named in `sub` frames in the current window (new subscriptions and snapshot reads). */
   readonly subscriptions: Budget;
+  /** Frames refused over a limit in the current refusal window; `WS_MAX_REFUSED_FRAMES` close the connection. */
+  readonly refusals: Budget;
+  /** When the connection was last answered `rate_limited` (0: never). */
+  toldAt: number;
 }
 
-/** One client IP on this thread: its open sockets and its shared budget of new subscriptions and snapshot reads. */
-interface AddressState {
-  connections: number;
-  readonly subscriptions: Budget;
-}
-
-/** What a frame over the message rate gets: the first an error, the rest nothing. */
-export type MessageVerdict = 'allowed' | 'refused' | 'dropped';
+/** What to do with a refused frame: answer `rate_limited`, drop it unanswered, or close the connection (1008). */
+export type RefusalAction = 'tell' | 'drop' | 'close';
 
 const WINDOW_MS = 1000;
-/** How often addresses without sockets are forgotten. */
-const ADDRESS_SWEEP_MS = 5000;
+/** Refusals of one connection are counted within this window. */
+const REFUSAL_WINDOW_MS = 10_000;
 
 /**
- * The per-IP and per-connection budgets of the realtime gateway: sockets per IP (counted across the
- * process's threads by the `ConnectionCounter`), frames per second per connection, and new
- * subscriptions and snapshot reads per second per connection and per IP.
+ * The per-IP and per-connection limits of the realtime gateway: sockets per IP, new subscriptions
+ * and snapshot reads per second per IP (both counted across the process's threads by the
+ * `ConnectionCounter`), frames and new subscriptions per second per connection, and what happens to
+ * a client that keeps sending past them: it is told once a second, its further refused frames cost a
+ * counter each and no answer, and `maxRefusedFrames` within 10 s close it; its IP's new sockets
+ * then wait `abuseWaitSeconds`. A well-behaved client (the SDK and the widget never resend a refused
+ * `sub`) is refused once at most and never closed.
  */
 export class ConnectionLimits {
   readonly #limits: RealtimeLimits;
-  readonly #connectionsPerIp: ConnectionCounter;
-  /** This thread's view of each address: its subscription budget, kept while it has sockets here. */
-  readonly #addresses = new Map<string, AddressState>();
-  /** Drops addresses without sockets once their budget window is over. */
-  readonly #addressSweep = setInterval(() => {
-    const now = Date.now();
-    for (const [ip, address] of this.#addresses) {
-      if (address.connections <= 0 && now - address.subscriptions.windowStart >= WINDOW_MS) this.#addresses.delete(ip);
-    }
-  }, ADDRESS_SWEEP_MS).unref();
+  readonly #addresses: ConnectionCounter;
 
   constructor(limits: RealtimeLimits, connectionCounter: ConnectionCounter = new LocalConnectionCounter()) {
     this.#limits = limits;
-    this.#connectionsPerIp = connectionCounter;
+    this.#addresses = connectionCounter;
   }
 
   /** Whether the address already has as many sockets as it may. */
   atConnectionLimit(ip: string): boolean {
     const max = this.#limits.maxConnectionsPerIp;
-    return max > 0 && this.#connectionsPerIp.count(ip) >= max;
+    return max > 0 && this.#addresses.count(ip) >= max;
+  }
+
+  /** Whole seconds the address must still wait after one of its connections was closed for abuse; 0: none. */
+  waitSeconds(ip: string): number {
+    return this.#addresses.waitSeconds(ip);
   }
 
   /** Fresh budgets for a connection being upgraded. */
   newConnection(): ConnectionBudgets {
-    return { messages: { windowStart: Date.now(), used: 0 }, toldRateLimited: false, subscriptions: { windowStart: 0, used: 0 } };
+    return { messages: { windowStart: Date.now(), used: 0 }, subscriptions: { windowStart: 0, used: 0 }, refusals: { windowStart: 0, used: 0 }, toldAt: 0 };
   }
 
   opened(ip: string): void {
-    this.#connectionsPerIp.add(ip, 1);
-    const address = this.#addresses.get(ip);
-    if (address !== undefined) address.connections += 1;
-    else this.#addresses.set(ip, { connections: 1, subscriptions: { windowStart: 0, used: 0 } });
+    this.#addresses.add(ip, 1);
   }
 
+  /** The address keeps what it spent until its window ends: reconnecting does not refill it. */
   closed(ip: string): void {
-    this.#connectionsPerIp.add(ip, -1);
-    const address = this.#addresses.get(ip);
-    // An address that just spent its budget keeps it until the window ends: reconnecting must not refill it.
-    if (address !== undefined && --address.connections <= 0 && Date.now() - address.subscriptions.windowStart >= WINDOW_MS) {
-      this.#addresses.delete(ip);
-    }
+    this.#addresses.add(ip, -1);
   }
 
-  /** Fixed one-second windows; the first frame over the limit is answered once, the rest are dropped. */
-  chargeMessage(budgets: ConnectionBudgets): MessageVerdict {
+  /** Whether a frame fits the message rate (fixed one-second windows); one that does not is refused (see `refused`). */
+  chargeMessage(budgets: ConnectionBudgets): boolean {
     const now = Date.now();
     if (now - budgets.messages.windowStart >= WINDOW_MS) {
       budgets.messages.windowStart = now;
       budgets.messages.used = 0;
-      budgets.toldRateLimited = false;
     }
     budgets.messages.used += 1;
-    if (budgets.messages.used <= this.#limits.maxMessagesPerSecond) return 'allowed';
-    if (budgets.toldRateLimited) return 'dropped';
-    budgets.toldRateLimited = true;
-    return 'refused';
+    return budgets.messages.used <= this.#limits.maxMessagesPerSecond;
   }
 
-  /** The error message of a refused frame (see `chargeMessage`). */
+  /** The error message of a frame over the message rate. */
   get messageRateRefusal(): string {
     return `At most ${this.#limits.maxMessagesPerSecond} messages per second.`;
   }
@@ -108,26 +94,49 @@ export class ConnectionLimits {
   chargeSubscriptions(ip: string, budgets: ConnectionBudgets, cost: number): string | undefined {
     const { maxNewSubscriptionsPerSecond: perConnection, maxNewSubscriptionsPerIpPerSecond: perIp } = this.#limits;
     const now = Date.now();
-    const ipBudget = perIp > 0 ? this.#addresses.get(ip)?.subscriptions : undefined;
-    const connectionBudget = perConnection > 0 ? budgets.subscriptions : undefined;
-    for (const budget of [connectionBudget, ipBudget]) {
-      if (budget !== undefined && now - budget.windowStart >= WINDOW_MS) {
-        budget.windowStart = now;
-        budget.used = 0;
-      }
+    const budget = budgets.subscriptions;
+    if (perConnection > 0 && now - budget.windowStart >= WINDOW_MS) {
+      budget.windowStart = now;
+      budget.used = 0;
     }
-    if (connectionBudget !== undefined && connectionBudget.used + cost > perConnection) {
-      return `At most ${perConnection} subscriptions and snapshot reads per second on a connection.`;
-    }
-    if (ipBudget !== undefined && ipBudget.used + cost > perIp) {
-      return `At most ${perIp} subscriptions and snapshot reads per second from one address.`;
-    }
-    if (connectionBudget !== undefined) connectionBudget.used += cost;
-    if (ipBudget !== undefined) ipBudget.used += cost;
+    if (perConnection > 0 && budget.used + cost > perConnection) return connectionBudgetRefusal(perConnection);
+    // The address's budget is shared by every thread; spent last, only when the connection's allows.
+    if (perIp > 0 && !this.#addresses.spend(ip, cost, perIp, now)) return addressBudgetRefusal(perIp);
+    if (perConnection > 0) budget.used += cost;
     return undefined;
   }
 
-  close(): void {
-    clearInterval(this.#addressSweep);
+  /**
+   * Why any `sub` would be refused now (the connection's or the address's budget has nothing left
+   * this second), or undefined: lets the gateway refuse one before reading its body.
+   */
+  subscriptionsSpent(ip: string, budgets: ConnectionBudgets): string | undefined {
+    const { maxNewSubscriptionsPerSecond: perConnection, maxNewSubscriptionsPerIpPerSecond: perIp } = this.#limits;
+    const now = Date.now();
+    const budget = budgets.subscriptions;
+    if (perConnection > 0 && now - budget.windowStart < WINDOW_MS && budget.used >= perConnection) return connectionBudgetRefusal(perConnection);
+    if (perIp > 0 && this.#addresses.spent(ip, perIp, now)) return addressBudgetRefusal(perIp);
+    return undefined;
+  }
+
+  /** A frame of the connection was refused over a limit: what to do with it (and, at `close`, the address now waits). */
+  refused(ip: string, budgets: ConnectionBudgets, now = Date.now()): RefusalAction {
+    const refusals = budgets.refusals;
+    if (now - refusals.windowStart >= REFUSAL_WINDOW_MS) {
+      refusals.windowStart = now;
+      refusals.used = 0;
+    }
+    refusals.used += 1;
+    const { maxRefusedFrames, abuseWaitSeconds } = this.#limits;
+    if (maxRefusedFrames > 0 && refusals.used >= maxRefusedFrames) {
+      if (abuseWaitSeconds > 0) this.#addresses.holdOff(ip, now + abuseWaitSeconds * 1000, now);
+      return 'close';
+    }
+    if (now - budgets.toldAt < WINDOW_MS) return 'drop';
+    budgets.toldAt = now;
+    return 'tell';
   }
 }
+
+const connectionBudgetRefusal = (perSecond: number) => `At most ${perSecond} subscriptions and snapshot reads per second on a connection.`;
+const addressBudgetRefusal = (perSecond: number) => `At most ${perSecond} subscriptions and snapshot reads per second from one address.`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, encodeViewers } from './protocol.js';
+import { decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, encodeViewers, startsAsSub } from './protocol.js';
 
 const limits = { maxFrameBytes: 1024, skuMaxLength: 16 };
 const text = (value: string) => new TextEncoder().encode(value);
@@ -27,6 +27,15 @@ describe('realtime protocol codec', () => {
     expect(decode('{"op":"ping"}', true)).toMatchObject({ ok: false, code: 'bad_request' });
     expect(decodeClientMessage(new Uint8Array([0xff, 0xfe, 0x7b]), false, limits)).toMatchObject({ ok: false, code: 'bad_request' });
     expect(decode('{"op":"launch"}')).toMatchObject({ ok: false, message: expect.stringContaining('Unknown op') });
+  });
+
+  it('tells a sub by its first bytes, as the SDK and JSON.stringify write it', () => {
+    expect(startsAsSub(text(JSON.stringify({ op: 'sub', skus: ['A'] })))).toBe(true);
+    expect(startsAsSub(text('{"op":"sub"}'))).toBe(true);
+    expect(startsAsSub(text('{"op":"sub"}').buffer)).toBe(true);
+    for (const other of ['{"op":"unsub","skus":["A"]}', '{"op":"subscribe"}', '{"op":"su', '{"skus":["A"],"op":"sub"}', '{"op":"ping"}', '']) {
+      expect(startsAsSub(text(other))).toBe(false);
+    }
   });
 
   it('answers payload_too_large past the frame limit', () => {

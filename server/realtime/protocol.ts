@@ -30,7 +30,7 @@ export type DecodeResult =
 /** Close codes the gateway uses; 1001, 1008 and 1009 are the standard's, 1013 is "try again later". */
 export const closeCodes = {
   goingAway: 1001,
-  /** Policy violation: the merchant was deleted, so its key no longer admits anyone. */
+  /** Policy violation: the merchant was deleted, or the client kept sending past its limits. */
   policy: 1008,
   tooBig: 1009,
   backpressure: 1013,
@@ -79,6 +79,19 @@ function schemasFor(limits: ProtocolLimits): ReturnType<typeof schemas> {
     schemaCache.set(key, cached);
   }
   return cached;
+}
+
+const SUB_PREFIX = new TextEncoder().encode('{"op":"sub"');
+
+/**
+ * Whether a frame begins the way every `sub` from the SDK, the widget or `JSON.stringify` does, read
+ * from its first bytes: a `sub` over budget is refused before its body is decoded or parsed.
+ */
+export function startsAsSub(data: ArrayBuffer | Uint8Array): boolean {
+  if (data.byteLength < SUB_PREFIX.length) return false;
+  const head = data instanceof Uint8Array ? data : new Uint8Array(data, 0, SUB_PREFIX.length);
+  for (let i = 0; i < SUB_PREFIX.length; i++) if (head[i] !== SUB_PREFIX[i]) return false;
+  return true;
 }
 
 export function decodeClientMessage(data: ArrayBuffer | Uint8Array, isBinary: boolean, limits: ProtocolLimits): DecodeResult {

@@ -273,7 +273,8 @@ describe('realtime gateway limits', () => {
 
   it('answers rate_limited past the messages-per-second limit and keeps the socket', async () => {
     const socket = await TestSocket.open(node.socketUrl(key));
-    for (let i = 0; i < 20; i++) socket.send({ op: 'ping', id: i });
+    // 7 over the limit: refused (answered once), fewer than WS_MAX_REFUSED_FRAMES (10), so it stays open.
+    for (let i = 0; i < 12; i++) socket.send({ op: 'ping', id: i });
     expect(await socket.next((f) => f.t === 'error')).toMatchObject({ code: 'rate_limited' });
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await socket.roundTrip(99);
@@ -302,6 +303,60 @@ describe('realtime gateway limits', () => {
     await node.gateway.close();
     expect(await socket.closed()).toBe(1001);
     await expect(TestSocket.open(url)).rejects.toThrow();
+  });
+});
+
+describe('realtime gateway against a client that keeps sending past its limits', () => {
+  let node: TestNode;
+  let key: string;
+  beforeAll(async () => {
+    node = await startTestNode({
+      DATABASE_URL: database.databaseUrl,
+      WS_MAX_MESSAGES_PER_SECOND: '1000',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '10',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '15',
+      WS_MAX_REFUSED_FRAMES: '5',
+      WS_ABUSE_WAIT_SECONDS: '2',
+    });
+    key = (await node.store.createMerchant({ name: 'churner' })).publishableKey;
+  });
+  afterAll(async () => {
+    await node?.close();
+  });
+
+  const fresh = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+  it('refuses a sub over budget from its first bytes, answers once a second, closes (1008) the churner and makes its address wait', async () => {
+    const socket = await TestSocket.open(node.socketUrl(key));
+    const neighbour = await TestSocket.open(node.socketUrl(key));
+    socket.send({ op: 'sub', skus: fresh('a', 10) });
+    await socket.next((f) => f.t === 'snapshot');
+    // The budget is spent: a `sub` is refused before it is parsed (this one is not even JSON) …
+    socket.send('{"op":"sub", not json at all');
+    expect(await socket.next((f) => f.t === 'error')).toMatchObject({ code: 'rate_limited' });
+    const told = Date.now();
+    // … and the next refusals in the same second get no answer; the fifth closes the connection.
+    for (let i = 0; i < 3; i++) socket.send({ op: 'sub', skus: fresh(`b${i}`, 10) });
+    await socket.roundTrip();
+    // Only meaningful inside that second (a loaded machine may take longer to get here).
+    if (Date.now() - told < 900) expect(socket.frames.filter((f) => f.t === 'error')).toHaveLength(1);
+    socket.send({ op: 'sub', skus: fresh('c', 10) });
+    expect(await socket.closed()).toBe(1008);
+    expect(socket.closeReason).toMatch(/refused/);
+    // Sockets already open from the address stay; new ones wait, with Retry-After.
+    await neighbour.roundTrip();
+    const refused = await TestSocket.open(node.socketUrl(key)).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(UpgradeRefused);
+    expect(refused).toMatchObject({ status: 429, retryAfter: expect.stringMatching(/^[12]$/) });
+    neighbour.close();
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const later = await TestSocket.open(node.socketUrl(key));
+    later.send({ op: 'sub', skus: ['later'] });
+    expect(await later.next((f) => f.t === 'snapshot')).toMatchObject({ items: [{ sku: 'later' }] });
+    later.close();
   });
 });
 

@@ -17,7 +17,7 @@ import { SnapshotReader, type RealtimeStore as SnapshotStore } from './snapshot-
 import { TopicRegistry } from './topic-registry.js';
 import { ViewerCounts, type ViewerStore } from './viewer-counts.js';
 import { loadUws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t, type UwsModule, type WebSocket } from './uws.js';
-import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, type ClientMessage } from './protocol.js';
+import { closeCodes, decodeClientMessage, encodeError, encodePong, encodeSnapshot, encodeStock, startsAsSub, type ClientMessage } from './protocol.js';
 
 /** What the gateway reads from the store (the `StockStore` satisfies it). */
 export type RealtimeStore = SnapshotStore & ViewerStore;
@@ -222,7 +222,6 @@ export class RealtimeGateway {
     this.topics.close();
     this.snapshots.close();
     this.scheduler.close();
-    this.limits.close();
     // Let the close frames leave before the caller closes the bus and store.
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -260,17 +259,21 @@ export class RealtimeGateway {
       this.options.trustProxyHops ?? 0,
     );
 
-    const refuse = (code: ErrorCode) => {
+    const refuse = (code: ErrorCode, retryAfterSeconds?: number) => {
       this.metrics.upgradesRefused.inc({ code });
       if (aborted) return;
       const { status, message } = errorCodes[code];
       res.cork(() => {
         res.writeStatus(`${status} ${httpReason(status)}`).writeHeader('Content-Type', 'application/json');
+        if (retryAfterSeconds !== undefined) res.writeHeader('Retry-After', String(retryAfterSeconds));
         res.end(JSON.stringify({ error: { code, message } }), true);
       });
     };
 
     if (this.closing) return refuse('storage_unavailable');
+    // An address one of whose connections was closed for abuse waits, before any other work.
+    const wait = this.limits.waitSeconds(ip);
+    if (wait > 0) return refuse('rate_limited', wait);
     if (this.limits.atConnectionLimit(ip)) return refuse('rate_limited');
     // The key's format is checked before any lookup: a malformed key is a plain 401.
     if (keyKind(key) !== 'publishable') return refuse('unauthorized');
@@ -323,9 +326,11 @@ export class RealtimeGateway {
 
   private message(ws: Socket, raw: ArrayBuffer, isBinary: boolean): void {
     const data = ws.getUserData();
-    const verdict = this.limits.chargeMessage(data.budgets);
-    if (verdict === 'refused') this.sendError(ws, data, 'rate_limited', this.limits.messageRateRefusal);
-    if (verdict !== 'allowed') return;
+    if (!this.limits.chargeMessage(data.budgets)) return this.refuse(ws, data, this.limits.messageRateRefusal);
+    // A `sub` while a budget is spent is refused from its first bytes: a client churning
+    // subscriptions costs no decoding or parsing of the SKU lists it keeps sending.
+    const spent = startsAsSub(raw) ? this.limits.subscriptionsSpent(data.ip, data.budgets) : undefined;
+    if (spent !== undefined) return this.refuse(ws, data, spent);
     const decoded = decodeClientMessage(raw, isBinary, {
       maxFrameBytes: this.options.limits.maxFrameBytes,
       skuMaxLength: this.options.skuMaxLength,
@@ -338,6 +343,17 @@ export class RealtimeGateway {
       this.logger.error({ err: (error as Error).message }, 'realtime message handler failed');
       this.sendError(ws, data, 'internal_error');
     });
+  }
+
+  /** A frame over a limit: answered `rate_limited` once a second, else dropped; too many close the connection. */
+  private refuse(ws: Socket, data: SocketData, message: string): void {
+    this.metrics.framesRefused.inc();
+    const action = this.limits.refused(data.ip, data.budgets);
+    if (action === 'tell') this.sendError(ws, data, 'rate_limited', message);
+    else if (action === 'close' && !data.closed) {
+      this.metrics.closedForAbuse.inc();
+      ws.end(closeCodes.policy, 'too many refused frames');
+    }
   }
 
   private async handle(ws: Socket, data: SocketData, message: ClientMessage): Promise<void> {
@@ -365,6 +381,9 @@ export class RealtimeGateway {
     viewers: boolean,
   ): Promise<void> {
     const distinct = [...new Set(listed)];
+    // Charged first: a refused `sub` costs nothing more.
+    const refusal = this.limits.chargeSubscriptions(data.ip, data.budgets, distinct.length);
+    if (refusal !== undefined) return this.refuse(ws, data, refusal);
     // REST's SKU rule: a SKU outside it names no product and never will (writes refuse it), so it is
     // answered unknown without a subscription, a bus watch or a read. A page holding one odd SKU
     // still gets the others (the widget sends all of a page's SKUs in one frame).
@@ -375,11 +394,6 @@ export class RealtimeGateway {
     if (data.skus.size + added.length > max) {
       // All or nothing: a refused `sub` changes no subscription.
       this.sendError(ws, data, 'too_many_subscriptions', `At most ${max} subscriptions per connection.`);
-      return;
-    }
-    const refusal = this.limits.chargeSubscriptions(data.ip, data.budgets, distinct.length);
-    if (refusal !== undefined) {
-      this.sendError(ws, data, 'rate_limited', refusal);
       return;
     }
     for (const sku of added) {

@@ -7,6 +7,8 @@ export class RealtimeMetrics {
   readonly updatesFolded: Counter;
   readonly upgradesRefused: Counter<'code'>;
   readonly errorsSent: Counter<'code'>;
+  readonly framesRefused: Counter;
+  readonly closedForAbuse: Counter;
 
   /** `registry`: the process's one registry (main.ts shares it with the API); a fresh one when omitted. */
   constructor(sample: () => { connections: number; topics: number; subscriptions: number; countedProducts: number; busUp: boolean }, registry: Registry = new Registry()) {
@@ -32,5 +34,7 @@ export class RealtimeMetrics {
     this.framesPushed = new Counter({ name: 'stockwire_realtime_frames_pushed_total', help: 'Stock frames published to topics (after folding).', registers });
     this.upgradesRefused = new Counter({ name: 'stockwire_realtime_upgrades_refused_total', help: 'Upgrades refused, by error code.', labelNames: ['code'], registers });
     this.errorsSent = new Counter({ name: 'stockwire_realtime_errors_sent_total', help: 'Error frames sent, by code.', labelNames: ['code'], registers });
+    this.framesRefused = new Counter({ name: 'stockwire_realtime_frames_refused_total', help: 'Client frames refused over the message rate or a subscription budget (answered once a second, else dropped).', registers });
+    this.closedForAbuse = new Counter({ name: 'stockwire_realtime_closed_for_abuse_total', help: 'Connections closed (1008) after WS_MAX_REFUSED_FRAMES refused frames; their address then waits WS_ABUSE_WAIT_SECONDS.', registers });
   }
 }

@@ -37,10 +37,17 @@ export function isRetryableConflict(error: unknown): boolean {
   return code === '40P01' || code === '40001' || errno === 1213 || errno === 1205;
 }
 
-/** Contract errors pass through; an unreachable database becomes `storage_unavailable`; anything else is a bug. */
+/** What a client is told when conflicting writes outlasted the store's retries: the same write later will do. */
+const CONFLICT_MESSAGE = 'Conflicting writes kept the database busy; try again shortly.';
+
+/**
+ * Contract errors pass through; an unreachable database, or a deadlock or serialization failure
+ * that outlasted the retries, becomes `storage_unavailable` (503, retryable); anything else is a bug.
+ */
 export function toStoreError(error: unknown): unknown {
   if (error instanceof StockwireError) return error;
   if (isStorageUnavailable(error)) return new StockwireError('storage_unavailable', undefined, { cause: error });
+  if (isRetryableConflict(error)) return new StockwireError('storage_unavailable', CONFLICT_MESSAGE, { cause: error });
   return error;
 }
 

@@ -37,7 +37,7 @@ export class TestSocket {
       const client = new TestSocket(socket);
       socket.once('open', () => resolve(client));
       socket.once('unexpected-response', (_req, res) => {
-        reject(new UpgradeRefused(res.statusCode ?? 0));
+        reject(new UpgradeRefused(res.statusCode ?? 0, res.headers['retry-after']));
         res.resume();
         socket.terminate();
       });
@@ -98,7 +98,11 @@ export class TestSocket {
 }
 
 export class UpgradeRefused extends Error {
-  constructor(readonly status: number) {
+  constructor(
+    readonly status: number,
+    /** The refusal's `Retry-After` header, when it has one. */
+    readonly retryAfter?: string,
+  ) {
     super(`upgrade refused with HTTP ${status}`);
   }
 }

@@ -1,0 +1,84 @@
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseBackends } from '../../test/backends.js';
+import { freePortOutsideEphemeralRange } from '../../test/support/ports.js';
+import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
+import { KeyCache } from '../access/key-cache.js';
+import { MemoryBus } from '../bus/memory-bus.js';
+import { loadConfig } from '../config.js';
+import { gatewaySettings } from '../main.js';
+import { StockStore } from '../store/stock-store.js';
+import { RealtimeThreads } from './realtime-threads.js';
+
+const database = databaseBackends()[0]!;
+
+/** One address's limits are the node's, not each thread's: its sockets land on both threads. */
+describe('per-address limits over two realtime threads', () => {
+  let store: StockStore;
+  let threads: RealtimeThreads;
+  let url: string;
+  const sockets: TestSocket[] = [];
+  /** Every socket from the one shopper named by X-Forwarded-For (the balancer is trusted). */
+  const shopper = { 'x-forwarded-for': '203.0.113.7' };
+  const open = async () => {
+    const socket = await TestSocket.open(url, shopper);
+    sockets.push(socket);
+    return socket;
+  };
+  const upgradeStatus = () =>
+    TestSocket.open(url, shopper).then(
+      (socket) => {
+        socket.close();
+        return 101;
+      },
+      (error: unknown) => (error instanceof UpgradeRefused ? error.status : -1),
+    );
+
+  beforeAll(async () => {
+    store = await StockStore.open({ databaseUrl: database.databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
+    const config = loadConfig({
+      WS_PORT: String(await freePortOutsideEphemeralRange()),
+      LOG_LEVEL: 'silent',
+      TRUST_PROXY_HOPS: '1',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
+      WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '30',
+      WS_MAX_REFUSED_FRAMES: '3',
+      WS_ABUSE_WAIT_SECONDS: '30',
+    });
+    threads = await RealtimeThreads.start({
+      threads: 2,
+      settings: gatewaySettings(config),
+      store,
+      keys: new KeyCache(store),
+      bus: new MemoryBus(),
+      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      metricsRegistry: new Registry(),
+    });
+    const merchant = await store.createMerchant({ name: 'thread limits' });
+    url = `ws://127.0.0.1:${threads.port}/v1/ws?key=${merchant.publishableKey}`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await threads?.close();
+    await store?.close();
+  });
+
+  it('spends one subscription budget per address on every thread, and makes the address wait on every thread', async () => {
+    const group: TestSocket[] = [];
+    for (let i = 0; i < 8; i++) group.push(await open());
+    // The kernel spreads connections by source port: all 8 on one thread happens once in 128 runs.
+    for (const count of (await threads.stats()).map((s) => s.connections)) expect(count).toBeGreaterThan(0);
+    const started = Date.now();
+    for (const [i, socket] of group.entries()) socket.send({ op: 'sub', skus: Array.from({ length: 10 }, (_, k) => `S${i}-${k}`) });
+    const answers = await Promise.all(group.map((socket) => socket.next((f) => f.t === 'snapshot' || f.t === 'error')));
+    // 30 a second for the address: three subs of 10, whichever threads they reached (each thread alone would allow three).
+    if (Date.now() - started < 900) expect(answers.filter((f) => f.t === 'snapshot')).toHaveLength(3);
+    // A churner refused three times is closed, and then no thread lets its address in.
+    const churner = group.find((_, i) => answers[i]!.t === 'error')!;
+    // Each of these is over the address's 30 a second whenever another went through in that second.
+    for (let i = 0; i < 6; i++) churner.send({ op: 'sub', skus: Array.from({ length: 20 }, (_, k) => `more-${i}-${k}`) });
+    expect(await churner.closed()).toBe(1008);
+    const statuses = await Promise.all(Array.from({ length: 8 }, () => upgradeStatus()));
+    expect(statuses.every((status) => status === 429)).toBe(true);
+  });
+});
