@@ -25,4 +25,16 @@ describe.each([
     }
     expect(counter.count('2001:db8::1')).toBe(1);
   });
+
+  it('adds one only below the limit, in one step', () => {
+    const counter = make();
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(true);
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(true);
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(false);
+    expect(counter.count('203.0.113.7')).toBe(2);
+    counter.add('203.0.113.7', -1);
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(true);
+    expect(counter.add('203.0.113.7', 1)).toBe(true);
+    expect(counter.count('203.0.113.7')).toBe(3);
+  });
 });

@@ -1,10 +1,13 @@
 /**
- * Open sockets per client IP, for `WS_MAX_CONNECTIONS_PER_IP`. The gateway checks `count` at the
- * upgrade and calls `add` on open (+1) and close (-1); both must stay cheap and synchronous.
+ * Open sockets per client IP, for `WS_MAX_CONNECTIONS_PER_IP`. The gateway takes a place with
+ * `add(ip, 1, max)` when it upgrades and gives it back with `add(ip, -1)` on close; both must stay
+ * cheap and synchronous. Taking a place is one step, so upgrades on several threads at once never
+ * pass the limit together.
  */
 export interface ConnectionCounter {
   count(ip: string): number;
-  add(ip: string, delta: 1 | -1): void;
+  /** False (and nothing counted) when adding one would pass `max`; 0 is no limit. */
+  add(ip: string, delta: 1 | -1, max?: number): boolean;
 }
 
 /** One thread's sockets: a plain map. */
@@ -15,10 +18,13 @@ export class LocalConnectionCounter implements ConnectionCounter {
     return this.counts.get(ip) ?? 0;
   }
 
-  add(ip: string, delta: 1 | -1): void {
-    const next = (this.counts.get(ip) ?? 0) + delta;
+  add(ip: string, delta: 1 | -1, max = 0): boolean {
+    const current = this.counts.get(ip) ?? 0;
+    if (delta > 0 && max > 0 && current >= max) return false;
+    const next = current + delta;
     if (next > 0) this.counts.set(ip, next);
     else this.counts.delete(ip);
+    return true;
   }
 }
 
@@ -57,20 +63,22 @@ export class SharedConnectionCounter implements ConnectionCounter {
     });
   }
 
-  add(ip: string, delta: 1 | -1): void {
+  add(ip: string, delta: 1 | -1, max = 0): boolean {
     const [hi, lo] = fingerprint(ip);
-    this.locked(hi, (base) => {
+    const added = this.locked(hi, (base) => {
       const w = this.words;
       let slot = this.find(base, hi, lo);
       if (slot < 0) {
-        if (delta < 0) return 0;
+        if (delta < 0) return 1;
         slot = this.find(base, 0, 0);
-        if (slot < 0) return 0;
+        if (slot < 0) return 1;
         w[slot] = hi;
         w[slot + 1] = lo;
         w[slot + 2] = 0;
       }
-      const next = w[slot + 2]! + delta;
+      const current = w[slot + 2]!;
+      if (delta > 0 && max > 0 && current >= max) return 0;
+      const next = current + delta;
       if (next > 0) {
         w[slot + 2] = next;
       } else {
@@ -78,8 +86,9 @@ export class SharedConnectionCounter implements ConnectionCounter {
         w[slot + 1] = 0;
         w[slot + 2] = 0;
       }
-      return next;
+      return 1;
     });
+    return added === 1;
   }
 
   /** The slot holding (hi, lo) in the bucket at `base`, or -1; (0, 0) finds a free slot. */

@@ -63,11 +63,16 @@ export class ConnectionLimits {
     return { messages: { windowStart: Date.now(), used: 0 }, toldRateLimited: false, subscriptions: { windowStart: 0, used: 0 } };
   }
 
-  opened(ip: string): void {
-    this.#connectionsPerIp.add(ip, 1);
+  /**
+   * Takes one of the address's places for a socket about to open; false when it has none left.
+   * Every admitted socket gives its place back with `closed`, whether it opened or not.
+   */
+  admit(ip: string): boolean {
+    if (!this.#connectionsPerIp.add(ip, 1, this.#limits.maxConnectionsPerIp)) return false;
     const address = this.#addresses.get(ip);
     if (address !== undefined) address.connections += 1;
     else this.#addresses.set(ip, { connections: 1, subscriptions: { windowStart: 0, used: 0 } });
+    return true;
   }
 
   closed(ip: string): void {

@@ -282,9 +282,9 @@ export class RealtimeGateway {
     const upgradeWith = (grant: PublishableKeyGrant | null) => {
       if (grant === null) return refuse('unauthorized');
       if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
-      // Again after a lookup: upgrades of one address that overlapped it all passed the first check,
-      // and the count grows only when a socket opens (synchronously, inside res.upgrade).
-      if (this.limits.atConnectionLimit(ip)) return refuse('rate_limited');
+      // The place is taken in one step with the check: upgrades of one address on several threads, or
+      // overlapping one lookup, all passed the first check above.
+      if (!this.limits.admit(ip)) return refuse('rate_limited');
       const data: SocketData = { merchantId: grant.merchantId, ip, skus: new Set(), closed: false, budgets: this.limits.newConnection() };
       res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context);
     };
@@ -319,14 +319,15 @@ export class RealtimeGateway {
       return;
     }
     this.sockets.add(ws);
-    this.limits.opened(data.ip);
   }
 
   private closed(ws: Socket): void {
     const data = ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    if (this.sockets.delete(ws)) this.limits.closed(data.ip);
+    this.sockets.delete(ws);
+    // Its place was taken at the upgrade, also when `open` ended it at once.
+    this.limits.closed(data.ip);
     for (const sku of data.skus) {
       this.viewers.drop(ws, data.merchantId, sku);
       this.topics.release(data.merchantId, sku);
