@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -102,8 +103,7 @@ const envSchema = z.object({
   WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(500),
   WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt.default(1000),
   WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt.default(2000),
-  // One until sockets on worker threads pass on every supported uWS build (they fail on v20.57, Node 22/24).
-  WS_THREADS: positiveInt.max(256).default(1),
+  WS_THREADS: positiveInt.max(256).default(availableParallelism()),
   // Live viewer counts: frames per product at most this often, and a node's counts expire this long after its last report.
   VIEWERS_INTERVAL_MS: positiveInt.min(100).max(60_000).default(2000),
   VIEWERS_EXPIRY_MS: positiveInt.max(600_000).default(6000),
