@@ -38,6 +38,8 @@ export interface ScenarioOptions {
   readonly sourceAddresses: number;
   readonly connectConcurrency: number;
   readonly publishIntervalMs: number;
+  /** Stockwire's WRITE_COMBINE_MAX_ITEMS (1: combining off); unset, the server's default. */
+  readonly writeCombineMaxItems?: number;
   /** writes: closed-loop lanes, and the number of SKUs of the spread phase. */
   readonly concurrency: number;
   readonly skus: number;
@@ -187,12 +189,15 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
 async function runOne(scenario: ScenarioName, name: SystemName, options: ScenarioOptions, backends: BenchBackends): Promise<SystemResult> {
   const products = scenario === 'hot-product' || scenario === 'flash-sale' ? 1 : scenario === 'writes' ? options.skus : options.products;
   // churn-attack measures the shipped socket limits; every other scenario turns them off (load from one address).
-  const extraEnv = scenario === 'churn-attack' ? shippedSocketLimits() : undefined;
+  const extraEnv = {
+    ...(scenario === 'churn-attack' ? shippedSocketLimits() : {}),
+    ...(options.writeCombineMaxItems === undefined ? {} : { WRITE_COMBINE_MAX_ITEMS: String(options.writeCombineMaxItems) }),
+  };
   const skus = Array.from({ length: products }, (_, i) => skuName(i));
   let system: RunningSystem | undefined;
   const metrics: Metrics = {};
   try {
-    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus, ...(extraEnv ? { extraEnv } : {}) });
+    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus, extraEnv });
     const watchdog = watchRss(system, options.rssCapMb);
     try {
       switch (scenario) {
