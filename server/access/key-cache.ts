@@ -30,7 +30,8 @@ interface Entry {
 }
 
 /**
- * The one key cache of a process, shared by REST and the socket upgrade. Concurrent lookups of a
+ * The one key cache of a process, shared by REST and the socket upgrade (each realtime worker thread
+ * keeps one more over it, told of the same `forget`s). Concurrent lookups of a
  * key share one promise, misses are remembered briefly, and `forget(merchantId)` (key rotation,
  * on every node) drops a merchant's grants so an old key is looked up, and refused, afresh.
  * Malformed keys are refused without a lookup. Secret keys are held by their SHA-256 digest only.

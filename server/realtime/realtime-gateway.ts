@@ -33,7 +33,7 @@ export interface RealtimeGatewayOptions {
   /** Load balancers in front whose `X-Forwarded-For` names the shopper (TRUST_PROXY_HOPS); 0 trusts none. */
   readonly trustProxyHops?: number;
   readonly store: RealtimeStore;
-  /** The process's one key cache (`server/access`), shared with the API. */
+  /** The process's one key cache (`server/access`), shared with the API; a realtime thread's own over it. */
   readonly keys: Pick<KeyCache, 'publishable' | 'cachedPublishable'>;
   readonly bus: StockBus;
   readonly logger?: ComponentLogger;
