@@ -53,6 +53,7 @@ export function buildCli(): Command {
     .option('--source-addresses <n>', 'loopback source addresses 127.0.0.2 … to spread connections over', int('source-addresses'), 16)
     .option('--connect-concurrency <n>', 'connections opening at once per worker (connect-storm: all)', int('connect-concurrency'), 200)
     .option('--publish-interval <ms>', 'Stockwire PUBLISH_INTERVAL_MS (fold window)', int('publish-interval'), 100)
+    .option('--write-combine <n>', 'Stockwire WRITE_COMBINE_MAX_ITEMS (1: combining off; default: the server\'s)', int('write-combine'))
     .option('--concurrency <n>', 'writes and flash-sale: closed-loop lanes (default 16; flash-sale 32)', int('concurrency'))
     .option('--skus <n>', 'writes: SKUs of the spread phase', int('skus'), 1000)
     .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
@@ -76,6 +77,7 @@ interface CliFlags {
   sourceAddresses: number;
   connectConcurrency: number;
   publishInterval: number;
+  writeCombine?: number;
   concurrency?: number;
   skus: number;
   rssCap: number;
@@ -111,6 +113,7 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
     sourceAddresses: Math.max(1, Math.min(250, flags.sourceAddresses)),
     connectConcurrency: Math.max(1, flags.connectConcurrency),
     publishIntervalMs: flags.publishInterval,
+    ...(flags.writeCombine === undefined ? {} : { writeCombineMaxItems: Math.max(1, flags.writeCombine) }),
     concurrency: Math.max(1, flags.concurrency ?? d.concurrency ?? 16),
     skus: Math.max(1, flags.skus),
     rssCapMb: flags.rssCap,

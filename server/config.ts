@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -105,8 +106,7 @@ const envSchema = z.object({
   // A client that keeps sending past its limits is closed (1008) rather than read and refused forever.
   WS_MAX_REFUSED_FRAMES: nonNegativeInt.default(10),
   WS_ABUSE_WAIT_SECONDS: nonNegativeInt.default(30),
-  // One until sockets on worker threads pass on every supported uWS build (they fail on v20.57, Node 22/24).
-  WS_THREADS: positiveInt.max(256).default(1),
+  WS_THREADS: positiveInt.max(256).default(availableParallelism()),
   // Live viewer counts: frames per product at most this often, and a node's counts expire this long after its last report.
   VIEWERS_INTERVAL_MS: positiveInt.min(100).max(60_000).default(2000),
   VIEWERS_EXPIRY_MS: positiveInt.max(600_000).default(6000),

@@ -116,7 +116,9 @@ export function markdownTable(result: ScenarioResult): string {
   lines.push(
     '',
     `Sizes: ${o.client} client, ${o.connections} connections, ${o.products} products × ${o.perConn} per connection, ${o.rate} writes/s for ${o.durationS} s ` +
-      `(settle ${o.settleS} s), fold window ${o.publishIntervalMs} ms, ${o.workers} load workers over ${o.sourceAddresses} source addresses. ` +
+      `(settle ${o.settleS} s), fold window ${o.publishIntervalMs} ms, ` +
+      `${o.writeCombineMaxItems === undefined ? '' : `WRITE_COMBINE_MAX_ITEMS=${o.writeCombineMaxItems}${o.writeCombineMaxItems === 1 ? ' (combining off)' : ''}, `}` +
+      `${o.workers} load workers over ${o.sourceAddresses} source addresses. ` +
       `Machine: ${result.machine.cpus} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}, open files ${result.machine.openFilesLimit.soft}.`,
   );
   for (const note of result.notes) lines.push(`- ${note}`);

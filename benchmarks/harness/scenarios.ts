@@ -40,6 +40,8 @@ export interface ScenarioOptions {
   readonly sourceAddresses: number;
   readonly connectConcurrency: number;
   readonly publishIntervalMs: number;
+  /** Stockwire's WRITE_COMBINE_MAX_ITEMS (1: combining off); unset, the server's default. */
+  readonly writeCombineMaxItems?: number;
   /** writes: closed-loop lanes, and the number of SKUs of the spread phase. */
   readonly concurrency: number;
   readonly skus: number;
@@ -194,12 +196,15 @@ async function runOne(scenario: ScenarioName, name: SystemName, options: Scenari
   // churn-attack measures the shipped socket limits; every other scenario turns them off (load from one address).
   // It also reads the server's own metrics, so its port is on.
   const metricsPort = scenario === 'churn-attack' ? await freePort() : 0;
-  const extraEnv = scenario === 'churn-attack' ? { ...shippedSocketLimits(), METRICS_PORT: String(metricsPort) } : undefined;
+  const extraEnv = {
+    ...(scenario === 'churn-attack' ? { ...shippedSocketLimits(), METRICS_PORT: String(metricsPort) } : {}),
+    ...(options.writeCombineMaxItems === undefined ? {} : { WRITE_COMBINE_MAX_ITEMS: String(options.writeCombineMaxItems) }),
+  };
   const skus = Array.from({ length: products }, (_, i) => skuName(i));
   let system: RunningSystem | undefined;
   const metrics: Metrics = {};
   try {
-    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus, ...(extraEnv ? { extraEnv } : {}) });
+    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus, extraEnv });
     const watchdog = watchRss(system, options.rssCapMb);
     try {
       switch (scenario) {

@@ -95,6 +95,24 @@ describe('the key cache', () => {
     expect(calls).toEqual([madeUp]);
   });
 
+  it('answers a cached publishable key synchronously, and refreshes it in the background past half its life', async () => {
+    const { dir, calls, known } = directory();
+    const cache = new KeyCache(dir, { ttlMs: 200 });
+    const madeUp = `pk_${'z'.repeat(24)}`;
+    expect(cache.cachedPublishable(PK)).toBeUndefined();
+    expect(await cache.publishable(PK)).toMatchObject({ merchantId: 'm_1' });
+    expect(await cache.publishable(madeUp)).toBeNull();
+    expect(cache.cachedPublishable(PK)).toMatchObject({ merchantId: 'm_1' });
+    expect(cache.cachedPublishable(madeUp)).toBeNull();
+    expect(calls).toEqual([PK, madeUp]);
+    // Past half its life: still answered, and looked up again meanwhile, which sees the key gone.
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    known.delete(PK);
+    expect(cache.cachedPublishable(PK)).toMatchObject({ merchantId: 'm_1' });
+    expect(calls).toEqual([PK, madeUp, PK]);
+    await expect.poll(() => cache.cachedPublishable(PK)).toBeNull();
+  });
+
   it('forgets a merchant on rotation, so an old key is looked up (and refused) afresh', async () => {
     const { dir, calls, known } = directory();
     const cache = new KeyCache(dir);

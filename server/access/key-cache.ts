@@ -30,7 +30,8 @@ interface Entry {
 }
 
 /**
- * The one key cache of a process, shared by REST and the socket upgrade. Concurrent lookups of a
+ * The one key cache of a process, shared by REST and the socket upgrade (each realtime worker thread
+ * keeps one more over it, told of the same `forget`s). Concurrent lookups of a
  * key share one promise, misses are remembered briefly, and `forget(merchantId)` (key rotation,
  * on every node) drops a merchant's grants so an old key is looked up, and refused, afresh.
  * Malformed keys are refused without a lookup. Secret keys are held by their SHA-256 digest only.
@@ -66,6 +67,24 @@ export class KeyCache {
     return this.lookup(`p:${key}`, () => this.directory.resolvePublishableKey(key)) as Promise<PublishableKeyGrant | null>;
   }
 
+  /**
+   * The cached answer for a publishable key, synchronously: its grant, null (refused), or undefined
+   * when only `publishable` can tell (not cached, expired or malformed). A grant past half its life is
+   * looked up again in the background, so a key in steady use is always answered from here.
+   */
+  cachedPublishable(key: string): PublishableKeyGrant | null | undefined {
+    const cacheKey = `p:${key}`;
+    const hit = this.entries.get(cacheKey);
+    if (hit === undefined) return undefined;
+    const left = hit.until - Date.now();
+    if (left <= 0) return undefined;
+    if (hit.value !== null && left < this.ttlMs / 2 && !this.inFlight.has(cacheKey)) {
+      // A failed refresh changes nothing: the entry keeps its expiry and the next read asks again.
+      this.load(cacheKey, () => this.directory.resolvePublishableKey(key)).catch(() => {});
+    }
+    return hit.value as PublishableKeyGrant | null;
+  }
+
   /** A merchant's keys changed (rotation; later also changes and deletes): its cached grants go. */
   forget(merchantId: string): void {
     this.generation += 1;
@@ -85,8 +104,14 @@ export class KeyCache {
       if (hit.until > Date.now()) return Promise.resolve(hit.value);
       this.entries.delete(cacheKey);
     }
-    const pending = this.inFlight.get(cacheKey);
-    if (pending !== undefined) return pending;
+    return this.inFlight.get(cacheKey) ?? this.load(cacheKey, load);
+  }
+
+  /** Looks a key up, shared by concurrent callers, and keeps the answer unless a `forget` overlapped. */
+  private load(
+    cacheKey: string,
+    load: () => Promise<SecretKeyGrant | PublishableKeyGrant | null>,
+  ): Promise<SecretKeyGrant | PublishableKeyGrant | null> {
     const generation = this.generation;
     const promise = load().then(
       (value) => {

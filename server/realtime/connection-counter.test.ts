@@ -26,6 +26,18 @@ describe.each([
     expect(counter.count('2001:db8::1')).toBe(1);
   });
 
+  it('adds one only below the limit, in one step', () => {
+    const counter = make();
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(true);
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(true);
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(false);
+    expect(counter.count('203.0.113.7')).toBe(2);
+    counter.add('203.0.113.7', -1);
+    expect(counter.add('203.0.113.7', 1, 2)).toBe(true);
+    expect(counter.add('203.0.113.7', 1)).toBe(true);
+    expect(counter.count('203.0.113.7')).toBe(3);
+  });
+
   it('spends a per-second budget per IP, all or nothing, and refills it a second after its first use', () => {
     const counter = make();
     const t = Date.UTC(2026, 11, 1, 6, 0, 0) + 700;

@@ -7,7 +7,12 @@
  */
 export interface ConnectionCounter {
   count(ip: string): number;
-  add(ip: string, delta: 1 | -1): void;
+  /**
+   * Takes (`1`) or gives back (`-1`) one of the IP's socket places. Taking is one step with the check
+   * against `max` (0: no limit), so upgrades on several threads at once never pass it together;
+   * false, counting nothing, when the IP already holds `max`.
+   */
+  add(ip: string, delta: 1 | -1, max?: number): boolean;
   /**
    * Spends `cost` of the IP's budget of `perSecond` in the current second; false, spending
    * nothing, when that would go over it.
@@ -57,14 +62,20 @@ export class SharedConnectionCounter implements ConnectionCounter {
     return this.read(ip, (slot) => this.slots[slot + SOCKETS]!);
   }
 
-  add(ip: string, delta: 1 | -1): void {
+  add(ip: string, delta: 1 | -1, max = 0): boolean {
     const change = (slot: number) => {
-      this.slots[slot + SOCKETS] = Math.max(0, this.slots[slot + SOCKETS]! + delta);
-      return 0;
+      const sockets = this.slots[slot + SOCKETS]!;
+      if (delta > 0 && max > 0 && sockets >= max) return 0;
+      this.slots[slot + SOCKETS] = Math.max(0, sockets + delta);
+      return 1;
     };
     // Closing never takes a slot: an IP without one has no sockets counted.
-    if (delta < 0) this.read(ip, change);
-    else this.write(ip, Date.now(), change);
+    if (delta < 0) {
+      this.read(ip, change);
+      return true;
+    }
+    // A full bucket (-1) fails open, as the budgets do.
+    return this.write(ip, Date.now(), change) !== 0;
   }
 
   spend(ip: string, cost: number, perSecond: number, now = Date.now()): boolean {

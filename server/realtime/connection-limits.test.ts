@@ -28,9 +28,10 @@ describe('connection limits', () => {
   it('counts sockets per IP up to the limit', () => {
     const ip = '203.0.113.1';
     expect(connectionLimits.atConnectionLimit(ip)).toBe(false);
-    connectionLimits.opened(ip);
-    connectionLimits.opened(ip);
+    expect(connectionLimits.admit(ip)).toBe(true);
+    expect(connectionLimits.admit(ip)).toBe(true);
     expect(connectionLimits.atConnectionLimit(ip)).toBe(true);
+    expect(connectionLimits.admit(ip)).toBe(false);
     expect(connectionLimits.atConnectionLimit('203.0.113.2')).toBe(false);
     connectionLimits.closed(ip);
     expect(connectionLimits.atConnectionLimit(ip)).toBe(false);
@@ -88,8 +89,8 @@ describe('connection limits', () => {
 
   it('charges subscriptions to the connection and the IP, only when both allow', () => {
     const ip = '198.51.100.7';
-    connectionLimits.opened(ip);
-    connectionLimits.opened(ip);
+    connectionLimits.admit(ip);
+    connectionLimits.admit(ip);
     const first = connectionLimits.newConnection();
     const second = connectionLimits.newConnection();
     expect(connectionLimits.chargeSubscriptions(ip, first, 10)).toBeUndefined();
@@ -104,11 +105,11 @@ describe('connection limits', () => {
 
   it('keeps a spent IP budget until its window ends, even when its sockets close and reopen', () => {
     const ip = '192.0.2.9';
-    connectionLimits.opened(ip);
+    connectionLimits.admit(ip);
     const budgets = connectionLimits.newConnection();
     connectionLimits.chargeSubscriptions(ip, budgets, 10);
     connectionLimits.closed(ip);
-    connectionLimits.opened(ip);
+    connectionLimits.admit(ip);
     expect(connectionLimits.chargeSubscriptions(ip, connectionLimits.newConnection(), 6)).toMatch(/from one address/);
   });
 });

@@ -60,8 +60,12 @@ export class ConnectionLimits {
     return { messages: { windowStart: Date.now(), used: 0 }, subscriptions: { windowStart: 0, used: 0 }, refusals: { windowStart: 0, used: 0 }, toldAt: 0 };
   }
 
-  opened(ip: string): void {
-    this.#addresses.add(ip, 1);
+  /**
+   * Takes one of the address's places for a socket about to open; false when it has none left.
+   * Every admitted socket gives its place back with `closed`, whether it opened or not.
+   */
+  admit(ip: string): boolean {
+    return this.#addresses.add(ip, 1, this.#limits.maxConnectionsPerIp);
   }
 
   /** The address keeps what it spent until its window ends: reconnecting does not refill it. */

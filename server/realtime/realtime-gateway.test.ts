@@ -422,6 +422,60 @@ describe('realtime gateway under a connect storm', () => {
   });
 });
 
+describe('realtime gateway upgrading after a key lookup', () => {
+  let store: StockStore;
+  let gateway: RealtimeGateway;
+  beforeAll(async () => {
+    store = await StockStore.open({ databaseUrl: undefined, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
+    // A key nobody used lately is looked up, slowly as from a busy database: every upgrade of a storm
+    // on a fresh key is answered after the handler returned.
+    const keys = new KeyCache({
+      resolveSecretKey: (key) => store.resolveSecretKey(key),
+      resolvePublishableKey: async (key) => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return store.resolvePublishableKey(key);
+      },
+    });
+    const config = loadConfig({ WS_PORT: '0', LOG_LEVEL: 'silent', WS_MAX_CONNECTIONS_PER_IP: '0' });
+    gateway = await RealtimeGateway.start({ ...gatewaySettings(config), store, keys, bus: new MemoryBus() });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await store?.close();
+  });
+
+  it('keeps every socket of a connect storm on a key it had to look up', async () => {
+    const merchant = await store.createMerchant({ name: 'cold storm' });
+    const url = `${gateway.url}/v1/ws?key=${merchant.publishableKey}`;
+    const sockets = await Promise.all(Array.from({ length: 100 }, () => TestSocket.open(url)));
+    // A socket closed just after it opened (1006) would fail its round trip.
+    await Promise.all(sockets.map((socket, i) => socket.roundTrip(i)));
+    expect(sockets.filter((socket) => socket.closeCode !== undefined)).toEqual([]);
+    expect(gateway.stats().connections).toBe(100);
+    for (const socket of sockets) socket.close();
+  });
+
+  it('refuses an upgrade whose Connection header does not name Upgrade with 400', async () => {
+    const merchant = await store.createMerchant({ name: 'no upgrade token' });
+    const answer = (connection: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(gateway.port, '127.0.0.1', () => {
+          socket.write(
+            `GET /v1/ws?key=${merchant.publishableKey} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: ${connection}\r\n` +
+              'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+          );
+        });
+        let received = '';
+        socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+        socket.on('close', () => resolve(received.split('\r\n')[0]!));
+        socket.on('error', reject);
+      });
+    expect(await answer('close')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await answer('keep-alive')).toBe('HTTP/1.1 400 Bad Request');
+    expect(gateway.stats().connections).toBe(0);
+  });
+});
+
 describe('realtime gateway against subscription churn', () => {
   let store: StockStore;
   let gateway: RealtimeGateway;

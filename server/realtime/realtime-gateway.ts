@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { keyKind } from '../access/credentials.js';
-import type { KeyCache } from '../access/key-cache.js';
+import type { KeyCache, PublishableKeyGrant } from '../access/key-cache.js';
 import { originAllowed } from '../access/origin-rule.js';
 import type { RealtimeLimits, ViewerCountSettings } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
@@ -33,8 +33,8 @@ export interface RealtimeGatewayOptions {
   /** Load balancers in front whose `X-Forwarded-For` names the shopper (TRUST_PROXY_HOPS); 0 trusts none. */
   readonly trustProxyHops?: number;
   readonly store: RealtimeStore;
-  /** The process's one key cache (`server/access`), shared with the API. */
-  readonly keys: Pick<KeyCache, 'publishable'>;
+  /** The process's one key cache (`server/access`), shared with the API; a realtime thread's own over it. */
+  readonly keys: Pick<KeyCache, 'publishable' | 'cachedPublishable'>;
   readonly bus: StockBus;
   readonly logger?: ComponentLogger;
   /** The process's one metrics registry; the gateway's own when omitted. */
@@ -250,6 +250,7 @@ export class RealtimeGateway {
     // Everything from `req` must be read now: it is gone after the first await.
     const key = req.getQuery('key') ?? '';
     const origin = req.getHeader('origin');
+    const connection = req.getHeader('connection');
     const secWebSocketKey = req.getHeader('sec-websocket-key');
     const secWebSocketProtocol = req.getHeader('sec-websocket-protocol');
     const secWebSocketExtensions = req.getHeader('sec-websocket-extensions');
@@ -271,6 +272,9 @@ export class RealtimeGateway {
     };
 
     if (this.closing) return refuse('storage_unavailable');
+    // RFC 6455 wants `Connection: Upgrade`. Without it uWS marks the connection as closing, and an
+    // upgrade after a key lookup (below) would open a socket that no close event ever ends.
+    if (!hasUpgradeToken(connection)) return refuse('validation_failed');
     // An address one of whose connections was closed for abuse waits, before any other work.
     const wait = this.limits.waitSeconds(ip);
     if (wait > 0) return refuse('rate_limited', wait);
@@ -278,16 +282,27 @@ export class RealtimeGateway {
     // The key's format is checked before any lookup: a malformed key is a plain 401.
     if (keyKind(key) !== 'publishable') return refuse('unauthorized');
 
+    const upgradeWith = (grant: PublishableKeyGrant | null) => {
+      if (grant === null) return refuse('unauthorized');
+      if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
+      // The place is taken in one step with the check: upgrades of one address on several threads, or
+      // overlapping one lookup, all passed the first check above.
+      if (!this.limits.admit(ip)) return refuse('rate_limited');
+      const data: SocketData = { merchantId: grant.merchantId, ip, skus: new Set(), closed: false, budgets: this.limits.newConnection() };
+      res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context);
+    };
+
+    // A key this process knows is decided at once, inside uWS's own (corked) upgrade handler.
+    const cached = this.options.keys.cachedPublishable(key);
+    if (cached !== undefined) return upgradeWith(cached);
     this.options.keys.publishable(key).then(
       (grant) => {
         if (aborted) return;
-        if (grant === null) return refuse('unauthorized');
-        if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
-        // Again now: upgrades of one address that overlapped the lookup all passed the first check,
-        // and the count grows only when a socket opens (synchronously, inside res.upgrade).
-        if (this.limits.atConnectionLimit(ip)) return refuse('rate_limited');
-        const data: SocketData = { merchantId: grant.merchantId, ip, skus: new Set(), closed: false, budgets: this.limits.newConnection() };
-        res.cork(() => res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context));
+        // Not inside res.cork: after an upgrade there, uWS (v20.30 and v20.57) goes on to read the
+        // request's HTTP state from memory the WebSocket now owns, and at times closes the socket it
+        // just opened (1006, no close frame). Uncorked, the 101 leaves in a few small writes and uWS
+        // prints a warning; both happen only for a key this process has not seen lately.
+        upgradeWith(grant);
       },
       (error: unknown) => {
         this.logger.warn({ err: (error as Error).message }, 'publishable key lookup failed at upgrade');
@@ -307,14 +322,15 @@ export class RealtimeGateway {
       return;
     }
     this.sockets.add(ws);
-    this.limits.opened(data.ip);
   }
 
   private closed(ws: Socket): void {
     const data = ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    if (this.sockets.delete(ws)) this.limits.closed(data.ip);
+    this.sockets.delete(ws);
+    // Its place was taken at the upgrade, also when `open` ended it at once.
+    this.limits.closed(data.ip);
     for (const sku of data.skus) {
       this.viewers.drop(ws, data.merchantId, sku);
       this.topics.release(data.merchantId, sku);
@@ -435,7 +451,12 @@ export class RealtimeGateway {
   }
 }
 
+/** Whether a `Connection` header names the `upgrade` token (a comma-separated list, any case). */
+function hasUpgradeToken(connection: string): boolean {
+  return connection.split(',').some((token) => token.trim().toLowerCase() === 'upgrade');
+}
+
 function httpReason(status: number): string {
-  const reasons: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+  const reasons: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
   return reasons[status] ?? 'Error';
 }

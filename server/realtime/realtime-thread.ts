@@ -5,6 +5,7 @@
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Registry } from 'prom-client';
+import { KeyCache } from '../access/key-cache.js';
 import type { ControlMessage } from '../bus/control-message.js';
 import { deliver } from '../bus/listeners.js';
 import type { BusKind, ComponentLogger, StockBus } from '../bus/stock-bus.js';
@@ -12,6 +13,12 @@ import type { PublicStock, StockChange } from '../stock/types.js';
 import { SharedConnectionCounter } from './connection-counter.js';
 import { RealtimeGateway, type RealtimeStore } from './realtime-gateway.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadRequest, ToThread } from './thread-messages.js';
+
+/**
+ * How long a thread trusts a grant the main thread gave it. The main thread's own cache may already
+ * have held it a while, so a revocation that never arrived is bounded by both lifetimes together.
+ */
+const THREAD_KEY_TTL_MS = 10_000;
 
 /** Requests to the main thread, answered by id. */
 class MainThread {
@@ -78,7 +85,7 @@ class ThreadBus implements StockBus {
 
   /**
    * Only viewer counts: the other control messages are the main thread's business, and it tells the
-   * thread what they mean (`closeMerchant`).
+   * thread what they mean (`forgetKeys`, `closeMerchant`).
    */
   broadcast(message: ControlMessage): void {
     if (message.type === 'viewers') this.main.post({ kind: 'broadcast', message });
@@ -138,8 +145,15 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
     publicViews: (merchantId, skus) => main.ask({ op: 'publicViews', merchantId, skus }),
     viewerProducts: (merchantId, skus) => main.ask({ op: 'viewerProducts', merchantId, skus }),
   };
-  // The process's one key cache lives on the main thread, so a revocation there holds for every thread.
-  const keys = { publishable: (key: string) => main.ask({ op: 'resolveKey', key }) };
+  // A thread's own cache over the process's one (on the main thread), so a known key is decided
+  // inside the upgrade handler; the main thread tells every thread when a merchant's keys change.
+  const keys = new KeyCache(
+    {
+      resolvePublishableKey: (key) => main.ask({ op: 'resolveKey', key }),
+      resolveSecretKey: () => Promise.reject(new Error('realtime threads resolve publishable keys only')),
+    },
+    { ttlMs: THREAD_KEY_TTL_MS },
+  );
   const log =
     (level: 'debug' | 'info' | 'warn' | 'error') =>
     (obj: object, msg?: string): void =>
@@ -170,6 +184,9 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
           const stats = running.gateway?.stats() ?? { connections: 0, topics: 0, framesPushed: 0 };
           main.post({ kind: 'collected', id: message.id, metrics, stats: { thread: init.thread, ...stats } });
         });
+        return;
+      case 'forgetKeys':
+        keys.forget(message.merchantId);
         return;
       case 'closeMerchant':
         running.gateway?.closeMerchant(message.merchantId);

@@ -124,10 +124,9 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
   }, 30_000);
 
   it('shares one store read per product among sockets of both threads subscribing at once', async () => {
-    // A product nobody wrote: not in the bus cache, so every snapshot needs the store. The sockets
-    // connect one after another (what is shared is the subscribing, which happens at once below).
-    const group: TestSocket[] = [];
-    for (let i = 0; i < 50; i++) group.push(await open());
+    // A product nobody wrote: not in the bus cache, so every snapshot needs the store. A connect
+    // storm: the sockets connect at once, then subscribe at once.
+    const group = await Promise.all(Array.from({ length: 50 }, () => open()));
     const perThread = (await threads.stats()).map((s) => s.connections);
     for (const count of perThread) expect(count).toBeGreaterThan(0);
     storeReads = 0;
@@ -140,6 +139,22 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
     } finally {
       slowReads = false;
     }
+  });
+
+  it('keeps every socket of a connect storm on a key the threads had to look up', async () => {
+    // A fresh key: no thread has it, so each upgrade is answered after a round trip to the main thread.
+    const shop = await store.createMerchant({ name: 'threads cold storm' });
+    const coldUrl = `ws://127.0.0.1:${threads.port}/v1/ws?key=${shop.publishableKey}`;
+    const storm = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const socket = await TestSocket.open(coldUrl, { 'x-forwarded-for': `198.18.0.${i + 1}` });
+        sockets.push(socket);
+        return socket;
+      }),
+    );
+    // A socket closed just after it opened (1006) would fail its round trip.
+    await Promise.all(storm.map((socket, i) => socket.roundTrip(i)));
+    expect(storm.filter((socket) => socket.closeCode !== undefined)).toEqual([]);
   });
 
   it('holds the per-IP connection limit across threads', async () => {

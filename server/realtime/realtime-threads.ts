@@ -53,9 +53,11 @@ export class RealtimeThreads {
     this.unsubscribe.push(
       options.bus.onChange((change) => this.changed(change)),
       options.bus.onConnection((state) => this.broadcast({ kind: 'connection', state })),
-      // Each thread counts viewers on its own; the counts of all threads add up like those of nodes.
       options.bus.onControl((message) => {
+        // Each thread counts viewers on its own; the counts of all threads add up like those of nodes.
         if (message.type === 'viewers') this.broadcast({ kind: 'control', message });
+        // As for the process's key cache (main.ts): a merchant's change drops its grants in every thread.
+        else this.broadcast({ kind: 'forgetKeys', merchantId: message.merchantId });
       }),
     );
     this.registerMetrics();

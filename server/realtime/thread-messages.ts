@@ -57,6 +57,8 @@ export type ToThread =
   | { readonly kind: 'control'; readonly message: ViewerCountsMessage }
   | { readonly kind: 'connection'; readonly state: 'up' | 'down' }
   | { readonly kind: 'collect'; readonly id: number }
+  /** The merchant's keys or settings changed (a merchant control message): the thread's key cache drops its grants. */
+  | { readonly kind: 'forgetKeys'; readonly merchantId: string }
   /** The merchant was deleted: the thread closes its sockets with 1008. */
   | { readonly kind: 'closeMerchant'; readonly merchantId: string }
   | { readonly kind: 'close' };
