@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
 import { keyKind } from '../access/credentials.js';
 import type { KeyCache } from '../access/key-cache.js';
-import { originAllowed } from '../access/origin-rule.js';
+import { roomForOneMore } from '../access/merchant-limits.js';
+import { originAllowed, webOrigin } from '../access/origin-rule.js';
 import type { RealtimeLimits, ViewerCountSettings } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
@@ -11,6 +12,7 @@ import { topicOf, unknownView } from '../stock/views.js';
 import { clientAddress } from './client-address.js';
 import type { ConnectionCounter } from './connection-counter.js';
 import { ConnectionLimits, type ConnectionBudgets } from './connection-limits.js';
+import type { MerchantSockets } from './merchant-connections.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
 import { SnapshotReader, type RealtimeStore as SnapshotStore } from './snapshot-reader.js';
@@ -43,6 +45,8 @@ export interface RealtimeGatewayOptions {
   readonly connectionCounter?: ConnectionCounter;
   /** Which realtime thread this gateway runs on, reported by `/healthz` (absent: sockets on the main thread). */
   readonly thread?: number;
+  /** Each merchant's connection limit and usage (absent: no per-merchant limit, nothing counted). */
+  readonly merchantSockets?: MerchantSockets;
 }
 
 export interface RealtimeStats {
@@ -54,6 +58,8 @@ export interface RealtimeStats {
 interface SocketData {
   readonly merchantId: string;
   readonly ip: string;
+  /** The page's origin, for the merchant's "installed on" list (undefined: none usable). */
+  readonly origin: string | undefined;
   readonly skus: Set<string>;
   closed: boolean;
   readonly budgets: ConnectionBudgets;
@@ -108,6 +114,8 @@ export class RealtimeGateway {
       (topic, view) => {
         this.framesPushed += 1;
         this.metrics.framesPushed.inc();
+        const merchantId = this.topics.merchantOf(topic);
+        if (merchantId !== undefined) this.options.merchantSockets?.frames(merchantId, this.app.numSubscribers(topic));
         this.app.publish(topic, encodeStock(view), false, false);
       },
       () => this.metrics.updatesFolded.inc(),
@@ -260,10 +268,10 @@ export class RealtimeGateway {
       this.options.trustProxyHops ?? 0,
     );
 
-    const refuse = (code: ErrorCode) => {
+    const refuse = (code: ErrorCode, message: string = errorCodes[code].message) => {
       this.metrics.upgradesRefused.inc({ code });
       if (aborted) return;
-      const { status, message } = errorCodes[code];
+      const { status } = errorCodes[code];
       res.cork(() => {
         res.writeStatus(`${status} ${httpReason(status)}`).writeHeader('Content-Type', 'application/json');
         res.end(JSON.stringify({ error: { code, message } }), true);
@@ -275,22 +283,35 @@ export class RealtimeGateway {
     // The key's format is checked before any lookup: a malformed key is a plain 401.
     if (keyKind(key) !== 'publishable') return refuse('unauthorized');
 
-    this.options.keys.publishable(key).then(
-      (grant) => {
+    const merchants = this.options.merchantSockets;
+    this.options.keys
+      .publishable(key)
+      .then(async (grant) => {
         if (aborted) return;
         if (grant === null) return refuse('unauthorized');
         if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
-        // Again now: upgrades of one address that overlapped the lookup all passed the first check,
-        // and the count grows only when a socket opens (synchronously, inside res.upgrade).
+        const merchantLimit = merchants === undefined ? 0 : await merchants.connectionLimit(grant.merchantId);
+        if (aborted) return;
+        // Checked now, with the socket opened synchronously below: upgrades that overlapped the
+        // lookups all passed the first checks, and counts grow only when a socket opens.
         if (this.limits.atConnectionLimit(ip)) return refuse('rate_limited');
-        const data: SocketData = { merchantId: grant.merchantId, ip, skus: new Set(), closed: false, budgets: this.limits.newConnection() };
+        if (merchants !== undefined && !roomForOneMore(merchants.connections(grant.merchantId), merchantLimit)) {
+          return refuse('rate_limited', `This merchant may hold at most ${merchantLimit} connections.`);
+        }
+        const data: SocketData = {
+          merchantId: grant.merchantId,
+          ip,
+          origin: webOrigin(origin),
+          skus: new Set(),
+          closed: false,
+          budgets: this.limits.newConnection(),
+        };
         res.cork(() => res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context));
-      },
-      (error: unknown) => {
-        this.logger.warn({ err: (error as Error).message }, 'publishable key lookup failed at upgrade');
+      })
+      .catch((error: unknown) => {
+        this.logger.warn({ err: (error as Error).message }, 'key or limit lookup failed at upgrade');
         refuse('storage_unavailable');
-      },
-    );
+      });
   }
 
   private open(ws: Socket): void {
@@ -305,13 +326,17 @@ export class RealtimeGateway {
     }
     this.sockets.add(ws);
     this.limits.opened(data.ip);
+    this.options.merchantSockets?.opened(data.merchantId, data.origin);
   }
 
   private closed(ws: Socket): void {
     const data = ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    if (this.sockets.delete(ws)) this.limits.closed(data.ip);
+    if (this.sockets.delete(ws)) {
+      this.limits.closed(data.ip);
+      this.options.merchantSockets?.closed(data.merchantId);
+    }
     for (const sku of data.skus) {
       this.viewers.drop(ws, data.merchantId, sku);
       this.topics.release(data.merchantId, sku);
@@ -412,6 +437,7 @@ export class RealtimeGateway {
   /** Sends on one socket; a frame dropped for backpressure closes the socket, never leaving it stale. */
   private send(ws: Socket, data: SocketData, frame: string): void {
     if (data.closed) return;
+    this.options.merchantSockets?.frames(data.merchantId, 1);
     try {
       const result = ws.send(frame, false, false);
       if (result === 2 && !data.closed) ws.end(closeCodes.backpressure, 'too slow: frames were dropped');
