@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectionShare } from '../realtime/merchant-connections.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from './redis-endpoint.js';
 
+/** How long one exchange waits for a connection before it fails (and the next interval tries again). */
+const CONNECT_WAIT_MS = 1000;
+
 export interface RedisConnectionShareOptions {
   readonly keyPrefix: string;
   /** A node not heard from for this long stops counting (three share intervals). */
@@ -36,6 +39,7 @@ export class RedisConnectionShare implements ConnectionShare {
   }
 
   async exchange(own: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+    await this.connected();
     const now = Date.now();
     const ownKey = this.nodeKey(this.nodeId);
     const write = this.redis.multi().del(ownKey);
@@ -67,6 +71,20 @@ export class RedisConnectionShare implements ConnectionShare {
       .exec()
       .catch(() => undefined);
     this.redis.disconnect();
+  }
+
+  /** Waits a moment for a connection under way (commands are not queued while there is none). */
+  private async connected(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, CONNECT_WAIT_MS);
+      this.redis.once('ready', done);
+    });
   }
 
   private nodeKey(id: string): string {
