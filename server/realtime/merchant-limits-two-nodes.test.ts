@@ -172,3 +172,37 @@ describe('a merchant connection limit on one node with the in-process bus', () =
     }
   });
 });
+
+describe('a merchant connection limit over the sockets of every realtime thread', () => {
+  it('counts sockets on two threads together, and counts their frames for usage', async () => {
+    const node = await startStockwire(
+      loadConfig({
+        METRICS_PORT: '0',
+        PORT: '0',
+        WS_PORT: '0',
+        WS_THREADS: '2',
+        DATA_DIR: 'memory://',
+        ADMIN_TOKEN: adminToken,
+        LOG_LEVEL: 'silent',
+        MERCHANT_MAX_CONNECTIONS: '3',
+        USAGE_FLUSH_INTERVAL_MS: '200',
+      }),
+    );
+    const opened: TestSocket[] = [];
+    try {
+      const shop = (await api(node.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'threads' })).body as unknown as Merchant;
+      const url = `${node.wsUrl}/v1/ws?key=${shop.publishableKey}`;
+      // The kernel spreads these over both threads; the limit counts them all.
+      for (let i = 0; i < 3; i++) opened.push(await TestSocket.open(url, { origin: 'https://threads.example' }));
+      expect(await upgradeStatus(url)).toBe(429);
+      opened[0]!.send({ op: 'sub', skus: ['TH-1'] });
+      await opened[0]!.next((f) => f.t === 'snapshot');
+      await expect
+        .poll(async () => (await api(node.apiUrl!, 'GET', '/v1/merchant/usage', shop.secretKey)).body, { timeout: 8000, interval: 200 })
+        .toMatchObject({ days: [{ peakConnections: 3, frames: 1 }], installedOn: [{ origin: 'https://threads.example' }] });
+    } finally {
+      for (const socket of opened) socket.close();
+      await node.close();
+    }
+  });
+});
