@@ -1,3 +1,5 @@
+import { LookupCache } from './lookup-cache.js';
+
 /**
  * Per-merchant limits, decided once for REST, the socket upgrade and the store: a merchant's own
  * value where the admin set one, else the platform default (`MERCHANT_*`); 0 means no limit.
@@ -41,11 +43,8 @@ export interface LimitCacheOptions {
  * the next request read the new limits.
  */
 export class LimitCache {
-  private readonly entries = new Map<string, { readonly value: MerchantLimits; readonly until: number }>();
-  private readonly inFlight = new Map<string, Promise<MerchantLimits>>();
+  private readonly cache: LookupCache<MerchantLimits>;
   private readonly ttlMs: number;
-  private readonly maxEntries: number;
-  private generation = 0;
 
   constructor(
     private readonly directory: LimitDirectory,
@@ -53,39 +52,17 @@ export class LimitCache {
     options: LimitCacheOptions = {},
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;
-    this.maxEntries = options.maxEntries ?? 10_000;
+    this.cache = new LookupCache(options.maxEntries ?? 10_000);
   }
 
   /** Rejects only when the directory is unreachable. */
   of(merchantId: string): Promise<MerchantLimits> {
-    const hit = this.entries.get(merchantId);
-    if (hit !== undefined && hit.until > Date.now()) return Promise.resolve(hit.value);
-    const pending = this.inFlight.get(merchantId);
-    if (pending !== undefined) return pending;
-    const generation = this.generation;
-    const promise = this.directory.limitOverrides(merchantId).then(
-      (overrides) => {
-        if (this.inFlight.get(merchantId) === promise) this.inFlight.delete(merchantId);
-        const value = Object.freeze(effectiveLimits(overrides, this.defaults));
-        if (generation === this.generation) {
-          if (this.entries.size >= this.maxEntries) this.entries.clear();
-          this.entries.set(merchantId, { value, until: Date.now() + this.ttlMs });
-        }
-        return value;
-      },
-      (error: unknown) => {
-        if (this.inFlight.get(merchantId) === promise) this.inFlight.delete(merchantId);
-        throw error;
-      },
-    );
-    this.inFlight.set(merchantId, promise);
-    return promise;
+    const load = async () => Object.freeze(effectiveLimits(await this.directory.limitOverrides(merchantId), this.defaults));
+    return this.cache.get(merchantId, load, () => this.ttlMs);
   }
 
   /** The merchant's limits changed (or it was deleted): read them afresh next time. */
   forget(merchantId: string): void {
-    this.generation += 1;
-    this.entries.delete(merchantId);
-    this.inFlight.delete(merchantId);
+    this.cache.forget((key) => key === merchantId);
   }
 }

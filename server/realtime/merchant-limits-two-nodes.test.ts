@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { realDatabaseUrl, realRedisUrl } from '../../test/backends.js';
+import { restCall, type TestMerchant } from '../../test/support/rest-call.js';
 import { TestSocket, upgradeStatus } from '../../test/support/test-client.js';
 import { RedisConnectionShare } from '../bus/redis-connection-share.js';
 import { loadConfig } from '../config.js';
@@ -9,20 +10,6 @@ const databaseUrl = realDatabaseUrl();
 const redisUrl = realRedisUrl();
 const adminToken = 'merchant-limits-two-nodes-token';
 
-interface Merchant {
-  readonly id: string;
-  readonly publishableKey: string;
-  readonly secretKey: string;
-}
-
-async function api(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
 
 describe.skipIf(databaseUrl === null || redisUrl === null)('per-merchant limits and usage across two nodes (PostgreSQL and Redis)', () => {
   const env = {
@@ -42,13 +29,13 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('per-merchant limits 
   let b: RunningStockwire;
   const sockets: TestSocket[] = [];
 
-  const merchant = async (name: string, limits?: Record<string, number>): Promise<Merchant> => {
-    const created = (await api(a.apiUrl!, 'POST', '/v1/merchants', adminToken, { name })).body as unknown as Merchant;
-    if (limits !== undefined) expect((await api(a.apiUrl!, 'PATCH', `/v1/merchants/${created.id}`, adminToken, { limits })).status).toBe(200);
+  const merchant = async (name: string, limits?: Record<string, number>): Promise<TestMerchant> => {
+    const created = (await restCall(a.apiUrl!, 'POST', '/v1/merchants', adminToken, { name })).body as unknown as TestMerchant;
+    if (limits !== undefined) expect((await restCall(a.apiUrl!, 'PATCH', `/v1/merchants/${created.id}`, adminToken, { limits })).status).toBe(200);
     return created;
   };
-  const socketUrl = (node: RunningStockwire, shop: Merchant) => `${node.wsUrl}/v1/ws?key=${shop.publishableKey}`;
-  const open = async (node: RunningStockwire, shop: Merchant, origin?: string): Promise<TestSocket> => {
+  const socketUrl = (node: RunningStockwire, shop: TestMerchant) => `${node.wsUrl}/v1/ws?key=${shop.publishableKey}`;
+  const open = async (node: RunningStockwire, shop: TestMerchant, origin?: string): Promise<TestSocket> => {
     const socket = await TestSocket.open(socketUrl(node, shop), origin === undefined ? {} : { origin });
     sockets.push(socket);
     return socket;
@@ -90,7 +77,7 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('per-merchant limits 
     const shop = await merchant('lowered');
     await open(b, shop);
     await open(b, shop); // node B has read (and cached) the merchant's limits: none
-    expect((await api(a.apiUrl!, 'PATCH', `/v1/merchants/${shop.id}`, adminToken, { limits: { connections: 2 } })).status).toBe(200);
+    expect((await restCall(a.apiUrl!, 'PATCH', `/v1/merchants/${shop.id}`, adminToken, { limits: { connections: 2 } })).status).toBe(200);
     // Well inside the limit cache's lifetime: only the merchant_changed message can make this pass.
     await expect.poll(() => upgradeStatus(socketUrl(b, shop)), { timeout: 1000, interval: 50 }).toBe(429);
   });
@@ -98,12 +85,12 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('per-merchant limits 
   it('holds writesPerMinute over both nodes with one counter, for that merchant only', async () => {
     const shop = await merchant('four writes', { writesPerMinute: 4 });
     const other = await merchant('many writes');
-    for (const node of [a, b, a, b]) expect((await api(node.apiUrl!, 'PUT', '/v1/stock/TW-1', shop.secretKey, { onHand: 5 })).status).toBe(200);
+    for (const node of [a, b, a, b]) expect((await restCall(node.apiUrl!, 'PUT', '/v1/stock/TW-1', shop.secretKey, { onHand: 5 })).status).toBe(200);
     for (const node of [a, b]) {
-      const refused = await api(node.apiUrl!, 'POST', '/v1/stock/TW-1/adjust', shop.secretKey, { delta: -1 });
+      const refused = await restCall(node.apiUrl!, 'POST', '/v1/stock/TW-1/adjust', shop.secretKey, { delta: -1 });
       expect(refused).toMatchObject({ status: 429, body: { error: { code: 'rate_limited' } } });
     }
-    for (const node of [a, b, a, b, a, b]) expect((await api(node.apiUrl!, 'PUT', '/v1/stock/TW-1', other.secretKey, { onHand: 5 })).status).toBe(200);
+    for (const node of [a, b, a, b, a, b]) expect((await restCall(node.apiUrl!, 'PUT', '/v1/stock/TW-1', other.secretKey, { onHand: 5 })).status).toBe(200);
   });
 
   it("adds both nodes' usage into one day: calls, writes, frames, the peak over both, and where the tag is installed", async () => {
@@ -113,11 +100,11 @@ describe.skipIf(databaseUrl === null || redisUrl === null)('per-merchant limits 
     const watcher = await open(b, shop, 'https://b-shop.example');
     watcher.send({ op: 'sub', skus: ['TU-1'] });
     await watcher.next((f) => f.t === 'snapshot');
-    expect((await api(a.apiUrl!, 'PUT', '/v1/stock/TU-1', shop.secretKey, { onHand: 9 })).status).toBe(200);
-    expect((await api(b.apiUrl!, 'POST', '/v1/stock/TU-1/adjust', shop.secretKey, { delta: -1 })).status).toBe(200);
+    expect((await restCall(a.apiUrl!, 'PUT', '/v1/stock/TU-1', shop.secretKey, { onHand: 9 })).status).toBe(200);
+    expect((await restCall(b.apiUrl!, 'POST', '/v1/stock/TU-1/adjust', shop.secretKey, { delta: -1 })).status).toBe(200);
     await watcher.next((f) => f.t === 'stock' && f.available === 8);
-    expect((await api(b.apiUrl!, 'GET', '/v1/stock/TU-1', shop.publishableKey)).status).toBe(200);
-    const usage = async () => (await api(a.apiUrl!, 'GET', '/v1/merchant/usage', shop.secretKey)).body;
+    expect((await restCall(b.apiUrl!, 'GET', '/v1/stock/TU-1', shop.publishableKey)).status).toBe(200);
+    const usage = async () => (await restCall(a.apiUrl!, 'GET', '/v1/merchant/usage', shop.secretKey)).body;
     await expect
       .poll(usage, { timeout: 8000, interval: 200 })
       .toMatchObject({ days: [{ writes: 2, peakConnections: 3 }], installedOn: expect.arrayContaining([expect.objectContaining({ origin: 'https://a-shop.example' }), expect.objectContaining({ origin: 'https://b-shop.example' })]) });
@@ -156,10 +143,10 @@ describe('a merchant connection limit on one node with the in-process bus', () =
     );
     const opened: TestSocket[] = [];
     try {
-      const create = async (name: string) => (await api(node.apiUrl!, 'POST', '/v1/merchants', adminToken, { name })).body as unknown as Merchant;
+      const create = async (name: string) => (await restCall(node.apiUrl!, 'POST', '/v1/merchants', adminToken, { name })).body as unknown as TestMerchant;
       const [limited, roomy] = [await create('platform default'), await create('own limit')];
-      expect((await api(node.apiUrl!, 'PATCH', `/v1/merchants/${roomy.id}`, adminToken, { limits: { connections: 0 } })).status).toBe(200);
-      const url = (shop: Merchant) => `${node.wsUrl}/v1/ws?key=${shop.publishableKey}`;
+      expect((await restCall(node.apiUrl!, 'PATCH', `/v1/merchants/${roomy.id}`, adminToken, { limits: { connections: 0 } })).status).toBe(200);
+      const url = (shop: TestMerchant) => `${node.wsUrl}/v1/ws?key=${shop.publishableKey}`;
       for (let i = 0; i < 2; i++) opened.push(await TestSocket.open(url(limited)));
       expect(await upgradeStatus(url(limited))).toBe(429);
       // 0 of its own: no limit, past the platform default.
@@ -190,7 +177,7 @@ describe('a merchant connection limit over the sockets of every realtime thread'
     );
     const opened: TestSocket[] = [];
     try {
-      const shop = (await api(node.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'threads' })).body as unknown as Merchant;
+      const shop = (await restCall(node.apiUrl!, 'POST', '/v1/merchants', adminToken, { name: 'threads' })).body as unknown as TestMerchant;
       const url = `${node.wsUrl}/v1/ws?key=${shop.publishableKey}`;
       // The kernel spreads these over both threads; the limit counts them all.
       for (let i = 0; i < 3; i++) opened.push(await TestSocket.open(url, { origin: 'https://threads.example' }));
@@ -198,7 +185,7 @@ describe('a merchant connection limit over the sockets of every realtime thread'
       opened[0]!.send({ op: 'sub', skus: ['TH-1'] });
       await opened[0]!.next((f) => f.t === 'snapshot');
       await expect
-        .poll(async () => (await api(node.apiUrl!, 'GET', '/v1/merchant/usage', shop.secretKey)).body, { timeout: 8000, interval: 200 })
+        .poll(async () => (await restCall(node.apiUrl!, 'GET', '/v1/merchant/usage', shop.secretKey)).body, { timeout: 8000, interval: 200 })
         .toMatchObject({ days: [{ peakConnections: 3, frames: 1 }], installedOn: [{ origin: 'https://threads.example' }] });
     } finally {
       for (const socket of opened) socket.close();
