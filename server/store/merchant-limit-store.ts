@@ -3,7 +3,7 @@ import { roomForOneMore, type LimitDirectory, type LimitName, type LimitOverride
 import { StockwireError } from '../errors.js';
 import type { Database, MerchantLimitsTable } from './schema.js';
 import { isMysql } from './sql-dialect.js';
-import { guarded } from './usage-store.js';
+import { storeQuery } from './storage-errors.js';
 
 const columnOf = {
   connections: 'connections',
@@ -34,7 +34,7 @@ export class MerchantLimitStore implements LimitDirectory {
   async overridesOf(merchantIds: readonly string[]): Promise<Map<string, LimitOverrides>> {
     const found = new Map<string, LimitOverrides>();
     if (merchantIds.length === 0) return found;
-    const rows = await guarded(() =>
+    const rows = await storeQuery(() =>
       this.#db
         .selectFrom('merchant_limits')
         .select(['merchant_id', 'connections', 'products', 'writes_per_minute'])
@@ -52,7 +52,7 @@ export class MerchantLimitStore implements LimitDirectory {
       const value = patch[name];
       if (value !== undefined) set[columnOf[name]] = value;
     }
-    return guarded(() =>
+    return storeQuery(() =>
       this.#db.transaction().execute(async (trx) => {
         const merchant = await trx.selectFrom('merchants').select('id').where('id', '=', merchantId).forUpdate().executeTakeFirst();
         if (merchant === undefined) return false;

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.js';
 import { isMysql } from './sql-dialect.js';
-import { toStoreError } from './storage-errors.js';
+import { storeQuery } from './storage-errors.js';
 
 /** What one node counted for one merchant on one UTC day since its last flush. */
 export interface UsageDelta {
@@ -71,7 +71,7 @@ export class UsageStore {
             frames = merchant_usage.frames + values(frames), peak_connections = greatest(merchant_usage.peak_connections, values(peak_connections))`
       : sql`on conflict (merchant_id, day) do update set api_calls = merchant_usage.api_calls + excluded.api_calls, writes = merchant_usage.writes + excluded.writes,
             frames = merchant_usage.frames + excluded.frames, peak_connections = greatest(merchant_usage.peak_connections, excluded.peak_connections)`;
-    await guarded(() =>
+    await storeQuery(() =>
       sql`insert into merchant_usage (merchant_id, day, api_calls, writes, frames, peak_connections)
           select v.merchant_id, v.day, v.api_calls, v.writes, v.frames, v.peak_connections
             from ${values} inner join merchants as m on m.id = v.merchant_id
@@ -103,7 +103,7 @@ export class UsageStore {
     const upsert = mysql
       ? sql`on duplicate key update last_seen_at = greatest(merchant_origins.last_seen_at, values(last_seen_at))`
       : sql`on conflict (merchant_id, origin) do update set last_seen_at = greatest(merchant_origins.last_seen_at, excluded.last_seen_at)`;
-    await guarded(() =>
+    await storeQuery(() =>
       sql`insert into merchant_origins (merchant_id, origin, last_seen_at)
           select r.merchant_id, r.origin, r.last_seen_at
             from (select v.merchant_id, v.origin, v.last_seen_at, row_number() over (partition by v.merchant_id order by v.origin) as n
@@ -115,7 +115,7 @@ export class UsageStore {
 
   /** The merchant's usage from `fromDay` on, newest first; only days with data. */
   async days(merchantId: string, fromDay: string): Promise<UsageDay[]> {
-    const rows = await guarded(() =>
+    const rows = await storeQuery(() =>
       this.#db
         .selectFrom('merchant_usage')
         .select(['day', 'api_calls', 'writes', 'frames', 'peak_connections'])
@@ -135,7 +135,7 @@ export class UsageStore {
 
   /** Origins seen since `since`, most recent first. */
   async installedOn(merchantId: string, since: Date, limit: number): Promise<InstalledOn[]> {
-    const rows = await guarded(() =>
+    const rows = await storeQuery(() =>
       this.#db
         .selectFrom('merchant_origins')
         .select(['origin', 'last_seen_at'])
@@ -151,18 +151,9 @@ export class UsageStore {
 
   /** Removes usage before `beforeDay` and origins not seen since `originsBefore`. */
   async sweep(beforeDay: string, originsBefore: Date): Promise<void> {
-    await guarded(async () => {
+    await storeQuery(async () => {
       await this.#db.deleteFrom('merchant_usage').where('day', '<', beforeDay).execute();
       await this.#db.deleteFrom('merchant_origins').where('last_seen_at', '<', originsBefore).execute();
     });
-  }
-}
-
-/** A query whose unreachable database becomes `storage_unavailable`. */
-export async function guarded<T>(query: () => Promise<T>): Promise<T> {
-  try {
-    return await query();
-  } catch (error) {
-    throw toStoreError(error);
   }
 }
