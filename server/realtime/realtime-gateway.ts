@@ -284,13 +284,21 @@ export class RealtimeGateway {
     if (keyKind(key) !== 'publishable') return refuse('unauthorized');
 
     const merchants = this.options.merchantSockets;
-    this.options.keys
-      .publishable(key)
-      .then(async (grant) => {
+    const lookupFailed = (error: unknown) => {
+      this.logger.warn({ err: (error as Error).message }, 'key or limit lookup failed at upgrade');
+      refuse('storage_unavailable');
+    };
+    this.options.keys.publishable(key).then(
+      async (grant) => {
         if (aborted) return;
         if (grant === null) return refuse('unauthorized');
         if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
-        const merchantLimit = merchants === undefined ? 0 : await merchants.connectionLimit(grant.merchantId);
+        let merchantLimit = 0;
+        try {
+          if (merchants !== undefined) merchantLimit = await merchants.connectionLimit(grant.merchantId);
+        } catch (error) {
+          return lookupFailed(error);
+        }
         if (aborted) return;
         // Checked now, with the socket opened synchronously below: upgrades that overlapped the
         // lookups all passed the first checks, and counts grow only when a socket opens.
@@ -307,11 +315,9 @@ export class RealtimeGateway {
           budgets: this.limits.newConnection(),
         };
         res.cork(() => res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context));
-      })
-      .catch((error: unknown) => {
-        this.logger.warn({ err: (error as Error).message }, 'key or limit lookup failed at upgrade');
-        refuse('storage_unavailable');
-      });
+      },
+      lookupFailed,
+    );
   }
 
   private open(ws: Socket): void {
