@@ -29,6 +29,8 @@ export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = 
   },
   // 40 attacker sockets × sub/unsub of 500 fresh SKUs every 45 ms, against 100 adjusts/s over 20 SKUs.
   'churn-attack': { connections: 40, products: 20, perConn: 500, rate: 100, durationS: 10, settleS: 0, systems: ['stockwire'] },
+  // 200 watchers of 20 products and 50 adjusts/s of one merchant, alone and while another floods at 10× its limits.
+  limits: { connections: 200, products: 20, perConn: 1, rate: 50, durationS: 15, settleS: 10, systems: ['stockwire'] },
 };
 
 const int = (name: string) => (value: string) => {

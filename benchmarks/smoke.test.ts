@@ -145,4 +145,19 @@ describe.skipIf(!redisUrl || !databaseUrl)('bench smoke (tiny runs of every scen
     expect(Number.isFinite(metrics.serverUnderAttack!.eventLoopP99Ms)).toBe(true);
     expect(ratios(result)).toHaveLength(1);
   });
+
+  it("limits: one merchant's writes and frames alone and while another floods past its limits, which hold", { timeout: 120_000 }, async () => {
+    const result = await run('limits', tiny(['stockwire'], { connections: 20, products: 4, perConn: 1, rate: 20, durationS: 1 }));
+    const limits = result.results[0]!.metrics.limits!;
+    expect(limits.alone.writes.failed + limits.flooded.writes.failed).toBe(0);
+    expect(limits.alone.frames?.samples).toBeGreaterThan(0);
+    expect(limits.flooded.frames?.samples).toBeGreaterThan(0);
+    expect(result.results[0]!.metrics.lost).toBe(0);
+    // The flooder's own limits held: never more sockets than its limit, and refusals of both kinds.
+    expect(limits.flooder.sockets.maxOpen).toBeLessThanOrEqual(limits.flooder.connections);
+    expect(limits.flooder.sockets.refused429).toBeGreaterThan(0);
+    expect(limits.flooder.writes429).toBeGreaterThan(0);
+    expect(limits.writeP99Ratio).not.toBeNull();
+    expect(ratios(result)).toHaveLength(1);
+  });
 });

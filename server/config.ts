@@ -121,6 +121,15 @@ const envSchema = z.object({
   WEBHOOKS_PER_MERCHANT: positiveInt.default(10),
   WEBHOOK_POLL_INTERVAL_MS: positiveInt.default(500),
   WEBHOOK_BATCH_SIZE: positiveInt.max(1000).default(50),
+
+  // Per-merchant limits (platform defaults; an admin sets a merchant's own) and usage
+  MERCHANT_MAX_CONNECTIONS: nonNegativeInt.default(0),
+  MERCHANT_MAX_PRODUCTS: nonNegativeInt.default(0),
+  MERCHANT_WRITES_PER_MINUTE: nonNegativeInt.default(0),
+  MERCHANT_CONNECTIONS_SHARE_INTERVAL_MS: positiveInt.min(100).max(60_000).default(2000),
+  USAGE_FLUSH_INTERVAL_MS: positiveInt.min(100).max(300_000).default(5000),
+  USAGE_KEEP_DAYS: positiveInt.max(3650).default(90),
+  USAGE_ORIGINS_PER_MERCHANT: positiveInt.max(10_000).default(100),
 });
 
 /** Settings whose value is never echoed (a typo in a token is still the token). */
@@ -162,6 +171,23 @@ export interface Config {
   readonly realtime: RealtimeLimits;
   readonly viewers: ViewerCountSettings;
   readonly webhooks: WebhookSettings;
+  readonly merchants: MerchantSettings;
+}
+
+export interface MerchantSettings {
+  /** A merchant's limits where the admin set none (0: no limit). */
+  readonly defaultLimits: { readonly connections: number; readonly products: number; readonly writesPerMinute: number };
+  /**
+   * How often a realtime node shares its per-merchant socket counts with the others (over Redis);
+   * a node not heard from for three intervals stops counting.
+   */
+  readonly connectionsShareIntervalMs: number;
+  /** How often each node adds what it counted to `merchant_usage`. */
+  readonly usageFlushIntervalMs: number;
+  /** Usage rows older than this many days are swept. */
+  readonly usageKeepDays: number;
+  /** Most origins remembered per merchant for "installed on" (others are not recorded until old ones age out). */
+  readonly usageOriginsPerMerchant: number;
 }
 
 export interface ViewerCountSettings {
@@ -312,6 +338,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       perMerchant: e.WEBHOOKS_PER_MERCHANT,
       pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
       batchSize: e.WEBHOOK_BATCH_SIZE,
+    },
+    merchants: {
+      defaultLimits: {
+        connections: e.MERCHANT_MAX_CONNECTIONS,
+        products: e.MERCHANT_MAX_PRODUCTS,
+        writesPerMinute: e.MERCHANT_WRITES_PER_MINUTE,
+      },
+      connectionsShareIntervalMs: e.MERCHANT_CONNECTIONS_SHARE_INTERVAL_MS,
+      usageFlushIntervalMs: e.USAGE_FLUSH_INTERVAL_MS,
+      usageKeepDays: e.USAGE_KEEP_DAYS,
+      usageOriginsPerMerchant: e.USAGE_ORIGINS_PER_MERCHANT,
     },
   });
 }

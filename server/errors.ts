@@ -8,6 +8,7 @@ export const errorCodes = {
   unauthorized: { status: 401, message: 'A valid key is required.' },
   forbidden_origin: { status: 403, message: 'This origin is not allowed for this key.' },
   admin_disabled: { status: 403, message: 'The admin API is disabled: ADMIN_TOKEN is not set.' },
+  limit_exceeded: { status: 403, message: "This would go past the merchant's limit." },
   not_found: { status: 404, message: 'Not found.' },
   insufficient_stock: { status: 409, message: 'Not enough stock available.' },
   version_conflict: { status: 409, message: 'The stock changed since the version given.' },

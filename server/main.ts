@@ -2,13 +2,19 @@ import type { Config } from './config.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { Registry } from 'prom-client';
 import { KeyCache } from './access/key-cache.js';
+import { LimitCache } from './access/merchant-limits.js';
 import { ApiMetrics } from './api/api-metrics.js';
 import { buildApp } from './api/app.js';
 import { FaultMetrics } from './fault-metrics.js';
 import type { KeyRevocations } from './api/key-revocations.js';
 import { createLogger, type Logger } from './log.js';
 import { startMetricsServer } from './metrics-server.js';
+import { MerchantLimitStore } from './store/merchant-limit-store.js';
 import { StockStore } from './store/stock-store.js';
+import { UsageStore } from './store/usage-store.js';
+import { UsageMeter } from './usage/usage-meter.js';
+import { MerchantConnections } from './realtime/merchant-connections.js';
+import { RedisConnectionShare } from './bus/redis-connection-share.js';
 import { AmqpBus } from './bus/amqp-bus.js';
 import { RedisLatestCache } from './bus/latest-cache.js';
 import { MemoryBus } from './bus/memory-bus.js';
@@ -64,6 +70,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
     reservationSweepIntervalMs: config.http.reservationSweepIntervalMs,
     combineMaxItems: config.http.writeCombineMaxItems,
     preparedStatements: config.databasePreparedStatements,
+    defaultProductLimit: config.merchants.defaultLimits.products,
     onPoolError: (error) => {
       faults.postgresErrors.inc({ source: 'pool' });
       logger.warn({ err: error }, 'database connection lost');
@@ -80,13 +87,26 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   // The process's one key cache, for the API and the socket upgrade; key rotations reach it on
   // every node (any role: realtime nodes resolve publishable keys too).
   const keys = new KeyCache(store);
-  // Every control message drops the merchant's grants (allowed origins travel with the publishable
-  // key's); a delete also closes its sockets once the gateway runs (below).
+  // Each merchant's limits, for the API and the socket upgrade alike.
+  const limits = new LimitCache(new MerchantLimitStore(store.db), config.merchants.defaultLimits);
+  // Usage is counted in memory by every role and added to the shared rows every few seconds; it is
+  // flushed last on close, after the listeners that count stopped.
+  const usage = new UsageMeter(new UsageStore(store.db), {
+    flushIntervalMs: config.merchants.usageFlushIntervalMs,
+    keepDays: config.merchants.usageKeepDays,
+    originsPerMerchant: config.merchants.usageOriginsPerMerchant,
+    onError: (error) => logger.warn({ err: error }, 'usage flush failed'),
+  });
+  usage.start();
+  closers.push(() => usage.stop());
+  // Every control message drops the merchant's grants and limits (allowed origins travel with the
+  // publishable key's); a delete also closes its sockets once the gateway runs (below).
   let closeMerchantSockets: (merchantId: string) => void = () => {};
   bus.onControl((message) => {
     // Viewer counts are the realtime gateways' own business.
     if (message.type === 'viewers') return;
     keys.forget(message.merchantId);
+    limits.forget(message.merchantId);
     if (message.type === 'merchant_deleted') closeMerchantSockets(message.merchantId);
   });
   const keyRevocations: KeyRevocations = {
@@ -108,10 +128,29 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   try {
     let wsUrl: string | undefined;
     if (config.role !== 'api') {
+      const merchantSockets = new MerchantConnections({
+        limits,
+        usage,
+        shareIntervalMs: config.merchants.connectionsShareIntervalMs,
+        // Nodes share their sockets per merchant through Redis when there is one; alone, a node counts its own.
+        ...(redis
+          ? {
+              share: new RedisConnectionShare(redis, {
+                keyPrefix: config.redisKeyPrefix,
+                ttlMs: 3 * config.merchants.connectionsShareIntervalMs,
+                onError: () => faults.redisErrors.inc({ component: 'merchant-connections' }),
+              }),
+            }
+          : {}),
+        onError: (error) => logger.debug({ err: error }, 'merchant connection share failed'),
+      });
+      merchantSockets.start();
+      closers.push(() => merchantSockets.close());
       const realtime = {
         ...gatewaySettings(config),
         store,
         keys,
+        merchantSockets,
         bus,
         logger: logger.child({ component: 'realtime' }),
         metricsRegistry: registry,
@@ -159,6 +198,9 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metrics: new ApiMetrics(registry),
         faults,
         bus,
+        merchants: config.merchants,
+        limits,
+        usage,
         webhooks: {
           webhooks,
           perMerchant: config.webhooks.perMerchant,

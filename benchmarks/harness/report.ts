@@ -95,6 +95,18 @@ const columnsByScenario: Record<ScenarioResult['scenario'], Column[]> = {
     { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
     { title: 'generator CPU s', value: (m) => fmt(m.generator?.cpuSeconds, 1) },
   ],
+  limits: [
+    { title: 'write p50 / p99 ms alone', value: (m) => `${fmt(m.limits?.alone.writes.latency?.p50Ms, 2)} / ${fmt(m.limits?.alone.writes.latency?.p99Ms, 2)}` },
+    { title: 'write p50 / p99 ms flooded', value: (m) => `${fmt(m.limits?.flooded.writes.latency?.p50Ms, 2)} / ${fmt(m.limits?.flooded.writes.latency?.p99Ms, 2)}` },
+    { title: 'write p99 ratio (≤ 1.2)', value: (m) => fmt(m.limits?.writeP99Ratio, 2) },
+    { title: 'frame p50 / p99 ms alone', value: (m) => `${fmt(m.limits?.alone.frames?.p50Ms, 2)} / ${fmt(m.limits?.alone.frames?.p99Ms, 2)}` },
+    { title: 'frame p50 / p99 ms flooded', value: (m) => `${fmt(m.limits?.flooded.frames?.p50Ms, 2)} / ${fmt(m.limits?.flooded.frames?.p99Ms, 2)}` },
+    { title: 'frame p99 ratio (≤ 1.2)', value: (m) => fmt(m.limits?.frameP99Ratio, 2) },
+    { title: 'flood writes ok / 429', value: (m) => `${fmt(m.limits?.flooder.writesOk, 0)} / ${fmt(m.limits?.flooder.writes429, 0)}` },
+    { title: 'flood sockets most open / 429', value: (m) => `${fmt(m.limits?.flooder.sockets.maxOpen, 0)} / ${fmt(m.limits?.flooder.sockets.refused429, 0)}` },
+    { title: 'lost', value: (m) => fmt(m.lost, 0) },
+    { title: 'server CPU s', value: (m) => fmt(m.server?.cpuSeconds, 1) },
+  ],
 };
 
 export function markdownTable(result: ScenarioResult): string {
@@ -132,6 +144,15 @@ export function ratios(result: ScenarioResult): string[] {
   if (result.scenario === 'churn-attack') {
     for (const r of result.results) {
       if (r.ok) lines.push(`${r.label}: adjust p99 under the churn attack ×${fmt(r.metrics.attackP99Ratio, 2)} of the same run without it (target ≤ 2)`);
+    }
+    return lines;
+  }
+  if (result.scenario === 'limits') {
+    for (const r of result.results) {
+      const l = r.metrics.limits;
+      if (r.ok && l) {
+        lines.push(`${r.label}: write p99 while another merchant floods ×${fmt(l.writeP99Ratio, 2)}, frame p99 ×${fmt(l.frameP99Ratio, 2)} of the same run without it (target ≤ 1.2)`);
+      }
     }
     return lines;
   }
@@ -224,6 +245,8 @@ export function svgChart(result: ScenarioResult): string {
         return { label: 'hot-SKU adjusts per second, watched', value: m.flashSale?.watched.perSec ?? null };
       case 'churn-attack':
         return { label: 'adjust p99 under attack ÷ alone (≤ 2)', value: m.attackP99Ratio ?? null };
+      case 'limits':
+        return { label: "frame p99 while another merchant floods ÷ alone (≤ 1.2)", value: m.limits?.frameP99Ratio ?? null };
     }
   };
   // Left panel: latency percentiles, log scale.

@@ -15,6 +15,7 @@ import { ServerMetricsProbe, type ServerPhase } from './server-metrics.js';
 import { skuName } from './frames.js';
 import type { ClientKind } from './load-protocol.js';
 import { LoadGenerator, createWriteClock, type WriteClock } from './generator.js';
+import { limitsRun } from './limits-scenario.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { machineInfo, raiseFileLimit, type MachineInfo } from './machine.js';
 import { freePort } from '../../test/support/ports.js';
@@ -22,7 +23,7 @@ import { nextMessage, spawnTsWorker } from './spawn-worker.js';
 import { startSystem, stockwireNames, type RunningSystem, type SystemName } from './systems.js';
 import type { WriterInit, WriterResult } from './write-protocol.js';
 
-export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes', 'flash-sale', 'churn-attack'] as const;
+export const scenarioNames = ['fanout', 'hot-product', 'connect-storm', 'capacity', 'writes', 'flash-sale', 'churn-attack', 'limits'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export interface ScenarioOptions {
@@ -114,6 +115,24 @@ export interface Metrics {
   serverUnderAttack?: ServerPhase;
   /** churn-attack: adjust p99 under attack / without it, in the same run (target ≤ 2). */
   attackP99Ratio?: number | null;
+  /** limits: one merchant's writes and frames alone and while another floods past its limits. */
+  limits?: {
+    alone: { writes: NonNullable<Metrics['writes']>; frames: LatencySummary | null };
+    flooded: { writes: NonNullable<Metrics['writes']>; frames: LatencySummary | null };
+    /** Flooded p99 / alone p99, in the same run (target ≤ 1.2). */
+    writeP99Ratio: number | null;
+    frameP99Ratio: number | null;
+    flooder: {
+      writesPerMinute: number;
+      connections: number;
+      writesOk: number;
+      writes429: number;
+      writesOther: number;
+      sockets: { opened: number; refused429: number; failed: number; maxOpen: number };
+    };
+    /** Each phase in run order (a flooder's accepted writes come in a burst at the start of its minute). */
+    phases: Array<{ flooded: boolean; writeP99Ms: number | null; frameP99Ms: number | null; floodWritesOk: number }>;
+  };
   connectAllMs?: number | null;
   idleConnections?: number;
   /** RSS of the server's whole process tree, idle with no clients (capacity). */
@@ -169,7 +188,7 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
   const results: SystemResult[] = [];
   try {
     for (const system of options.systems) {
-      if ((scenario === 'writes' || scenario === 'churn-attack') && system !== 'stockwire') {
+      if ((scenario === 'writes' || scenario === 'churn-attack' || scenario === 'limits') && system !== 'stockwire') {
         notes.push(`${scenario} measures Stockwire's REST → PostgreSQL path only; ${system} skipped`);
         continue;
       }
@@ -227,6 +246,9 @@ async function runOne(scenario: ScenarioName, name: SystemName, options: Scenari
         case 'churn-attack':
           await churnAttackRun(system, options, backends, new ServerMetricsProbe(`http://127.0.0.1:${metricsPort}/metrics`), metrics, watchdog);
           break;
+        case 'limits':
+          await limitsRun(system, options, backends, metrics, watchdog);
+          break;
       }
     } finally {
       watchdog.stop();
@@ -244,7 +266,7 @@ async function runOne(scenario: ScenarioName, name: SystemName, options: Scenari
   }
 }
 
-interface Watchdog {
+export interface Watchdog {
   readonly killed: boolean;
   peakRssBytes: number;
   stop(): void;
@@ -276,7 +298,7 @@ function watchRss(system: RunningSystem, capMb: number): Watchdog {
 }
 
 /** CPU of the server, this process (the generator and writer threads) and Redis over one window. */
-class Window {
+export class Window {
   private readonly startedAt = nowMs();
   private readonly server: ProcSample | null;
   private readonly redisCpuAtStart: number | null;
@@ -345,7 +367,7 @@ function progressBar(options: ScenarioOptions, system: RunningSystem, total: num
   return { update: (value: number, payload?: object) => bar.update(value, payload), stop: () => bar.stop() };
 }
 
-async function openClients(
+export async function openClients(
   system: RunningSystem,
   options: ScenarioOptions,
   clock: WriteClock,
@@ -392,7 +414,7 @@ async function openClients(
   return { generator, connectMs: nowMs() - started };
 }
 
-function startWriter(init: WriterInit): { worker: Worker; done: Promise<WriterResult> } {
+export function startWriter(init: WriterInit): { worker: Worker; done: Promise<WriterResult> } {
   const worker = spawnTsWorker(new URL('./write-worker.ts', import.meta.url), init);
   const done = (async () => {
     await nextMessage<unknown>(worker, (m) => m === 'ready', 60_000);
@@ -405,7 +427,7 @@ function startWriter(init: WriterInit): { worker: Worker; done: Promise<WriterRe
   return { worker, done };
 }
 
-function writeMetrics(result: WriterResult): NonNullable<Metrics['writes']> {
+export function writeMetrics(result: WriterResult): NonNullable<Metrics['writes']> {
   const span = Math.max(1e-3, (result.lastDoneAt - result.firstIssueAt) / 1000);
   return {
     issued: result.issued,

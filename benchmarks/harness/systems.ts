@@ -55,6 +55,8 @@ export interface RunningSystem {
   /** Redis processes of its own (the cluster variant's), counted instead of the shared Redis. */
   readonly redisPids?: readonly number[];
   readonly writeTarget: WriteTarget;
+  /** Stockwire: its admin API (the limits scenario makes a second merchant). */
+  readonly admin?: { readonly apiUrl: string; readonly token: string };
   /** Version of each product before the run, in the order of `skus`. */
   readonly startVersions: number[];
   /**
@@ -171,6 +173,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
       pids: api ? [child.pid, api.pid] : [child.pid],
       ...(cluster ? { redisPids: cluster.pids } : {}),
       writeTarget,
+      admin: { apiUrl, token: adminToken },
       startVersions,
       ...(writeTarget.kind === 'rest' ? { publicVersions: (skus: readonly string[]) => readPublicVersions(apiUrl, merchant.publishableKey, skus) } : {}),
       stop,
@@ -216,7 +219,7 @@ async function startServe(env: Record<string, string>): Promise<ChildServer> {
 }
 
 /** Every product `exact` with START_STOCK in stock (so frames carry the same fields as the baselines'). */
-async function prepareProducts(apiUrl: string, secretKey: string, skus: readonly string[]): Promise<number[]> {
+export async function prepareProducts(apiUrl: string, secretKey: string, skus: readonly string[]): Promise<number[]> {
   const client = new JsonClient(apiUrl, `Bearer ${secretKey}`, 16);
   try {
     let next = 0;

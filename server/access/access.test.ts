@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkAdmin } from './admin-check.js';
 import { bearerToken, keyKind, presentedKey } from './credentials.js';
 import { KeyCache, type KeyDirectory } from './key-cache.js';
+import { LimitCache, roomForOneMore, type LimitOverrides } from './merchant-limits.js';
 import { originAllowed } from './origin-rule.js';
 
 const PK = `pk_${'a'.repeat(24)}`;
@@ -122,5 +123,24 @@ describe('the key cache', () => {
     cache.forget('m_1');
     expect(await cache.publishable(PK)).toBeNull();
     expect(calls).toEqual([PK, PK]);
+  });
+});
+
+describe('merchant limits', () => {
+  it("take the merchant's own value, else the platform default; 0 is no limit", async () => {
+    const own = new Map<string, LimitOverrides>([['m_1', { connections: 3, products: null, writesPerMinute: 0 }]]);
+    let reads = 0;
+    const cache = new LimitCache(
+      { limitOverrides: async (id) => (reads++, own.get(id) ?? {}) },
+      { connections: 100, products: 50, writesPerMinute: 600 },
+    );
+    expect(await cache.of('m_1')).toEqual({ connections: 3, products: 50, writesPerMinute: 0 });
+    expect(await cache.of('m_2')).toEqual({ connections: 100, products: 50, writesPerMinute: 600 });
+    own.set('m_1', { connections: 1 });
+    expect((await cache.of('m_1')).connections).toBe(3);
+    cache.forget('m_1');
+    expect((await cache.of('m_1')).connections).toBe(1);
+    expect(reads).toBe(3);
+    expect([roomForOneMore(2, 3), roomForOneMore(3, 3), roomForOneMore(1_000_000, 0)]).toEqual([true, false, true]);
   });
 });

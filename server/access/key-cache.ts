@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { keyKind } from './credentials.js';
+import { LookupCache } from './lookup-cache.js';
 
 export interface SecretKeyGrant {
   readonly merchantId: string;
@@ -24,11 +25,6 @@ export interface KeyCacheOptions {
   readonly maxEntries?: number;
 }
 
-interface Entry {
-  readonly value: SecretKeyGrant | PublishableKeyGrant | null;
-  readonly until: number;
-}
-
 /**
  * The one key cache of a process, shared by REST and the socket upgrade (each realtime worker thread
  * keeps one more over it, told of the same `forget`s). Concurrent lookups of a
@@ -37,13 +33,9 @@ interface Entry {
  * Malformed keys are refused without a lookup. Secret keys are held by their SHA-256 digest only.
  */
 export class KeyCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly inFlight = new Map<string, Promise<SecretKeyGrant | PublishableKeyGrant | null>>();
+  private readonly cache: LookupCache<SecretKeyGrant | PublishableKeyGrant | null>;
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
-  private readonly maxEntries: number;
-  /** Bumped by `forget`: a lookup that overlapped a rotation may have read the old key, so it is not kept. */
-  private generation = 0;
 
   constructor(
     private readonly directory: KeyDirectory,
@@ -51,7 +43,7 @@ export class KeyCache {
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.negativeTtlMs = options.negativeTtlMs ?? 2000;
-    this.maxEntries = options.maxEntries ?? 10_000;
+    this.cache = new LookupCache(options.maxEntries ?? 10_000);
   }
 
   /** The merchant of a secret key, or null. Rejects only when the directory is unreachable. */
@@ -73,61 +65,22 @@ export class KeyCache {
    * looked up again in the background, so a key in steady use is always answered from here.
    */
   cachedPublishable(key: string): PublishableKeyGrant | null | undefined {
+    if (keyKind(key) !== 'publishable') return undefined;
     const cacheKey = `p:${key}`;
-    const hit = this.entries.get(cacheKey);
+    const hit = this.cache.peek(cacheKey);
     if (hit === undefined) return undefined;
-    const left = hit.until - Date.now();
-    if (left <= 0) return undefined;
-    if (hit.value !== null && left < this.ttlMs / 2 && !this.inFlight.has(cacheKey)) {
-      // A failed refresh changes nothing: the entry keeps its expiry and the next read asks again.
-      this.load(cacheKey, () => this.directory.resolvePublishableKey(key)).catch(() => {});
-    }
+    if (hit.value !== null && hit.aging) this.cache.refresh(cacheKey, () => this.directory.resolvePublishableKey(key), this.ttlOf);
     return hit.value as PublishableKeyGrant | null;
   }
 
   /** A merchant's keys changed (rotation; later also changes and deletes): its cached grants go. */
   forget(merchantId: string): void {
-    this.generation += 1;
-    for (const [key, entry] of this.entries) {
-      if (entry.value?.merchantId === merchantId) this.entries.delete(key);
-    }
-    // A lookup under way may carry the old grant: let it answer its callers, but not be reused.
-    this.inFlight.clear();
+    this.cache.forget((_key, grant) => grant?.merchantId === merchantId);
   }
 
-  private lookup(
-    cacheKey: string,
-    load: () => Promise<SecretKeyGrant | PublishableKeyGrant | null>,
-  ): Promise<SecretKeyGrant | PublishableKeyGrant | null> {
-    const hit = this.entries.get(cacheKey);
-    if (hit !== undefined) {
-      if (hit.until > Date.now()) return Promise.resolve(hit.value);
-      this.entries.delete(cacheKey);
-    }
-    return this.inFlight.get(cacheKey) ?? this.load(cacheKey, load);
+  private lookup(cacheKey: string, load: () => Promise<SecretKeyGrant | PublishableKeyGrant | null>): Promise<SecretKeyGrant | PublishableKeyGrant | null> {
+    return this.cache.get(cacheKey, load, this.ttlOf);
   }
 
-  /** Looks a key up, shared by concurrent callers, and keeps the answer unless a `forget` overlapped. */
-  private load(
-    cacheKey: string,
-    load: () => Promise<SecretKeyGrant | PublishableKeyGrant | null>,
-  ): Promise<SecretKeyGrant | PublishableKeyGrant | null> {
-    const generation = this.generation;
-    const promise = load().then(
-      (value) => {
-        if (this.inFlight.get(cacheKey) === promise) this.inFlight.delete(cacheKey);
-        if (generation === this.generation) {
-          if (this.entries.size >= this.maxEntries) this.entries.clear();
-          this.entries.set(cacheKey, { value, until: Date.now() + (value === null ? this.negativeTtlMs : this.ttlMs) });
-        }
-        return value;
-      },
-      (error: unknown) => {
-        if (this.inFlight.get(cacheKey) === promise) this.inFlight.delete(cacheKey);
-        throw error;
-      },
-    );
-    this.inFlight.set(cacheKey, promise);
-    return promise;
-  }
+  private readonly ttlOf = (value: SecretKeyGrant | PublishableKeyGrant | null): number => (value === null ? this.negativeTtlMs : this.ttlMs);
 }

@@ -15,3 +15,16 @@ export function originAllowed(origin: string | undefined, allowed: readonly stri
 export function normalizeOrigin(origin: string): string {
   return origin.trim().replace(/\/+$/, '').toLowerCase();
 }
+
+/** An origin as browsers send it: scheme, host, optional port; no path. */
+export const WEB_ORIGIN_PATTERN = '^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$';
+const webOriginShape = new RegExp(WEB_ORIGIN_PATTERN);
+/** Longest origin kept (a host name is at most 253 characters). */
+export const WEB_ORIGIN_MAX_LENGTH = 300;
+
+/** The origin in its stored form when it is a web page's (`https://shop.example`), else undefined. */
+export function webOrigin(origin: string | undefined): string | undefined {
+  if (origin === undefined) return undefined;
+  const normal = normalizeOrigin(origin);
+  return normal.length <= WEB_ORIGIN_MAX_LENGTH && webOriginShape.test(normal) ? normal : undefined;
+}

@@ -2,12 +2,16 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
-import type { HttpLimits } from '../config.js';
+import type { HttpLimits, MerchantSettings } from '../config.js';
 import type { FaultMetrics } from '../fault-metrics.js';
 import type { Logger } from '../log.js';
 import type { StockStore } from '../store/stock-store.js';
 import { randomUUID } from 'node:crypto';
 import { KeyCache } from '../access/key-cache.js';
+import { LimitCache } from '../access/merchant-limits.js';
+import { MerchantLimitStore } from '../store/merchant-limit-store.js';
+import { UsageStore } from '../store/usage-store.js';
+import type { UsageMeter } from '../usage/usage-meter.js';
 import { originAllowed } from '../access/origin-rule.js';
 import { requestKey } from './auth.js';
 import { ApiMetrics } from './api-metrics.js';
@@ -26,6 +30,8 @@ import { sharedSchemas } from './schemas.js';
 import { badgeRoutes } from './badge-routes.js';
 import { applySecurityHeaders, installSecurityHeaders } from './security-headers.js';
 import { stockRoutes } from './stock-routes.js';
+import { installUsageCounting } from './usage-counting.js';
+import { usageRoutes } from './usage-routes.js';
 import { webhookRoutes, type WebhookRoutesOptions } from './webhook-routes.js';
 import { widgetRoute } from './widget-route.js';
 import type { BusKind } from '../bus/stock-bus.js';
@@ -55,7 +61,15 @@ export interface AppDeps {
   readonly bus?: { readonly kind: BusKind; readonly connected: boolean };
   /** Omitted: no `/v1/webhooks` routes. */
   readonly webhooks?: Omit<WebhookRoutesOptions, 'keys'>;
+  /** Platform default limits and usage settings; omitted: no limits by default, usage kept 90 days. */
+  readonly merchants?: Pick<MerchantSettings, 'defaultLimits' | 'usageKeepDays'>;
+  /** The process's one cache of merchant limits (shared with the socket); a fresh one over the store when omitted. */
+  readonly limits?: LimitCache;
+  /** Counts each merchant's calls and writes; omitted: nothing is counted (usage is still answered). */
+  readonly usage?: Pick<UsageMeter, 'apiCall' | 'write'>;
 }
+
+const NO_LIMITS = { connections: 0, products: 0, writesPerMinute: 0 } as const;
 
 /**
  * The REST API as an unstarted Fastify app: `app.inject()` in tests, `app.listen()` in `main.ts`.
@@ -64,6 +78,8 @@ export interface AppDeps {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { store, http } = deps;
   const keys = deps.keys ?? new KeyCache(store);
+  const limitStore = new MerchantLimitStore(store.db);
+  const limits = deps.limits ?? new LimitCache(limitStore, deps.merchants?.defaultLimits ?? NO_LIMITS);
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // Per-request lines would dominate under load; refusals and failures are logged by the error handler.
@@ -135,13 +151,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   installRateLimits(app, {
     limits: http,
     keys,
+    merchantLimits: limits,
     ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis } : {}),
     onRedisError: () => deps.faults?.redisErrors.inc({ component: 'rate-limit' }),
   });
 
   void app.register(healthRoutes, { store, ...(deps.bus ? { bus: deps.bus } : {}) });
   const revocations = deps.keyRevocations ? { revocations: deps.keyRevocations } : {};
-  void app.register(merchantRoutes, { store, keys, adminToken: deps.adminToken, ...revocations });
+  if (deps.usage) installUsageCounting(app, deps.usage);
+  void app.register(merchantRoutes, { store, keys, adminToken: deps.adminToken, limits: { store: limitStore, cache: limits }, ...revocations });
+  void app.register(usageRoutes, { usage: new UsageStore(store.db), keys, keepDays: deps.merchants?.usageKeepDays ?? 90 });
   void app.register(keyRotationRoutes, { store, keys, adminToken: deps.adminToken, publishableKeyGraceHours: http.publishableKeyGraceHours, ...revocations });
   void app.register(productRoutes, { store, keys, limits: http });
   void app.register(stockRoutes, { store, keys, limits: http });

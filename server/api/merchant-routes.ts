@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { KeyCache } from '../access/key-cache.js';
+import { effectiveLimits, type LimitCache, type LimitOverrides, type MerchantLimits } from '../access/merchant-limits.js';
+import { WEB_ORIGIN_MAX_LENGTH, WEB_ORIGIN_PATTERN } from '../access/origin-rule.js';
 import { StockwireError } from '../errors.js';
 import type { Merchant } from '../store/records.js';
+import type { MerchantLimitStore } from '../store/merchant-limit-store.js';
 import type { StockStore } from '../store/stock-store.js';
 import { callerOf, requireAdmin, requireKey } from './auth.js';
 import type { KeyRevocations } from './key-revocations.js';
@@ -16,10 +19,10 @@ export interface MerchantRoutesOptions {
   readonly keys: KeyCache;
   /** Tells every node (this one included) of a change or delete; omitted, only this node's cache is dropped. */
   readonly revocations?: KeyRevocations;
+  /** Where an admin's limits are kept, and this node's cache of them (forgotten at once on a change). */
+  readonly limits: { readonly store: Pick<MerchantLimitStore, 'overridesOf' | 'setOverrides'>; readonly cache: Pick<LimitCache, 'forget' | 'defaults'> };
 }
 
-/** An origin as browsers send it: scheme, host, optional port; no path. */
-const ORIGIN_PATTERN = '^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$';
 /** As `newMerchantId` makes them; anything else in a cursor is not one this API handed out. */
 const MERCHANT_ID = /^m_[0-9a-f]{1,64}$/;
 
@@ -29,7 +32,7 @@ const originsSchema = {
   type: 'array',
   maxItems: 100,
   uniqueItems: true,
-  items: { type: 'string', maxLength: 300, pattern: ORIGIN_PATTERN },
+  items: { type: 'string', maxLength: WEB_ORIGIN_MAX_LENGTH, pattern: WEB_ORIGIN_PATTERN },
 } as const;
 /** `:id` of a merchant: the shape ids are issued in (`m_` + hex), so nothing else reaches the database. */
 export const merchantIdParams = {
@@ -37,20 +40,44 @@ export const merchantIdParams = {
   properties: { id: { type: 'string', pattern: '^m_[0-9a-f]{1,64}$' } },
   required: ['id'],
 } as const;
+/** A limit an admin sets: 0 means none, null goes back to the platform default. */
+const limitValue = { type: ['integer', 'null'], minimum: 0, maximum: 1_000_000_000 } as const;
+const limitsPatchSchema = {
+  type: 'object',
+  properties: { connections: limitValue, products: limitValue, writesPerMinute: limitValue },
+  minProperties: 1,
+  additionalProperties: false,
+} as const;
+const limitsSchema = {
+  type: 'object',
+  description: 'Limits in force (the merchant\'s own, else the platform default); 0: none',
+  properties: { connections: { type: 'integer' }, products: { type: 'integer' }, writesPerMinute: { type: 'integer' } },
+  required: ['connections', 'products', 'writesPerMinute'],
+} as const;
 const merchantSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
     allowedOrigins: { type: 'array', items: { type: 'string' } },
+    limits: limitsSchema,
     createdAt: { type: 'string' },
   },
-  required: ['id', 'name', 'allowedOrigins', 'createdAt'],
+  required: ['id', 'name', 'allowedOrigins', 'limits', 'createdAt'],
 } as const;
 
 interface MerchantPatch {
   readonly name?: string;
   readonly allowedOrigins?: readonly string[];
+  readonly limits?: LimitOverrides;
+}
+
+interface MerchantJson {
+  id: string;
+  name: string;
+  allowedOrigins: readonly string[];
+  limits: MerchantLimits;
+  createdAt: string;
 }
 
 /** Browsers send the scheme and host in lower case; origins are kept that way so the check is a plain comparison. */
@@ -58,8 +85,8 @@ function normalOrigins(origins: readonly string[]): string[] {
   return [...new Set(origins.map((o) => o.toLowerCase()))];
 }
 
-function merchantJson(merchant: Merchant): { id: string; name: string; allowedOrigins: readonly string[]; createdAt: string } {
-  return { id: merchant.id, name: merchant.name, allowedOrigins: merchant.allowedOrigins, createdAt: merchant.createdAt.toISOString() };
+function merchantJson(merchant: Merchant, limits: MerchantLimits): MerchantJson {
+  return { id: merchant.id, name: merchant.name, allowedOrigins: merchant.allowedOrigins, limits, createdAt: merchant.createdAt.toISOString() };
 }
 
 /**
@@ -72,20 +99,36 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
   const secretKey = requireKey(options.keys, 'secret');
   const admin = requireAdmin(adminToken);
 
-  /** Every node forgets the merchant's cached grants (allowed origins travel with the publishable key). */
+  /** Every node forgets the merchant's cached grants and limits (allowed origins travel with the publishable key). */
   function announce(merchantId: string, type: 'merchant_changed' | 'merchant_deleted'): void {
     options.keys.forget(merchantId);
+    options.limits.cache.forget(merchantId);
     options.revocations?.announce(merchantId, type);
   }
 
-  async function change(merchantId: string, patch: MerchantPatch): Promise<ReturnType<typeof merchantJson>> {
+  /** Merchants as answered: each with the limits in force. */
+  async function withLimits(merchants: readonly Merchant[]): Promise<MerchantJson[]> {
+    const overrides = await options.limits.store.overridesOf(merchants.map((m) => m.id));
+    return merchants.map((m) => merchantJson(m, effectiveLimits(overrides.get(m.id) ?? {}, options.limits.cache.defaults)));
+  }
+
+  async function found(merchant: Merchant | null): Promise<MerchantJson> {
+    if (merchant === null) throw new StockwireError('not_found', 'No such merchant.');
+    const [answer] = await withLimits([merchant]);
+    return answer!;
+  }
+
+  async function change(merchantId: string, patch: MerchantPatch): Promise<MerchantJson> {
+    if (patch.limits !== undefined && !(await options.limits.store.setOverrides(merchantId, patch.limits))) {
+      throw new StockwireError('not_found', 'No such merchant.');
+    }
     const merchant = await store.updateMerchant(merchantId, {
       ...(patch.name === undefined ? {} : { name: patch.name }),
       ...(patch.allowedOrigins === undefined ? {} : { allowedOrigins: normalOrigins(patch.allowedOrigins) }),
     });
     if (merchant === null) throw new StockwireError('not_found', 'No such merchant.');
-    if (patch.allowedOrigins !== undefined) announce(merchantId, 'merchant_changed');
-    return merchantJson(merchant);
+    if (patch.allowedOrigins !== undefined || patch.limits !== undefined) announce(merchantId, 'merchant_changed');
+    return found(merchant);
   }
 
   app.get<{ Querystring: { limit?: string; cursor?: string } }>(
@@ -110,7 +153,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
     },
     async (request) => {
       const page = await store.listMerchants(pageAsked(request.query, (id) => MERCHANT_ID.test(id)));
-      return { items: page.items.map(merchantJson), nextCursor: nextCursor(page.nextCursor) };
+      return { items: await withLimits(page.items), nextCursor: nextCursor(page.nextCursor) };
     },
   );
 
@@ -127,11 +170,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
         response: { 200: merchantSchema, ...errorResponses },
       },
     },
-    async (request) => {
-      const merchant = await store.getMerchant(request.params.id);
-      if (merchant === null) throw new StockwireError('not_found', 'No such merchant.');
-      return merchantJson(merchant);
-    },
+    async (request) => found(await store.getMerchant(request.params.id)),
   );
 
   app.patch<{ Params: { id: string }; Body: MerchantPatch }>(
@@ -141,12 +180,12 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
       onRequest: admin,
       schema: {
         tags: ['merchants'],
-        summary: 'Change a merchant\'s name or allowed origins; an origin change reaches every node at once',
+        summary: "Change a merchant's name, allowed origins or limits; origins and limits reach every node at once",
         security: [{ adminToken: [] }],
         params: merchantIdParams,
         body: {
           type: 'object',
-          properties: { name: nameSchema, allowedOrigins: originsSchema },
+          properties: { name: nameSchema, allowedOrigins: originsSchema, limits: limitsPatchSchema },
           minProperties: 1,
           additionalProperties: false,
         },
@@ -183,7 +222,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
       config: { cors: false as const },
       schema: {
         tags: ['merchant'],
-        summary: 'Your own merchant settings',
+        summary: 'Your own merchant settings, and the limits in force',
         security: securitySecret,
         response: { 200: merchantSchema, ...errorResponses },
       },
@@ -192,7 +231,7 @@ export async function merchantRoutes(app: FastifyInstance, options: MerchantRout
     async (request) => {
       const merchant = await store.getMerchant(callerOf(request).merchantId);
       if (merchant === null) throw new StockwireError('unauthorized');
-      return merchantJson(merchant);
+      return found(merchant);
     },
   );
 

@@ -1,14 +1,18 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyCache } from '../access/key-cache.js';
+import type { LimitCache } from '../access/merchant-limits.js';
 import type { HttpLimits } from '../config.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from '../bus/redis-endpoint.js';
 import { StockwireError } from '../errors.js';
 import { requestKey } from './auth.js';
+import { isMerchantWrite } from './merchant-writes.js';
 
 export interface RateLimitOptions {
   readonly limits: Pick<HttpLimits, 'rateLimitPerKeyPerMinute' | 'rateLimitPerIpPerMinute'>;
   readonly keys: Pick<KeyCache, 'secret'>;
+  /** Each merchant's `writesPerMinute` (its own, or MERCHANT_WRITES_PER_MINUTE). */
+  readonly merchantLimits: Pick<LimitCache, 'of'>;
   /** Set: counters live in Redis (one server or a cluster) under this prefix, so the limits hold across every API node. */
   readonly redis?: RedisEndpoint & { readonly keyPrefix: string };
   /** Told of every Redis connection error (for the error counter). */
@@ -31,13 +35,14 @@ type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
  *   do not resolve, malformed keys — counts per client IP. A limited IP gets 429 for all of it,
  *   right credentials and wrong alike.
  *
+ * - A write (`isMerchantWrite`) by a secret key also counts against its merchant's `writesPerMinute`
+ *   limit: past it, that merchant alone gets 429 for writes until the window ends.
+ *
  * 0 turns a limit off. Counters are keyed by merchant id or IP, never by a key, so no secret reaches Redis.
  */
 export function installRateLimits(app: FastifyInstance, options: RateLimitOptions): void {
   const perKey = options.limits.rateLimitPerKeyPerMinute;
   const perIp = options.limits.rateLimitPerIpPerMinute;
-  if (perKey <= 0 && perIp <= 0) return;
-
   let redis: RedisClient | undefined;
   if (options.redis) {
     // While Redis is away a command fails at once and the request goes through (skipOnError):
@@ -67,8 +72,10 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
   });
 
   const merchantOf = new WeakMap<FastifyRequest, string>();
+  const writeLimitOf = new WeakMap<FastifyRequest, number>();
   let byIp: Limiter | undefined;
   let byMerchant: Limiter | undefined;
+  let writesByMerchant: Limiter | undefined;
   // Created on first use: the plugin's decorator exists once it has loaded.
   const ipLimiter = () =>
     (byIp ??= app.createRateLimit({ max: perIp, timeWindow: WINDOW_MS, skipOnError: true, keyGenerator: (r) => `ip:${r.ip}` }));
@@ -79,11 +86,18 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       skipOnError: true,
       keyGenerator: (r) => `k:${merchantOf.get(r) ?? r.ip}`,
     }));
+  const writeLimiter = () =>
+    (writesByMerchant ??= app.createRateLimit({
+      max: (r) => writeLimitOf.get(r) ?? 0,
+      timeWindow: WINDOW_MS,
+      skipOnError: true,
+      keyGenerator: (r) => `w:${merchantOf.get(r) ?? r.ip}`,
+    }));
 
   app.addHook('onRequest', async (request, reply) => {
     if (!request.routeOptions.url?.startsWith('/v1/')) return;
     const presented = requestKey(request);
-    if (presented.kind === 'secret' && perKey > 0) {
+    if (presented.kind === 'secret') {
       if (perIp > 0) {
         const peek = await ipLimiter()(request, { increment: false });
         if (!peek.isAllowed && peek.remaining === 0 && peek.ttl > 0) refuse(reply, peek.ttl);
@@ -95,9 +109,21 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       );
       if (merchantId !== undefined) {
         merchantOf.set(request, merchantId);
-        const counted = await merchantLimiter()(request);
-        if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);
-        return;
+        if (perKey > 0) {
+          const counted = await merchantLimiter()(request);
+          if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);
+        }
+        if (isMerchantWrite(request)) {
+          // Limits unreadable (storage down): the write itself answers 503.
+          const limit = await options.merchantLimits.of(merchantId).then((l) => l.writesPerMinute, () => 0);
+          if (limit > 0) {
+            writeLimitOf.set(request, limit);
+            const counted = await writeLimiter()(request);
+            if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl, `At most ${limit} writes per minute for this merchant`);
+          }
+        }
+        // Without a per-key limit, a merchant's calls count against the caller's IP like any other.
+        if (perKey > 0) return;
       }
     }
     if (perIp <= 0) return;
@@ -106,8 +132,8 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
   });
 }
 
-function refuse(reply: FastifyReply, ttlMs: number): never {
+function refuse(reply: FastifyReply, ttlMs: number, why = 'Too many requests'): never {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
   reply.header('retry-after', String(seconds));
-  throw new StockwireError('rate_limited', `Too many requests; retry after ${seconds} s.`);
+  throw new StockwireError('rate_limited', `${why}; retry after ${seconds} s.`);
 }

@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
 import { keyKind } from '../access/credentials.js';
 import type { KeyCache, PublishableKeyGrant } from '../access/key-cache.js';
-import { originAllowed } from '../access/origin-rule.js';
+import { roomForOneMore } from '../access/merchant-limits.js';
+import { originAllowed, webOrigin } from '../access/origin-rule.js';
 import type { RealtimeLimits, ViewerCountSettings } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
@@ -11,6 +12,7 @@ import { topicOf, unknownView } from '../stock/views.js';
 import { clientAddress } from './client-address.js';
 import type { ConnectionCounter } from './connection-counter.js';
 import { ConnectionLimits, type ConnectionBudgets } from './connection-limits.js';
+import type { MerchantSockets } from './merchant-connections.js';
 import { FoldingScheduler } from './folding-scheduler.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
 import { SnapshotReader, type RealtimeStore as SnapshotStore } from './snapshot-reader.js';
@@ -43,6 +45,8 @@ export interface RealtimeGatewayOptions {
   readonly connectionCounter?: ConnectionCounter;
   /** Which realtime thread this gateway runs on, reported by `/healthz` (absent: sockets on the main thread). */
   readonly thread?: number;
+  /** Each merchant's connection limit and usage (absent: no per-merchant limit, nothing counted). */
+  readonly merchantSockets?: MerchantSockets;
 }
 
 export interface RealtimeStats {
@@ -54,6 +58,8 @@ export interface RealtimeStats {
 interface SocketData {
   readonly merchantId: string;
   readonly ip: string;
+  /** The page's origin, for the merchant's "installed on" list (undefined: none usable). */
+  readonly origin: string | undefined;
   readonly skus: Set<string>;
   closed: boolean;
   readonly budgets: ConnectionBudgets;
@@ -108,6 +114,8 @@ export class RealtimeGateway {
       (topic, view) => {
         this.framesPushed += 1;
         this.metrics.framesPushed.inc();
+        const merchantId = this.topics.merchantOf(topic);
+        if (merchantId !== undefined) this.options.merchantSockets?.frames(merchantId, this.app.numSubscribers(topic));
         this.app.publish(topic, encodeStock(view), false, false);
       },
       () => this.metrics.updatesFolded.inc(),
@@ -260,10 +268,11 @@ export class RealtimeGateway {
       this.options.trustProxyHops ?? 0,
     );
 
-    const refuse = (code: ErrorCode, retryAfterSeconds?: number) => {
+    const refuse = (code: ErrorCode, detail: { readonly message?: string; readonly retryAfterSeconds?: number } = {}) => {
       this.metrics.upgradesRefused.inc({ code });
       if (aborted) return;
-      const { status, message } = errorCodes[code];
+      const { status } = errorCodes[code];
+      const { message = errorCodes[code].message, retryAfterSeconds } = detail;
       res.cork(() => {
         res.writeStatus(`${status} ${httpReason(status)}`).writeHeader('Content-Type', 'application/json');
         if (retryAfterSeconds !== undefined) res.writeHeader('Retry-After', String(retryAfterSeconds));
@@ -277,37 +286,63 @@ export class RealtimeGateway {
     if (!hasUpgradeToken(connection)) return refuse('validation_failed');
     // An address one of whose connections was closed for abuse waits, before any other work.
     const wait = this.limits.waitSeconds(ip);
-    if (wait > 0) return refuse('rate_limited', wait);
+    if (wait > 0) return refuse('rate_limited', { retryAfterSeconds: wait });
     if (this.limits.atConnectionLimit(ip)) return refuse('rate_limited');
     // The key's format is checked before any lookup: a malformed key is a plain 401.
     if (keyKind(key) !== 'publishable') return refuse('unauthorized');
 
-    const upgradeWith = (grant: PublishableKeyGrant | null) => {
+    const merchants = this.options.merchantSockets;
+    const lookupFailed = (error: unknown) => {
+      this.logger.warn({ err: (error as Error).message }, 'key or limit lookup failed at upgrade');
+      refuse('storage_unavailable');
+    };
+    const upgradeWith = (grant: PublishableKeyGrant | null, merchantLimit: number) => {
       if (grant === null) return refuse('unauthorized');
       if (!originAllowed(origin, grant.allowedOrigins)) return refuse('forbidden_origin');
+      // A merchant's sockets grow only when one opens, and it opens within `res.upgrade` below.
+      if (merchants !== undefined && !roomForOneMore(merchants.connections(grant.merchantId), merchantLimit)) {
+        return refuse('rate_limited', { message: `This merchant may hold at most ${merchantLimit} connections.` });
+      }
       // The place is taken in one step with the check: upgrades of one address on several threads, or
       // overlapping one lookup, all passed the first check above.
       if (!this.limits.admit(ip)) return refuse('rate_limited');
-      const data: SocketData = { merchantId: grant.merchantId, ip, skus: new Set(), closed: false, budgets: this.limits.newConnection() };
+      const data: SocketData = {
+        merchantId: grant.merchantId,
+        ip,
+        origin: webOrigin(origin),
+        skus: new Set(),
+        closed: false,
+        budgets: this.limits.newConnection(),
+      };
       res.upgrade(data, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context);
     };
 
-    // A key this process knows is decided at once, inside uWS's own (corked) upgrade handler.
+    // A key and a limit this process knows are decided at once, inside uWS's own (corked) upgrade handler.
     const cached = this.options.keys.cachedPublishable(key);
-    if (cached !== undefined) return upgradeWith(cached);
+    if (cached === null) return upgradeWith(null, 0);
+    if (cached !== undefined) {
+      const limit = merchants === undefined ? 0 : merchants.cachedConnectionLimit(cached.merchantId);
+      if (limit !== undefined) return upgradeWith(cached, limit);
+    }
     this.options.keys.publishable(key).then(
-      (grant) => {
+      async (grant) => {
         if (aborted) return;
+        let merchantLimit = 0;
+        if (grant !== null && merchants !== undefined) {
+          try {
+            merchantLimit = await merchants.connectionLimit(grant.merchantId);
+          } catch (error) {
+            return lookupFailed(error);
+          }
+          if (aborted) return;
+        }
         // Not inside res.cork: after an upgrade there, uWS (v20.30 and v20.57) goes on to read the
         // request's HTTP state from memory the WebSocket now owns, and at times closes the socket it
         // just opened (1006, no close frame). Uncorked, the 101 leaves in a few small writes and uWS
-        // prints a warning; both happen only for a key this process has not seen lately.
-        upgradeWith(grant);
+        // prints a warning; both happen only for a key or limit this process has not read lately.
+        upgradeWith(grant, merchantLimit);
       },
-      (error: unknown) => {
-        this.logger.warn({ err: (error as Error).message }, 'publishable key lookup failed at upgrade');
-        refuse('storage_unavailable');
-      },
+      lookupFailed,
     );
   }
 
@@ -322,15 +357,17 @@ export class RealtimeGateway {
       return;
     }
     this.sockets.add(ws);
+    this.options.merchantSockets?.opened(data.merchantId, data.origin);
   }
 
   private closed(ws: Socket): void {
     const data = ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    this.sockets.delete(ws);
-    // Its place was taken at the upgrade, also when `open` ended it at once.
+    // Its address's place was taken at the upgrade, also when `open` ended it at once; the merchant's
+    // count only when it opened.
     this.limits.closed(data.ip);
+    if (this.sockets.delete(ws)) this.options.merchantSockets?.closed(data.merchantId);
     for (const sku of data.skus) {
       this.viewers.drop(ws, data.merchantId, sku);
       this.topics.release(data.merchantId, sku);
@@ -442,6 +479,7 @@ export class RealtimeGateway {
   /** Sends on one socket; a frame dropped for backpressure closes the socket, never leaving it stale. */
   private send(ws: Socket, data: SocketData, frame: string): void {
     if (data.closed) return;
+    this.options.merchantSockets?.frames(data.merchantId, 1);
     try {
       const result = ws.send(frame, false, false);
       if (result === 2 && !data.closed) ws.end(closeCodes.backpressure, 'too slow: frames were dropped');

@@ -12,6 +12,7 @@ import type { BusKind, ComponentLogger, StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { SharedConnectionCounter } from './connection-counter.js';
 import { RealtimeGateway, type RealtimeStore } from './realtime-gateway.js';
+import { ThreadMerchantSockets } from './thread-merchant-sockets.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadRequest, ToThread } from './thread-messages.js';
 
 /**
@@ -160,10 +161,13 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
       main.post({ kind: 'log', level, obj, ...(msg === undefined ? {} : { msg }) });
   const logger: ComponentLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
   const registry = new ProcessRegistry(main);
+  // Limits and usage per merchant live on the main thread too.
+  const merchantSockets = new ThreadMerchantSockets(main);
   // Set once listening; messages may arrive before (a close during start-up).
   const running: { gateway?: RealtimeGateway; closing?: boolean } = {};
   const close = async (gateway: RealtimeGateway) => {
     await gateway.close();
+    merchantSockets.close();
     main.post({ kind: 'closed' });
     // Nothing else keeps the thread alive: it ends once its last socket has gone.
     port.close();
@@ -187,6 +191,7 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
         return;
       case 'forgetKeys':
         keys.forget(message.merchantId);
+        merchantSockets.forget(message.merchantId);
         return;
       case 'closeMerchant':
         running.gateway?.closeMerchant(message.merchantId);
@@ -202,6 +207,7 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
     ...init.settings,
     store,
     keys,
+    merchantSockets,
     bus,
     logger,
     metricsRegistry: registry,

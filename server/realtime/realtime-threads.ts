@@ -10,6 +10,7 @@ import { SharedConnectionCounter } from './connection-counter.js';
 import type { RealtimeStore } from './realtime-gateway.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
 import type { KeyCache } from '../access/key-cache.js';
+import type { MerchantSockets } from './merchant-connections.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadMetrics, ThreadRequest, ThreadStats, ToThread } from './thread-messages.js';
 
 export interface RealtimeThreadsOptions {
@@ -22,6 +23,8 @@ export interface RealtimeThreadsOptions {
   readonly logger: ComponentLogger;
   /** The process's one registry: the threads' realtime metrics appear in it, summed. */
   readonly metricsRegistry: Registry;
+  /** Each merchant's connection limit and usage, for every thread's sockets (absent: none). */
+  readonly merchantSockets?: MerchantSockets;
 }
 
 /** How long a thread may take to close its sockets before it is stopped. */
@@ -165,6 +168,13 @@ export class RealtimeThreads {
         this.collecting.get(message.id)?.resolve({ metrics: message.metrics, stats: message.stats });
         this.collecting.delete(message.id);
         return;
+      case 'merchantSocket':
+        if (message.opened) this.options.merchantSockets?.opened(message.merchantId, message.origin);
+        else this.options.merchantSockets?.closed(message.merchantId);
+        return;
+      case 'merchantFrames':
+        for (const [merchantId, count] of message.counts) this.options.merchantSockets?.frames(merchantId, count);
+        return;
       case 'listening':
       case 'closed':
         return;
@@ -186,7 +196,15 @@ export class RealtimeThreads {
         return this.watch(thread, request.merchantId, request.sku).then(() => null);
       case 'metrics':
         return metricsRegistry.metrics().then((text) => ({ contentType: metricsRegistry.contentType, text }));
+      case 'merchantConnections':
+        return this.merchantConnections(request.merchantId);
     }
+  }
+
+  private async merchantConnections(merchantId: string): Promise<ThreadAnswers['merchantConnections']> {
+    const sockets = this.options.merchantSockets;
+    if (sockets === undefined) return { limit: 0, connections: 0 };
+    return { limit: await sockets.connectionLimit(merchantId), connections: sockets.connections(merchantId) };
   }
 
   // ---- bus demand: one watch per product for the whole process ------------------------------------

@@ -27,7 +27,9 @@ export type ThreadRequest =
   | { readonly op: 'resolveKey'; readonly key: string }
   | { readonly op: 'cached'; readonly merchantId: string; readonly skus: readonly string[] }
   | { readonly op: 'watch'; readonly merchantId: string; readonly sku: string }
-  | { readonly op: 'metrics' };
+  | { readonly op: 'metrics' }
+  /** A merchant's connection limit and its sockets on every node, before an upgrade. */
+  | { readonly op: 'merchantConnections'; readonly merchantId: string };
 
 export interface ThreadAnswers {
   publicViews: PublicStock[];
@@ -36,6 +38,7 @@ export interface ThreadAnswers {
   cached: Array<PublicStock | undefined>;
   watch: null;
   metrics: { contentType: string; text: string };
+  merchantConnections: { limit: number; connections: number };
 }
 
 export type FromThread =
@@ -47,7 +50,11 @@ export type FromThread =
   | { readonly kind: 'broadcast'; readonly message: ViewerCountsMessage }
   | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly obj: object; readonly msg?: string }
   | { readonly kind: 'collected'; readonly id: number; readonly metrics: ThreadMetrics; readonly stats: ThreadStats }
-  | { readonly kind: 'closed' };
+  | { readonly kind: 'closed' }
+  /** A socket of the merchant opened (with the page's origin) or closed on the thread. */
+  | { readonly kind: 'merchantSocket'; readonly merchantId: string; readonly opened: boolean; readonly origin?: string }
+  /** Frames the thread sent per merchant since its last report. */
+  | { readonly kind: 'merchantFrames'; readonly counts: Array<[string, number]> };
 
 export type ToThread =
   | { readonly kind: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }

@@ -41,6 +41,11 @@ export class TopicRegistry {
     return this.#active.get(topicOf(merchantId, sku))?.sockets ?? 0;
   }
 
+  /** The merchant of a watched topic; undefined when nobody here watches it. */
+  merchantOf(topic: string): string | undefined {
+    return this.#active.get(topic)?.merchantId;
+  }
+
   /** Resolves once the topic's bus events flow; undefined when nobody here watches it. */
   watching(merchantId: string, sku: string): Promise<void> | undefined {
     return this.#active.get(topicOf(merchantId, sku))?.watching;

@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { loadConfig } from '../config.js';
 import { startStockwire, type RunningStockwire } from '../main.js';
 import { TestRedisServer } from '../../test/support/test-redis-server.js';
+import { restCall, type TestMerchant } from '../../test/support/rest-call.js';
 import { TestSocket, upgradeStatus } from '../../test/support/test-client.js';
 
 const databaseUrl = realDatabaseUrl();
@@ -13,20 +14,9 @@ const redisUrl = realRedisUrl();
 const amqpUrl = realAmqpUrl();
 const adminToken = 'two-nodes-admin-token';
 
-interface Merchant {
-  readonly id: string;
-  readonly publishableKey: string;
-  readonly secretKey: string;
-}
-
-async function api(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+type Merchant = TestMerchant;
+// The suite's name for the shared helper.
+const api = restCall;
 
 function startNode(env: Record<string, string | undefined>): Promise<RunningStockwire> {
   return startStockwire(

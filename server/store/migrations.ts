@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { mysqlInitial, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion, mysqlWebhooks } from './mysql-migrations.js';
+import { mysqlInitial, mysqlMerchantLimitsAndUsage, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion, mysqlWebhooks } from './mysql-migrations.js';
 import { isMysql } from './sql-dialect.js';
 
 /**
@@ -271,6 +271,41 @@ export const migrations: Readonly<Record<string, Migration>> = {
       if (isMysql(db)) return mysqlWebhooks(db);
       await sql`drop trigger if exists stock_webhook_events on stock`.execute(db);
       await sql`drop function if exists stockwire_stock_events()`.execute(db);
+    },
+  },
+  '0007_merchant_limits_and_usage': {
+    // Per-merchant limits an admin set (null: the platform default), usage per merchant and UTC day
+    // (`day` is 'YYYY-MM-DD' text, the same on every driver), and the origins whose pages opened
+    // sockets. All go with their merchant.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlMerchantLimitsAndUsage(db);
+      await sql`
+        create table merchant_limits (
+          merchant_id text primary key references merchants(id) on delete cascade,
+          connections integer check (connections >= 0),
+          products integer check (products >= 0),
+          writes_per_minute integer check (writes_per_minute >= 0)
+        )`.execute(db);
+      await sql`
+        create table merchant_usage (
+          merchant_id text not null references merchants(id) on delete cascade,
+          day text not null,
+          api_calls bigint not null default 0,
+          writes bigint not null default 0,
+          frames bigint not null default 0,
+          peak_connections integer not null default 0,
+          primary key (merchant_id, day)
+        )`.execute(db);
+      await sql`create index merchant_usage_day_idx on merchant_usage (day)`.execute(db);
+      await sql`
+        create table merchant_origins (
+          merchant_id text not null references merchants(id) on delete cascade,
+          origin text not null,
+          last_seen_at timestamptz not null,
+          primary key (merchant_id, origin)
+        )`.execute(db);
+      await sql`create index merchant_origins_seen_idx on merchant_origins (last_seen_at)`.execute(db);
     },
   },
 };

@@ -205,3 +205,38 @@ export async function mysqlWebhooks(db: Kysely<any>): Promise<void> {
       constraint webhook_attempts_outbox_fkey foreign key (outbox_id) references webhook_outbox (id) on delete cascade
     ) ${table}`.execute(db);
 }
+
+/** `0007_merchant_limits_and_usage` on MySQL. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlMerchantLimitsAndUsage(db: Kysely<any>): Promise<void> {
+  await sql`
+    create table merchant_limits (
+      merchant_id varchar(64) not null primary key,
+      connections integer null,
+      products integer null,
+      writes_per_minute integer null,
+      constraint merchant_limits_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade,
+      constraint merchant_limits_non_negative check (connections >= 0 and products >= 0 and writes_per_minute >= 0)
+    ) ${table}`.execute(db);
+  await sql`
+    create table merchant_usage (
+      merchant_id varchar(64) not null,
+      day char(10) not null,
+      api_calls bigint not null default 0,
+      writes bigint not null default 0,
+      frames bigint not null default 0,
+      peak_connections integer not null default 0,
+      primary key (merchant_id, day),
+      key merchant_usage_day_idx (day),
+      constraint merchant_usage_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade
+    ) ${table}`.execute(db);
+  await sql`
+    create table merchant_origins (
+      merchant_id varchar(64) not null,
+      origin varchar(300) not null,
+      last_seen_at datetime(6) not null,
+      primary key (merchant_id, origin),
+      key merchant_origins_seen_idx (last_seen_at),
+      constraint merchant_origins_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade
+    ) ${table}`.execute(db);
+}

@@ -13,6 +13,9 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_outbox: WebhookOutboxTable;
   webhook_attempts: WebhookAttemptsTable;
+  merchant_limits: MerchantLimitsTable;
+  merchant_usage: MerchantUsageTable;
+  merchant_origins: MerchantOriginsTable;
 }
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -155,4 +158,30 @@ export interface WebhookAttemptsTable {
   error: string | null;
   duration_ms: number;
   at: CreatedAt;
+}
+
+/** Limits an admin set for one merchant; null: the platform default (`MERCHANT_*`). */
+export interface MerchantLimitsTable {
+  merchant_id: string;
+  connections: number | null;
+  products: number | null;
+  writes_per_minute: number | null;
+}
+
+/** What one merchant used on one UTC day, added to by every node. */
+export interface MerchantUsageTable {
+  merchant_id: string;
+  /** 'YYYY-MM-DD' (UTC). */
+  day: string;
+  api_calls: ColumnType<string | number, number | undefined, number>;
+  writes: ColumnType<string | number, number | undefined, number>;
+  frames: ColumnType<string | number, number | undefined, number>;
+  peak_connections: ColumnType<number, number | undefined, number>;
+}
+
+/** An origin whose page opened a socket for the merchant, and when last. */
+export interface MerchantOriginsTable {
+  merchant_id: string;
+  origin: string;
+  last_seen_at: ColumnType<Date, Date | string, Date | string>;
 }

@@ -53,6 +53,8 @@ export interface StockStoreOptions {
    * that SKU is in flight (`write-combiner.ts`); 1 turns combining off. Default 100.
    */
   readonly combineMaxItems?: number;
+  /** `MERCHANT_MAX_PRODUCTS`: products per merchant where the admin set no limit of its own (0: none). */
+  readonly defaultProductLimit?: number;
 }
 
 /** What a combinable write gives back: an adjust the stock it left, a hold its reservation. */
@@ -528,7 +530,7 @@ export class StockStore {
       let tx: StockTransaction | undefined;
       try {
         const result = await this.#db.transaction().execute(async (trx) => {
-          tx = new StockTransaction(trx, merchantId, idempotencyKey);
+          tx = new StockTransaction(trx, merchantId, idempotencyKey, this.#options.defaultProductLimit);
           const done = await work(tx, trx);
           await tx.writeEvents();
           return done;

@@ -4,6 +4,7 @@ import { faceKey, publicFace, statusOf, statusOfFaceKey } from '../stock/public-
 import { stockEventType } from '../stock/stock-events.js';
 import type { DisplayPolicy, StockRecord, StockStatus } from '../stock/types.js';
 import { newEventId, newReservationId } from './keys.js';
+import { checkProductLimit } from './merchant-limit-store.js';
 import type { PreparedStatements } from './open-database.js';
 import { createdStart, faceSql, publicVersionSet, type PublicStart } from './public-face-sql.js';
 import { isDuplicateKey, isMysql, now, nowPlusSeconds } from './sql-dialect.js';
@@ -166,6 +167,8 @@ export class StockTransaction {
     private readonly trx: Transaction<Database>,
     readonly merchantId: string,
     private readonly idempotencyKey: string | null = null,
+    /** `MERCHANT_MAX_PRODUCTS`: a merchant's product limit where the admin set none (0: none). */
+    private readonly defaultProductLimit = 0,
   ) {}
 
   /** Changed records, the newest per product, in the order first changed. */
@@ -624,6 +627,7 @@ export class StockTransaction {
    * duplicate, so it is told to do nothing; MySQL keeps the transaction and reports the duplicate.
    */
   async #insertProduct(sku: string, patch: ProductPatch): Promise<boolean> {
+    await checkProductLimit(this.trx, this.merchantId, sku, this.defaultProductLimit);
     const insert = this.trx.insertInto('products').values({
       merchant_id: this.merchantId,
       sku,
