@@ -118,6 +118,13 @@ const envSchema = z.object({
   WEBHOOKS_PER_MERCHANT: positiveInt.default(10),
   WEBHOOK_POLL_INTERVAL_MS: positiveInt.default(500),
   WEBHOOK_BATCH_SIZE: positiveInt.max(1000).default(50),
+
+  // Merchant console
+  CONSOLE_SESSION_IDLE_MINUTES: positiveInt.max(24 * 60).default(30),
+  CONSOLE_SESSION_MAX_HOURS: positiveInt.max(24 * 7).default(8),
+  CONSOLE_STREAMS_PER_MERCHANT: positiveInt.default(10),
+  CONSOLE_STREAM_MAX_PRODUCTS: positiveInt.max(10_000).default(1000),
+  CONSOLE_STREAM_REFRESH_SECONDS: positiveInt.max(3600).default(10),
 });
 
 /** Settings whose value is never echoed (a typo in a token is still the token). */
@@ -159,6 +166,21 @@ export interface Config {
   readonly realtime: RealtimeLimits;
   readonly viewers: ViewerCountSettings;
   readonly webhooks: WebhookSettings;
+  readonly console: ConsoleSettings;
+}
+
+/** The merchant console at `/console`: its sign-in sessions and live stream. */
+export interface ConsoleSettings {
+  /** A session unused this long ends. */
+  readonly sessionIdleMinutes: number;
+  /** A session ends this long after sign-in, however active. */
+  readonly sessionMaxHours: number;
+  /** Live streams one merchant may hold open on one API node. */
+  readonly streamsPerMerchant: number;
+  /** Products a stream watches (the first ones by SKU). */
+  readonly streamMaxProducts: number;
+  /** How often a stream re-reads its products: the bus carries public changes only, so hidden counts arrive this way. */
+  readonly streamRefreshSeconds: number;
 }
 
 export interface ViewerCountSettings {
@@ -300,6 +322,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       perMerchant: e.WEBHOOKS_PER_MERCHANT,
       pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
       batchSize: e.WEBHOOK_BATCH_SIZE,
+    },
+    console: {
+      sessionIdleMinutes: e.CONSOLE_SESSION_IDLE_MINUTES,
+      sessionMaxHours: e.CONSOLE_SESSION_MAX_HOURS,
+      streamsPerMerchant: e.CONSOLE_STREAMS_PER_MERCHANT,
+      streamMaxProducts: e.CONSOLE_STREAM_MAX_PRODUCTS,
+      streamRefreshSeconds: e.CONSOLE_STREAM_REFRESH_SECONDS,
     },
   });
 }

@@ -8,6 +8,7 @@ import { FaultMetrics } from './fault-metrics.js';
 import type { KeyRevocations } from './api/key-revocations.js';
 import { createLogger, type Logger } from './log.js';
 import { startMetricsServer } from './metrics-server.js';
+import { ConsoleSessionStore } from './store/console-session-store.js';
 import { StockStore } from './store/stock-store.js';
 import { AmqpBus } from './bus/amqp-bus.js';
 import { RedisLatestCache } from './bus/latest-cache.js';
@@ -174,6 +175,11 @@ export async function startStockwire(config: Config, options: StartOptions = {})
               },
             }
           : {}),
+        console: {
+          sessions: new ConsoleSessionStore(store.db, { idleMinutes: config.console.sessionIdleMinutes, maxHours: config.console.sessionMaxHours }),
+          bus,
+          settings: config.console,
+        },
         ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
       });

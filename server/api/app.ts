@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -11,6 +12,7 @@ import { KeyCache } from '../access/key-cache.js';
 import { originAllowed } from '../access/origin-rule.js';
 import { requestKey } from './auth.js';
 import { ApiMetrics } from './api-metrics.js';
+import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { installDrainOnClose } from './drain-on-close.js';
@@ -55,6 +57,8 @@ export interface AppDeps {
   readonly bus?: { readonly kind: BusKind; readonly connected: boolean };
   /** Omitted: no `/v1/webhooks` routes. */
   readonly webhooks?: Omit<WebhookRoutesOptions, 'keys'>;
+  /** Omitted: no merchant console (`/console`, `/v1/console/…`), and no session is accepted anywhere. */
+  readonly console?: Omit<ConsoleRoutesOptions, 'keys' | 'store'>;
 }
 
 /**
@@ -88,6 +92,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('caller', null);
+  app.decorate('consoleSessions', deps.console?.sessions ?? null);
+  void app.register(cookie);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
@@ -149,6 +155,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(reservationRoutes, { store, keys, limits: http });
   void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
   if (deps.webhooks) void app.register(webhookRoutes, { keys, ...deps.webhooks });
+  if (deps.console) void app.register(consoleRoutes, { keys, store, ...deps.console });
   for (const routes of deps.extraRoutes ?? []) void app.register(routes);
   return app;
 }

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { mysqlInitial, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion } from './mysql-migrations.js';
+import { mysqlConsoleSessions, mysqlInitial, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion } from './mysql-migrations.js';
 import { isMysql } from './sql-dialect.js';
 
 /**
@@ -263,6 +263,24 @@ export const migrations: Readonly<Record<string, Migration>> = {
     async up(db: Kysely<any>): Promise<void> {
       if (isMysql(db)) return mysqlProductViewers(db);
       await db.schema.alterTable('products').addColumn('viewers', 'boolean', (c) => c.notNull().defaultTo(false)).execute();
+    },
+  },
+  '0006_console_sessions': {
+    // Merchant console sign-ins, by the SHA-256 of their token (the token itself lives only in the
+    // browser's cookie). `key_hash` is the secret key's hash at sign-in: a rotation ends the session.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlConsoleSessions(db);
+      await db.schema
+        .createTable('console_sessions')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('merchant_id', 'text', (c) => c.notNull().references('merchants.id').onDelete('cascade'))
+        .addColumn('key_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('last_seen_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('console_sessions_merchant_idx').on('console_sessions').column('merchant_id').execute();
     },
   },
 };

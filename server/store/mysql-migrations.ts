@@ -143,3 +143,19 @@ export async function mysqlPreviousPublishableKey(db: Kysely<any>): Promise<void
 export async function mysqlProductViewers(db: Kysely<any>): Promise<void> {
   await sql`alter table products add column viewers boolean not null default false`.execute(db);
 }
+
+/** `0006_console_sessions` on MySQL. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlConsoleSessions(db: Kysely<any>): Promise<void> {
+  await sql`
+    create table console_sessions (
+      token_hash varchar(64) not null primary key,
+      merchant_id varchar(64) not null,
+      key_hash varchar(64) not null,
+      created_at datetime(6) not null default current_timestamp(6),
+      last_seen_at datetime(6) not null default current_timestamp(6),
+      expires_at datetime(6) not null,
+      key console_sessions_merchant_idx (merchant_id),
+      constraint console_sessions_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade
+    ) ${table}`.execute(db);
+}

@@ -1,0 +1,235 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import {
+  csrfTokenFor,
+  newSessionToken,
+  SESSION_COOKIE,
+  SESSION_COOKIE_PATH,
+  sessionTokenHash,
+} from '../access/console-session.js';
+import { keyKind } from '../access/credentials.js';
+import { normalizeOrigin } from '../access/origin-rule.js';
+import type { StockBus } from '../bus/stock-bus.js';
+import type { ConsoleSettings } from '../config.js';
+import { StockwireError } from '../errors.js';
+import type { ConsoleSessionStore } from '../store/console-session-store.js';
+import { hashSecretKey } from '../store/keys.js';
+import type { StockStore } from '../store/stock-store.js';
+import { callerOf, consoleSession, ownOrigin, requireKey } from './auth.js';
+import { ConsoleFeed, type ConsoleFeedEvent } from './console-feed.js';
+import { consolePage } from './console-page.js';
+import { errorResponses } from './schemas.js';
+import type { KeyCache } from '../access/key-cache.js';
+
+export interface ConsoleRoutesOptions {
+  readonly sessions: ConsoleSessionStore;
+  readonly store: Pick<StockStore, 'listProducts' | 'getStocks' | 'onCommitted'>;
+  readonly bus: Pick<StockBus, 'watch' | 'unwatch' | 'onChange' | 'onControl'>;
+  readonly keys: KeyCache;
+  readonly settings: ConsoleSettings;
+}
+
+const sessionSchema = {
+  type: 'object',
+  properties: {
+    merchantId: { type: 'string' },
+    name: { type: 'string' },
+    publishableKey: { type: 'string' },
+    csrfToken: { type: 'string', description: 'send it as X-Stockwire-CSRF on every change' },
+    expiresAt: { type: 'string', format: 'date-time', description: 'the latest the session lasts; it ends sooner when idle' },
+  },
+  required: ['merchantId', 'name', 'publishableKey', 'csrfToken', 'expiresAt'],
+} as const;
+
+/** A stream's comment line this often keeps proxies from closing a quiet connection. */
+const HEARTBEAT_MS = 25_000;
+
+/**
+ * The merchant console: the page (`/console`, its bundle and styles) and its own routes under
+ * `/v1/console`. Sign-in exchanges the secret key for a session cookie; with it, the console calls
+ * the ordinary merchant routes (the access rule treats the session as the key) and reads its live
+ * stream here. Sign-in attempts count against the client IP's rate limit like wrong keys do.
+ */
+export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutesOptions): Promise<void> {
+  const { sessions, settings } = options;
+  const config = { cors: false as const };
+  const tags = ['console'];
+
+  consolePage(app);
+
+  app.post<{ Body: { secretKey: string } }>(
+    '/v1/console/session',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Sign in to the console: exchanges the secret key for a session cookie (HttpOnly, SameSite=Strict)',
+        body: {
+          type: 'object',
+          properties: { secretKey: { type: 'string', minLength: 1, maxLength: 200 } },
+          required: ['secretKey'],
+          additionalProperties: false,
+        },
+        response: { 201: sessionSchema, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      // A page on another site must not sign a browser in, even with a key of its own.
+      const origin = request.headers.origin;
+      if (origin !== undefined && normalizeOrigin(origin) !== normalizeOrigin(ownOrigin(request))) throw new StockwireError('forbidden_origin');
+      const { secretKey } = request.body;
+      if (keyKind(secretKey) !== 'secret') throw new StockwireError('unauthorized', 'A valid secret key (sk_…) is required.');
+      const token = newSessionToken();
+      const opened = await sessions.create(sessionTokenHash(token), hashSecretKey(secretKey));
+      if (opened === null) throw new StockwireError('unauthorized', 'A valid secret key (sk_…) is required.');
+      reply
+        .setCookie(SESSION_COOKIE, token, {
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: request.protocol === 'https',
+          path: SESSION_COOKIE_PATH,
+          maxAge: settings.sessionMaxHours * 3600,
+        })
+        .header('cache-control', 'no-store');
+      return reply.code(201).send(sessionJson(opened, token));
+    },
+  );
+
+  app.get(
+    '/v1/console/session',
+    {
+      config,
+      schema: { tags, summary: 'Who the console session belongs to, and its CSRF token', response: { 200: sessionSchema, ...errorResponses } },
+    },
+    async (request, reply) => {
+      const token = request.cookies[SESSION_COOKIE];
+      // The access rule refuses a malformed token; an ended one is null either way.
+      const signedIn = token !== undefined && (await consoleSession(request)) !== undefined;
+      const info = signedIn ? await sessions.info(sessionTokenHash(token)) : null;
+      if (info === null) throw new StockwireError('unauthorized', 'Not signed in to the console.');
+      reply.header('cache-control', 'no-store');
+      return sessionJson(info, token!);
+    },
+  );
+
+  app.delete(
+    '/v1/console/session',
+    {
+      config,
+      schema: { tags, summary: 'Sign out: the session ends on every node at once', response: { 204: { type: 'null' }, ...errorResponses } },
+    },
+    async (request, reply) => {
+      const token = request.cookies[SESSION_COOKIE];
+      // The access rule checks the CSRF token and Origin: another site cannot sign a merchant out.
+      if (token === undefined || (await consoleSession(request)) === undefined) throw new StockwireError('unauthorized', 'Not signed in to the console.');
+      await sessions.end(sessionTokenHash(token));
+      reply.clearCookie(SESSION_COOKIE, { path: SESSION_COOKIE_PATH, httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' });
+      return reply.code(204).send();
+    },
+  );
+
+  const openStreams = new Map<string, number>();
+  const closers = new Set<() => void>();
+  // Streams never finish on their own: end them so the server can close.
+  app.addHook('preClose', async () => {
+    for (const close of [...closers]) close();
+  });
+
+  app.get(
+    '/v1/console/events',
+    {
+      config,
+      preHandler: requireKey(options.keys, 'secret'),
+      schema: {
+        tags,
+        summary: 'The live stock of your products as server-sent events: `snapshot`, then `stock` (full views, counts included), `ended`',
+        security: [{ secretKey: [] }],
+        response: errorResponses,
+      },
+    },
+    async (request, reply) => {
+      const { merchantId } = callerOf(request);
+      const open = openStreams.get(merchantId) ?? 0;
+      if (open >= settings.streamsPerMerchant) {
+        reply.header('retry-after', '10');
+        throw new StockwireError('rate_limited', `At most ${settings.streamsPerMerchant} console streams per merchant (CONSOLE_STREAMS_PER_MERCHANT).`);
+      }
+      openStreams.set(merchantId, open + 1);
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        const left = (openStreams.get(merchantId) ?? 1) - 1;
+        if (left > 0) openStreams.set(merchantId, left);
+        else openStreams.delete(merchantId);
+      };
+
+      const pending: ConsoleFeedEvent[] = [];
+      let started = false;
+      let feed: ConsoleFeed | undefined;
+      const heartbeat = setInterval(() => {
+        if (started) reply.raw.write(': keep-alive\n\n');
+      }, HEARTBEAT_MS);
+      heartbeat.unref();
+      const finish = (): void => {
+        clearInterval(heartbeat);
+        feed?.close();
+        closers.delete(finish);
+        release();
+        if (!reply.raw.writableEnded) reply.raw.end();
+      };
+      const send = (event: ConsoleFeedEvent): void => {
+        if (!started) {
+          pending.push(event);
+          return;
+        }
+        writeEvent(reply, event);
+        if (event.type === 'ended') finish();
+      };
+      try {
+        feed = await ConsoleFeed.open(merchantId, {
+          store: options.store,
+          bus: options.bus,
+          maxProducts: settings.streamMaxProducts,
+          refreshMs: settings.streamRefreshSeconds * 1000,
+          send,
+          onError: (error) => {
+            request.log.warn({ err: error }, 'console stream read failed');
+            finish();
+          },
+        });
+      } catch (error) {
+        clearInterval(heartbeat);
+        release();
+        throw error;
+      }
+      reply.hijack();
+      // The headers set so far (security headers, request id) go out as they would on a normal answer.
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        // Proxies (nginx) pass events on at once instead of buffering them.
+        'x-accel-buffering': 'no',
+      });
+      started = true;
+      closers.add(finish);
+      request.raw.on('close', finish);
+      for (const event of pending.splice(0)) send(event);
+    },
+  );
+}
+
+function writeEvent(reply: FastifyReply, event: ConsoleFeedEvent): void {
+  const data = event.type === 'snapshot' ? { products: event.products } : event.type === 'stock' ? event.stock : {};
+  reply.raw.write(`event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+function sessionJson(info: { merchantId: string; name: string; publishableKey: string; expiresAt: Date }, token: string) {
+  return {
+    merchantId: info.merchantId,
+    name: info.name,
+    publishableKey: info.publishableKey,
+    csrfToken: csrfTokenFor(token),
+    expiresAt: info.expiresAt.toISOString(),
+  };
+}
