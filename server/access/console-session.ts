@@ -7,7 +7,7 @@ import { normalizeOrigin } from './origin-rule.js';
  * merchant's secret key. Sign-in exchanges the key for a random session token that only the
  * browser's `HttpOnly`, `SameSite=Strict` cookie holds; the server keeps its SHA-256. A change (any
  * method but GET/HEAD/OPTIONS) made with a session also needs the CSRF token bound to that session
- * in the `X-Stockwire-CSRF` header, and an `Origin` that is the API's own.
+ * in the `X-Stockwire-CSRF` header, and must come from the API's own origin.
  */
 export const SESSION_COOKIE = 'stockwire_console';
 /** The cookie reaches the API's routes only (not `/widget.js`, `/demo` or `/docs`). */
@@ -43,15 +43,33 @@ export interface ConsoleSessionDirectory {
   findSession(tokenHash: string): Promise<ConsoleSessionGrant | null>;
 }
 
+/** Where a browser says a request comes from. */
+export interface RequestSource {
+  readonly origin: string | undefined;
+  /** `Sec-Fetch-Site`. */
+  readonly fetchSite: string | undefined;
+  /** `scheme://host[:port]` this API is reached at. */
+  readonly ownOrigin: string;
+}
+
+/**
+ * `same`: a page of this API's own origin; `other`: another site, or an opaque origin (`Origin: null`,
+ * which a form on a no-referrer page also sends, so `Sec-Fetch-Site` is asked first); `unknown`:
+ * neither header, so not a browser (a script, which CSRF does not concern).
+ */
+export function requestSite(source: RequestSource): 'same' | 'other' | 'unknown' {
+  if (source.fetchSite === 'same-origin') return 'same';
+  const { origin } = source;
+  if (origin !== undefined && origin !== 'null' && normalizeOrigin(origin) === normalizeOrigin(source.ownOrigin)) return 'same';
+  return origin === undefined && source.fetchSite === undefined ? 'unknown' : 'other';
+}
+
 /** What the rule needs from a request, whatever serves it. */
-export interface ConsoleRequest {
+export interface ConsoleRequest extends RequestSource {
   readonly method: string;
   /** The session cookie's value, if the request carries one. */
   readonly sessionToken: string | undefined;
   readonly csrfHeader: string | undefined;
-  readonly origin: string | undefined;
-  /** `scheme://host[:port]` this API is reached at. */
-  readonly ownOrigin: string;
 }
 
 const READS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -67,7 +85,7 @@ export async function consoleSessionCaller(request: ConsoleRequest, directory: C
   if (token === undefined || token === '') return undefined;
   if (!TOKEN_FORMAT.test(token)) throw new StockwireError('unauthorized', 'The console session is not valid; sign in again.');
   if (!READS.has(request.method.toUpperCase())) {
-    if (request.origin === undefined || normalizeOrigin(request.origin) !== normalizeOrigin(request.ownOrigin)) {
+    if (requestSite(request) !== 'same') {
       throw new StockwireError('forbidden_origin', 'Console changes must come from the console\'s own origin.');
     }
     if (!sameText(request.csrfHeader, csrfTokenFor(token))) throw new StockwireError('csrf_failed');

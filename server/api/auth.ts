@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type {} from '@fastify/cookie'; // request.cookies
 import { checkAdmin } from '../access/admin-check.js';
-import { consoleSessionCaller, CSRF_HEADER, SESSION_COOKIE, type ConsoleSessionDirectory } from '../access/console-session.js';
+import { consoleSessionCaller, CSRF_HEADER, SESSION_COOKIE, type ConsoleSessionDirectory, type RequestSource } from '../access/console-session.js';
 import { presentedKey, type PresentedKey } from '../access/credentials.js';
 import type { KeyCache } from '../access/key-cache.js';
 import { originAllowed } from '../access/origin-rule.js';
@@ -66,11 +66,16 @@ export function consoleSession(request: FastifyRequest): Promise<{ merchantId: s
       method: request.method,
       sessionToken: request.cookies[SESSION_COOKIE],
       csrfHeader: typeof csrf === 'string' ? csrf : undefined,
-      origin: request.headers.origin,
-      ownOrigin: ownOrigin(request),
+      ...requestSource(request),
     },
     directory,
   );
+}
+
+/** What the browser says about where a request comes from (the access rule's `requestSite` reads it). */
+export function requestSource(request: FastifyRequest): RequestSource {
+  const fetchSite = request.headers['sec-fetch-site'];
+  return { origin: request.headers.origin, fetchSite: typeof fetchSite === 'string' ? fetchSite : undefined, ownOrigin: ownOrigin(request) };
 }
 
 /** A preHandler that admits the given key kind and records the caller on the request. */

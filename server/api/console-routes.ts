@@ -2,19 +2,19 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import {
   csrfTokenFor,
   newSessionToken,
+  requestSite,
   SESSION_COOKIE,
   SESSION_COOKIE_PATH,
   sessionTokenHash,
 } from '../access/console-session.js';
 import { keyKind } from '../access/credentials.js';
-import { normalizeOrigin } from '../access/origin-rule.js';
 import type { StockBus } from '../bus/stock-bus.js';
 import type { ConsoleSettings } from '../config.js';
 import { StockwireError } from '../errors.js';
 import type { ConsoleSessionStore } from '../store/console-session-store.js';
 import { hashSecretKey } from '../store/keys.js';
 import type { StockStore } from '../store/stock-store.js';
-import { callerOf, consoleSession, ownOrigin, requireKey } from './auth.js';
+import { callerOf, consoleSession, requestSource, requireKey } from './auth.js';
 import { ConsoleFeed, type ConsoleFeedEvent } from './console-feed.js';
 import { consolePage } from './console-page.js';
 import { errorResponses } from './schemas.js';
@@ -74,8 +74,7 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
     },
     async (request, reply) => {
       // A page on another site must not sign a browser in, even with a key of its own.
-      const origin = request.headers.origin;
-      if (origin !== undefined && normalizeOrigin(origin) !== normalizeOrigin(ownOrigin(request))) throw new StockwireError('forbidden_origin');
+      if (requestSite(requestSource(request)) === 'other') throw new StockwireError('forbidden_origin');
       const { secretKey } = request.body;
       if (keyKind(secretKey) !== 'secret') throw new StockwireError('unauthorized', 'A valid secret key (sk_…) is required.');
       const token = newSessionToken();

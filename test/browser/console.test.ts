@@ -10,9 +10,10 @@ import { createMerchant, setStock, startNode, testStorage, upsertProduct, type M
 /**
  * The merchant console in real headless Chromium against a real node: sign in with the secret key,
  * watch stock change live, edit allowed origins, switch to Korean, rotate keys. Screenshots of the
- * signed-in console at desktop and phone widths go to docs/ for the README.
+ * signed-in console at desktop and phone widths go to test-artifacts/, or to docs/ for the README
+ * with UPDATE_SCREENSHOT=1.
  */
-const screenshots = join(repositoryRoot, 'docs');
+const screenshots = join(repositoryRoot, process.env.UPDATE_SCREENSHOT === '1' ? 'docs' : 'test-artifacts');
 
 const products = [
   { sku: 'TEE-BLACK-M', name: 'Organic tee, black, M', onHand: 42 },
