@@ -1,12 +1,11 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseBackends } from '../../test/backends.js';
+import { appWithConsole } from '../../test/support/console-app.js';
 import { CSRF_HEADER, SESSION_COOKIE } from '../access/console-session.js';
 import { MemoryBus } from '../bus/memory-bus.js';
 import { loadConfig } from '../config.js';
-import { ConsoleSessionStore } from '../store/console-session-store.js';
 import { StockStore } from '../store/stock-store.js';
-import { buildApp } from './app.js';
 
 const ADMIN = 'console-routes-admin-token-01234';
 /** What `app.inject` calls itself: the Origin a page of this API sends. */
@@ -70,14 +69,7 @@ describe.each(databaseBackends())('console routes on $name', ({ databaseUrl }) =
   beforeAll(async () => {
     store = await StockStore.open({ databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
     bus = new MemoryBus();
-    const config = loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', RATE_LIMIT_PER_IP_PER_MINUTE: '0' });
-    app = buildApp({
-      store,
-      http: config.http,
-      adminToken: config.adminToken,
-      publicWsUrl: config.publicWsUrl,
-      console: { sessions: new ConsoleSessionStore(store.db, { idleMinutes: 30, maxHours: 8 }), bus, settings: config.console },
-    });
+    app = appWithConsole(store, bus, loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', RATE_LIMIT_PER_IP_PER_MINUTE: '0' }));
     await app.ready();
     const create = async (name: string): Promise<Created> => (await call('POST', '/v1/merchants', { key: ADMIN, body: { name } })).json<Created>();
     a = await create('console shop A');
@@ -229,14 +221,7 @@ describe('console stream', () => {
     store.onPublicChange((records) => {
       for (const record of records) bus.publish({ merchantId: record.merchantId, view: { sku: record.sku, status: 'in_stock', version: record.version } });
     });
-    const config = loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', CONSOLE_STREAMS_PER_MERCHANT: '2' });
-    app = buildApp({
-      store,
-      http: config.http,
-      adminToken: config.adminToken,
-      publicWsUrl: config.publicWsUrl,
-      console: { sessions: new ConsoleSessionStore(store.db, { idleMinutes: 30, maxHours: 8 }), bus, settings: config.console },
-    });
+    app = appWithConsole(store, bus, loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', CONSOLE_STREAMS_PER_MERCHANT: '2' }));
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     const post = async (name: string): Promise<Created> =>
       (await fetch(`${base}/v1/merchants`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) })).json() as Promise<Created>;

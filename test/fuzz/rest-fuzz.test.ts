@@ -1,13 +1,12 @@
 import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../server/api/app.js';
 import { loadConfig } from '../../server/config.js';
 import { errorCodes } from '../../server/errors.js';
 import { MemoryBus } from '../../server/bus/memory-bus.js';
-import { ConsoleSessionStore } from '../../server/store/console-session-store.js';
 import { StockStore } from '../../server/store/stock-store.js';
 import { realDatabaseUrl } from '../backends.js';
+import { appWithConsole } from '../support/console-app.js';
 import { fuzzJson, hostileString, hugeNumber, nested, runs, wrongType } from './arbitraries.js';
 
 /**
@@ -90,13 +89,7 @@ describe(`REST fuzz on ${databaseUrl ? 'postgres' : 'pglite'}`, () => {
     });
     store = await StockStore.open({ databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
     bus = new MemoryBus();
-    app = buildApp({
-      store,
-      http: config.http,
-      adminToken: config.adminToken,
-      publicWsUrl: config.publicWsUrl,
-      console: { sessions: new ConsoleSessionStore(store.db, { idleMinutes: 30, maxHours: 8 }), bus, settings: config.console },
-    });
+    app = appWithConsole(store, bus, config);
     app.addHook('onRoute', (route) => {
       // The console's live stream never ends on its own (its tests read it over a real socket).
       if (route.url === '/v1/console/events') return;
