@@ -179,6 +179,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
           sessions: new ConsoleSessionStore(store.db, { idleMinutes: config.console.sessionIdleMinutes, maxHours: config.console.sessionMaxHours }),
           bus,
           settings: config.console,
+          viewerExpiryMs: config.viewers.expiryMs,
         },
         ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),

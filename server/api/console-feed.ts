@@ -1,3 +1,4 @@
+import type { ViewerCountsMessage } from '../bus/control-message.js';
 import type { StockBus } from '../bus/stock-bus.js';
 import type { FullStock, StockRecord } from '../stock/types.js';
 import { fullView } from '../stock/views.js';
@@ -8,6 +9,8 @@ import { productJson, type ProductJson } from './answers.js';
 export type ConsoleFeedEvent =
   | { readonly type: 'snapshot'; readonly products: readonly ProductJson[] }
   | { readonly type: 'stock'; readonly stock: FullStock }
+  /** Shoppers watching a product on every node, for products whose viewer counts shoppers' pages asked for. */
+  | { readonly type: 'viewers'; readonly sku: string; readonly count: number }
   /** The merchant's keys were rotated or the merchant deleted: the stream is over. */
   | { readonly type: 'ended' };
 
@@ -18,6 +21,8 @@ export interface ConsoleFeedOptions {
   readonly maxProducts: number;
   /** Re-read every product this often (hidden counts never travel on the bus). */
   readonly refreshMs: number;
+  /** How long a node's viewer count report holds (VIEWERS_EXPIRY_MS): a node that stopped reporting drops out. */
+  readonly viewerExpiryMs: number;
   readonly send: (event: ConsoleFeedEvent) => void;
   /** Reading the store failed (the stream ends; the browser reconnects). */
   readonly onError: (error: unknown) => void;
@@ -37,6 +42,9 @@ export class ConsoleFeed {
   private readonly versions = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private readonly unsubscribe: Array<() => void> = [];
+  /** Per product, the latest report of each counting node (or thread) and until when it holds. */
+  private readonly viewerReports = new Map<string, Map<string, { count: number; until: number }>>();
+  private readonly viewersSent = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private relist = false;
@@ -58,7 +66,8 @@ export class ConsoleFeed {
         if (change.merchantId === merchantId && feed.versions.has(change.view.sku)) feed.markDirty(change.view.sku);
       }),
       bus.onControl((message) => {
-        if (message.merchantId === merchantId && message.type !== 'merchant_changed') feed.end();
+        if (message.type === 'viewers') feed.heardViewers(message);
+        else if (message.merchantId === merchantId && message.type !== 'merchant_changed') feed.end();
       }),
     );
     try {
@@ -129,7 +138,42 @@ export class ConsoleFeed {
     }, COALESCE_MS);
   }
 
+  /**
+   * Viewer counts as the realtime nodes report them to each other (`server/realtime/viewer-counts.ts`):
+   * each node's connections on the product, summed over the nodes whose report still holds. The
+   * console itself is no socket, so it is never among them.
+   */
+  private heardViewers(message: ViewerCountsMessage): void {
+    const until = Date.now() + this.options.viewerExpiryMs;
+    const heard = new Set<string>();
+    for (const report of message.counts) {
+      if (report.merchantId !== this.merchantId || !this.versions.has(report.sku)) continue;
+      let counters = this.viewerReports.get(report.sku);
+      if (counters === undefined) this.viewerReports.set(report.sku, (counters = new Map()));
+      counters.set(message.counter, { count: report.count, until });
+      heard.add(report.sku);
+    }
+    for (const sku of heard) this.sendViewers(sku);
+  }
+
+  private sendViewers(sku: string): void {
+    const counters = this.viewerReports.get(sku);
+    if (counters === undefined) return;
+    const now = Date.now();
+    let count = 0;
+    for (const [counter, report] of counters) {
+      if (report.until <= now) counters.delete(counter);
+      else count += report.count;
+    }
+    if (counters.size === 0) this.viewerReports.delete(sku);
+    if (this.viewersSent.get(sku) === count) return;
+    this.viewersSent.set(sku, count);
+    this.options.send({ type: 'viewers', sku, count });
+  }
+
   private refresh(): void {
+    // Reports of a node that went away expire: its share leaves the sum.
+    for (const sku of [...this.viewerReports.keys()]) this.sendViewers(sku);
     for (const sku of this.versions.keys()) this.dirty.add(sku);
     this.relist = true;
     this.schedule();

@@ -298,6 +298,17 @@ describe('console stream', () => {
     for (const response of open) await response.body!.cancel();
   });
 
+  it('passes on viewer counts the realtime nodes report, summed over nodes, for its own products only', async () => {
+    const cookie = await cookieFor(a.secretKey);
+    const response = await fetch(`${base}/v1/console/events`, { headers: { cookie } });
+    const events = readEvents(response, (seen) => seen.some((e) => e.event === 'viewers' && (e.data as { count: number }).count === 5));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    bus.broadcast({ type: 'viewers', counter: 'node-1', counts: [{ merchantId: a.id, sku: 'A-1', count: 2, asks: true }, { merchantId: b.id, sku: 'B-1', count: 9, asks: true }] });
+    bus.broadcast({ type: 'viewers', counter: 'node-2', counts: [{ merchantId: a.id, sku: 'A-1', count: 3, asks: false }] });
+    const viewers = (await events).filter((e) => e.event === 'viewers').map((e) => e.data);
+    expect(viewers).toEqual([{ sku: 'A-1', count: 2 }, { sku: 'A-1', count: 5 }]);
+  });
+
   it('ends the stream when the merchant\'s keys are rotated', async () => {
     const cookie = await cookieFor(a.secretKey);
     const response = await fetch(`${base}/v1/console/events`, { headers: { cookie } });

@@ -26,6 +26,8 @@ export interface ConsoleRoutesOptions {
   readonly bus: Pick<StockBus, 'watch' | 'unwatch' | 'onChange' | 'onControl'>;
   readonly keys: KeyCache;
   readonly settings: ConsoleSettings;
+  /** VIEWERS_EXPIRY_MS: how long one node's viewer count report holds. */
+  readonly viewerExpiryMs: number;
 }
 
 const sessionSchema = {
@@ -140,7 +142,7 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
       preHandler: requireKey(options.keys, 'secret'),
       schema: {
         tags,
-        summary: 'The live stock of your products as server-sent events: `snapshot`, then `stock` (full views, counts included), `ended`',
+        summary: 'The live stock of your products as server-sent events: `snapshot`, then `stock` (full views, counts included), `viewers`, `ended`',
         security: [{ secretKey: [] }],
         response: errorResponses,
       },
@@ -190,6 +192,7 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
           bus: options.bus,
           maxProducts: settings.streamMaxProducts,
           refreshMs: settings.streamRefreshSeconds * 1000,
+          viewerExpiryMs: options.viewerExpiryMs,
           send,
           onError: (error) => {
             request.log.warn({ err: error }, 'console stream read failed');
@@ -219,7 +222,8 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
 }
 
 function writeEvent(reply: FastifyReply, event: ConsoleFeedEvent): void {
-  const data = event.type === 'snapshot' ? { products: event.products } : event.type === 'stock' ? event.stock : {};
+  const { type, ...fields } = event;
+  const data = type === 'stock' ? event.stock : fields;
   reply.raw.write(`event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 

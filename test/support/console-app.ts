@@ -16,6 +16,7 @@ export function appWithConsole(store: StockStore, bus: StockBus, config: Config)
       sessions: new ConsoleSessionStore(store.db, { idleMinutes: config.console.sessionIdleMinutes, maxHours: config.console.sessionMaxHours }),
       bus,
       settings: config.console,
+      viewerExpiryMs: config.viewers.expiryMs,
     },
   });
 }
