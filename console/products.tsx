@@ -83,7 +83,7 @@ export function Products(props: { t: Texts; onEnded: () => void }) {
                   <td class="num" data-field="available">{p.stock.available}</td>
                   <td class="num">{p.stock.onHand}</td>
                   <td class="num">{p.stock.reserved}</td>
-                  {showViewers ? <td class="num">{viewers[p.sku] ?? ''}</td> : null}
+                  {showViewers ? <td class="num" data-field="viewers">{viewers[p.sku] ?? ''}</td> : null}
                 </tr>
               ))}
             </tbody>

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStockwire } from '../../server/main.js';
 import { freePort } from '../support/ports.js';
-import { ensureWidgetBuilt, launchBrowser, repositoryRoot, runBrowserTests, type LaunchedBrowser } from './shop-page.js';
+import { ensureWidgetBuilt, launchBrowser, repositoryRoot, runBrowserTests, ShopServer, waitForText, type LaunchedBrowser } from './shop-page.js';
 import { createMerchant, setStock, startNode, testStorage, upsertProduct, type Merchant } from './stockwire-server.js';
 
 /**
@@ -28,6 +28,7 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
   let apiUrl: string;
   let merchant: Merchant;
   let browser: LaunchedBrowser;
+  let shop: ShopServer;
 
   beforeAll(async () => {
     ensureWidgetBuilt();
@@ -35,13 +36,16 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     apiUrl = node.apiUrl!;
     merchant = await createMerchant(apiUrl);
     for (const p of products) {
-      await upsertProduct(apiUrl, merchant, p.sku, { name: p.name, lowStockThreshold: 5 });
+      // Shoppers' pages may ask how many watch the tee (the product opts in).
+      await upsertProduct(apiUrl, merchant, p.sku, { name: p.name, lowStockThreshold: 5, viewers: p.sku === 'TEE-BLACK-M' });
       await setStock(apiUrl, merchant, p.sku, p.onHand);
     }
     browser = await launchBrowser();
+    shop = await ShopServer.start();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
+    await shop?.close();
     await node?.close();
   });
 
@@ -86,6 +90,20 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     });
     await page.waitForSelector('.badge.live');
 
+    // Two shoppers on the tee's product page: the console shows them (and is not counted itself).
+    const html =
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tee</title></head><body>` +
+      `<span data-stockwire-sku="TEE-BLACK-M"></span><p data-stockwire-viewers="TEE-BLACK-M"></p>` +
+      `<script src="${apiUrl}/widget.js" data-key="${merchant.publishableKey}" async></script></body></html>`;
+    const shoppers = [await browser.context.newPage(), await browser.context.newPage()];
+    for (const [i, tab] of shoppers.entries()) {
+      await tab.goto(shop.add(`/tee-${i}`, { html }));
+      await waitForText(tab, 'TEE-BLACK-M', 'In stock');
+    }
+    await page.waitForFunction(() => document.querySelector('tr[data-sku="TEE-BLACK-M"] td[data-field="viewers"]')?.textContent === '2', null, {
+      timeout: 15_000,
+    });
+
     mkdirSync(screenshots, { recursive: true });
     await page.screenshot({ path: join(screenshots, 'console-desktop.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
@@ -94,6 +112,7 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     expect(violations).toEqual([]);
+    for (const tab of shoppers) await tab.close();
     await page.close();
   });
 
