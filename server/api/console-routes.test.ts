@@ -169,6 +169,16 @@ describe.each(databaseBackends())('console routes on $name', ({ databaseUrl }) =
     const products = await call('GET', '/v1/products', { session });
     expect(products.body).not.toContain('B-ONLY');
     expect((await call('GET', '/v1/merchant', { session })).json()).toMatchObject({ id: a.id });
+    if (store.backend !== 'mysql') {
+      const hook = await call('POST', '/v1/webhooks', { key: b.secretKey, body: { url: 'http://127.0.0.1:9/b-hook', events: ['stock.sold_out'] } });
+      expect(hook.statusCode).toBe(201);
+      const { id } = hook.json<{ id: string }>();
+      const listed = await call('GET', '/v1/webhooks', { session });
+      expect(listed.json()).toEqual({ items: [] });
+      expectError(await call('GET', `/v1/webhooks/${id}/deliveries`, { session }), 404, 'not_found');
+      expectError(await call('DELETE', `/v1/webhooks/${id}`, { session }), 404, 'not_found');
+      expect((await call('GET', '/v1/webhooks', { key: b.secretKey })).json<{ items: unknown[] }>().items).toHaveLength(1);
+    }
     // B's session is B, even with A's CSRF token it cannot act as A.
     const bSession = await signIn(b.secretKey);
     expectError(await call('PUT', '/v1/stock/A-ONLY', { session: { cookie: bSession.cookie, csrf: session.csrf }, body: { onHand: 1 } }), 403, 'csrf_failed');
@@ -176,6 +186,38 @@ describe.each(databaseBackends())('console routes on $name', ({ databaseUrl }) =
     // A key in the header wins over a cookie: B's key with A's cookie is B.
     const mixed = await app.inject({ method: 'GET', url: '/v1/merchant', headers: { authorization: `Bearer ${b.secretKey}`, cookie: `${SESSION_COOKIE}=${session.cookie}` } });
     expect(mixed.json()).toMatchObject({ id: b.id });
+  });
+
+  it('counts sign-in attempts against the client IP\'s rate limit, like wrong keys', async () => {
+    const limited = appWithConsole(store, bus, loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', RATE_LIMIT_PER_IP_PER_MINUTE: '3' }));
+    try {
+      const attempt = (secretKey: string) =>
+        limited.inject({ method: 'POST', url: '/v1/console/session', remoteAddress: '198.51.100.7', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ secretKey }) });
+      expect((await attempt(`sk_${'g'.repeat(32)}`)).statusCode).toBe(401);
+      expect((await attempt(`sk_${'h'.repeat(32)}`)).statusCode).toBe(401);
+      expect((await attempt(a.secretKey)).statusCode).toBe(201);
+      const refused = await attempt(a.secretKey);
+      expectError(refused, 429, 'rate_limited');
+      expect(refused.headers['retry-after']).toBeDefined();
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('marks the cookie Secure when the API is reached over https (behind a trusted proxy)', async () => {
+    const proxied = appWithConsole(store, bus, loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', TRUST_PROXY_HOPS: '1' }));
+    try {
+      const res = await proxied.inject({
+        method: 'POST',
+        url: '/v1/console/session',
+        headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'stock.example', origin: 'https://stock.example' },
+        payload: JSON.stringify({ secretKey: a.secretKey }),
+      });
+      expect(res.statusCode).toBe(201);
+      expect(res.cookies.find((c) => c.name === SESSION_COOKIE)).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Strict' });
+    } finally {
+      await proxied.close();
+    }
   });
 
   it('ends every session of a merchant when its keys are rotated, and when it is deleted', async () => {
