@@ -215,7 +215,8 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
       });
       started = true;
       closers.add(finish);
-      request.raw.on('close', finish);
+      // The answer's socket closing is the browser going away (or the stream ending here).
+      reply.raw.on('close', finish);
       for (const event of pending.splice(0)) send(event);
     },
   );
