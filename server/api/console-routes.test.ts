@@ -263,7 +263,7 @@ describe('console stream', () => {
     store.onPublicChange((records) => {
       for (const record of records) bus.publish({ merchantId: record.merchantId, view: { sku: record.sku, status: 'in_stock', version: record.version } });
     });
-    app = appWithConsole(store, bus, loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', CONSOLE_STREAMS_PER_MERCHANT: '2' }));
+    app = appWithConsole(store, bus, loadConfig({ ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'silent', CONSOLE_STREAMS_PER_MERCHANT: '2', CONSOLE_STREAM_REFRESH_SECONDS: '1' }));
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     const post = async (name: string): Promise<Created> =>
       (await fetch(`${base}/v1/merchants`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) })).json() as Promise<Created>;
@@ -355,6 +355,18 @@ describe('console stream', () => {
     bus.broadcast({ type: 'viewers', counter: 'node-2', counts: [{ merchantId: a.id, sku: 'A-1', count: 3, asks: false }] });
     const viewers = (await events).filter((e) => e.event === 'viewers').map((e) => e.data);
     expect(viewers).toEqual([{ sku: 'A-1', count: 2 }, { sku: 'A-1', count: 5 }]);
+  });
+
+  it('ends the stream when its session is signed out (from another tab or node)', async () => {
+    const signedIn = await fetch(`${base}/v1/console/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ secretKey: a.secretKey }) });
+    const cookie = signedIn.headers.getSetCookie()[0]!.split(';')[0]!;
+    const { csrfToken } = (await signedIn.json()) as Session;
+    const response = await fetch(`${base}/v1/console/events`, { headers: { cookie } });
+    const events = readEvents(response, (seen) => seen.some((e) => e.event === 'ended'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const out = await fetch(`${base}/v1/console/session`, { method: 'DELETE', headers: { cookie, [CSRF_HEADER]: csrfToken, origin: base } });
+    expect(out.status).toBe(204);
+    expect((await events).at(-1)?.event).toBe('ended');
   });
 
   it('ends the stream when the merchant\'s keys are rotated', async () => {

@@ -14,7 +14,7 @@ import { StockwireError } from '../errors.js';
 import type { ConsoleSessionStore } from '../store/console-session-store.js';
 import { hashSecretKey } from '../store/keys.js';
 import type { StockStore } from '../store/stock-store.js';
-import { callerOf, consoleSession, requestSource, requireKey } from './auth.js';
+import { callerOf, consoleSession, requestKey, requestSource, requireKey } from './auth.js';
 import { ConsoleFeed, type ConsoleFeedEvent } from './console-feed.js';
 import { consolePage } from './console-page.js';
 import { errorResponses } from './schemas.js';
@@ -171,8 +171,21 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
         if (started) reply.raw.write(': keep-alive\n\n');
       }, HEARTBEAT_MS);
       heartbeat.unref();
+      // A stream opened with a session lasts as long as the session: sign-out elsewhere, expiry or
+      // rotation end it at the next check (a rotation at once, through the bus).
+      const checkSession = (): void => {
+        consoleSession(request).then(
+          (grant) => grant === undefined && send({ type: 'ended' }),
+          (error: unknown) => {
+            if (error instanceof StockwireError && error.code === 'unauthorized') send({ type: 'ended' });
+          },
+        );
+      };
+      const sessionCheck = requestKey(request).kind === 'none' ? setInterval(checkSession, settings.streamRefreshSeconds * 1000) : undefined;
+      sessionCheck?.unref();
       const finish = (): void => {
         clearInterval(heartbeat);
+        clearInterval(sessionCheck);
         feed?.close();
         closers.delete(finish);
         release();
@@ -201,6 +214,7 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
         });
       } catch (error) {
         clearInterval(heartbeat);
+        clearInterval(sessionCheck);
         release();
         throw error;
       }
