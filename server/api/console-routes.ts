@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import {
   csrfTokenFor,
   newSessionToken,
@@ -16,6 +16,7 @@ import { hashSecretKey } from '../store/keys.js';
 import type { StockStore } from '../store/stock-store.js';
 import { callerOf, consoleSession, requestKey, requestSource, requireKey } from './auth.js';
 import { ConsoleFeed, type ConsoleFeedEvent } from './console-feed.js';
+import { EventStream } from './event-stream.js';
 import { consolePage } from './console-page.js';
 import { errorResponses } from './schemas.js';
 import type { KeyCache } from '../access/key-cache.js';
@@ -41,9 +42,6 @@ const sessionSchema = {
   },
   required: ['merchantId', 'name', 'publishableKey', 'csrfToken', 'expiresAt'],
 } as const;
-
-/** A stream's comment line this often keeps proxies from closing a quiet connection. */
-const HEARTBEAT_MS = 25_000;
 
 /**
  * The merchant console: the page (`/console`, its bundle and styles) and its own routes under
@@ -129,10 +127,10 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
   );
 
   const openStreams = new Map<string, number>();
-  const closers = new Set<() => void>();
+  const live = new Set<EventStream>();
   // Streams never finish on their own: end them so the server can close.
   app.addHook('preClose', async () => {
-    for (const close of [...closers]) close();
+    for (const stream of [...live]) stream.end();
   });
 
   app.get(
@@ -155,50 +153,25 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
         throw new StockwireError('rate_limited', `At most ${settings.streamsPerMerchant} console streams per merchant (CONSOLE_STREAMS_PER_MERCHANT).`);
       }
       openStreams.set(merchantId, open + 1);
-      let released = false;
       const release = (): void => {
-        if (released) return;
-        released = true;
         const left = (openStreams.get(merchantId) ?? 1) - 1;
         if (left > 0) openStreams.set(merchantId, left);
         else openStreams.delete(merchantId);
       };
 
+      // The feed sends its snapshot while it opens, before the stream exists: those events wait.
+      let stream: EventStream | undefined = undefined;
       const pending: ConsoleFeedEvent[] = [];
-      let started = false;
-      let feed: ConsoleFeed | undefined;
-      const heartbeat = setInterval(() => {
-        if (started) reply.raw.write(': keep-alive\n\n');
-      }, HEARTBEAT_MS);
-      heartbeat.unref();
-      // A stream opened with a session lasts as long as the session: sign-out elsewhere, expiry or
-      // rotation end it at the next check (a rotation at once, through the bus).
-      const checkSession = (): void => {
-        consoleSession(request).then(
-          (grant) => grant === undefined && send({ type: 'ended' }),
-          (error: unknown) => {
-            if (error instanceof StockwireError && error.code === 'unauthorized') send({ type: 'ended' });
-          },
-        );
-      };
-      const sessionCheck = requestKey(request).kind === 'none' ? setInterval(checkSession, settings.streamRefreshSeconds * 1000) : undefined;
-      sessionCheck?.unref();
-      const finish = (): void => {
-        clearInterval(heartbeat);
-        clearInterval(sessionCheck);
-        feed?.close();
-        closers.delete(finish);
-        release();
-        if (!reply.raw.writableEnded) reply.raw.end();
-      };
       const send = (event: ConsoleFeedEvent): void => {
-        if (!started) {
+        if (stream === undefined) {
           pending.push(event);
           return;
         }
-        writeEvent(reply, event);
-        if (event.type === 'ended') finish();
+        const { type, ...fields } = event;
+        stream.send(type, type === 'stock' ? event.stock : fields);
+        if (type === 'ended') stream.end();
       };
+      let feed: ConsoleFeed;
       try {
         feed = await ConsoleFeed.open(merchantId, {
           store: options.store,
@@ -209,37 +182,40 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleRoutes
           send,
           onError: (error) => {
             request.log.warn({ err: error }, 'console stream read failed');
-            finish();
+            stream?.end();
           },
         });
       } catch (error) {
-        clearInterval(heartbeat);
-        clearInterval(sessionCheck);
         release();
         throw error;
       }
-      reply.hijack();
-      // The headers set so far (security headers, request id) go out as they would on a normal answer.
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
-      reply.raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        // Proxies (nginx) pass events on at once instead of buffering them.
-        'x-accel-buffering': 'no',
+
+      const opened = new EventStream(reply);
+      stream = opened;
+      live.add(opened);
+      // A stream opened with a session lasts as long as the session: a sign-out elsewhere or its
+      // expiry ends it at the next check (a rotation or delete at once, through the bus).
+      const sessionCheck =
+        requestKey(request).kind === 'none'
+          ? setInterval(() => {
+              consoleSession(request).then(
+                (grant) => grant === undefined && send({ type: 'ended' }),
+                (error: unknown) => {
+                  if (error instanceof StockwireError && error.code === 'unauthorized') send({ type: 'ended' });
+                },
+              );
+            }, settings.streamRefreshSeconds * 1000)
+          : undefined;
+      sessionCheck?.unref();
+      opened.onEnd(() => {
+        clearInterval(sessionCheck);
+        feed.close();
+        live.delete(opened);
+        release();
       });
-      started = true;
-      closers.add(finish);
-      // The answer's socket closing is the browser going away (or the stream ending here).
-      reply.raw.on('close', finish);
       for (const event of pending.splice(0)) send(event);
     },
   );
-}
-
-function writeEvent(reply: FastifyReply, event: ConsoleFeedEvent): void {
-  const { type, ...fields } = event;
-  const data = type === 'stock' ? event.stock : fields;
-  reply.raw.write(`event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
 function sessionJson(info: { merchantId: string; name: string; publishableKey: string; expiresAt: Date }, token: string) {
