@@ -32,7 +32,8 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
 
   beforeAll(async () => {
     ensureWidgetBuilt();
-    node = await startNode({ port: await freePort(), wsPort: await freePort(), storage, env: { PUBLISHABLE_KEY_GRACE_HOURS: '0' } });
+    // Webhooks to the local shop server (a private address) are allowed here.
+    node = await startNode({ port: await freePort(), wsPort: await freePort(), storage, env: { PUBLISHABLE_KEY_GRACE_HOURS: '0', WEBHOOK_ALLOW_PRIVATE: 'true' } });
     apiUrl = node.apiUrl!;
     merchant = await createMerchant(apiUrl);
     for (const p of products) {
@@ -42,6 +43,13 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     }
     browser = await launchBrowser();
     shop = await ShopServer.start();
+    // The shop's endpoint is not there yet (404): the console shows the failed attempts.
+    const hook = await fetch(`${apiUrl}/v1/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${merchant.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${shop.origin}/stock-hook`, events: ['stock.sold_out', 'stock.low_stock'] }),
+    });
+    expect(hook.status).toBe(201);
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -103,6 +111,17 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     await page.waitForFunction(() => document.querySelector('tr[data-sku="TEE-BLACK-M"] td[data-field="viewers"]')?.textContent === '2', null, {
       timeout: 15_000,
     });
+
+    // A sale empties the white tee: its sold_out event is sent to the webhook (once the API lists the
+    // attempt), and the console lists it too.
+    await setStock(apiUrl, merchant, 'TEE-WHITE-S', 0);
+    const auth = { headers: { authorization: `Bearer ${merchant.secretKey}` } };
+    const [hook] = ((await (await fetch(`${apiUrl}/v1/webhooks`, auth)).json()) as { items: Array<{ id: string }> }).items;
+    await expect
+      .poll(async () => JSON.stringify(await (await fetch(`${apiUrl}/v1/webhooks/${hook!.id}/deliveries`, auth)).json()), { timeout: 15_000, interval: 500 })
+      .toContain('stock.sold_out');
+    await page.click('#webhooks button[aria-expanded=false]');
+    expect(await page.textContent('#webhooks tbody tr', { timeout: 10_000 })).toContain('stock.sold_out');
 
     mkdirSync(screenshots, { recursive: true });
     await page.screenshot({ path: join(screenshots, 'console-desktop.png'), fullPage: true });
