@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
@@ -41,6 +42,19 @@ function declarations() {
   };
 }
 
+/** Emits a file as it is beside the bundle (the console's stylesheet: its CSP allows no inline styles). */
+function copyAsset(from, fileName) {
+  return {
+    name: 'stockwire-copy-asset',
+    buildStart() {
+      this.addWatchFile(from);
+    },
+    generateBundle() {
+      this.emitFile({ type: 'asset', fileName, source: readFileSync(from) });
+    },
+  };
+}
+
 export default [
   {
     // The script tag merchants paste: one IIFE with Preact inside, minified. The server package serves it.
@@ -68,6 +82,17 @@ export default [
       esbuild({ ...esbuildOptions, minify: false }),
       terser({ ecma: 2020, compress: { passes: 3 }, format: { comments: false } }),
       sizeBudget(widgetBudgetBytes),
+    ],
+  },
+  {
+    // The merchant console at /console: its own bundle with its own Preact, never part of widget.js.
+    input: 'console/main.tsx',
+    output: { file: 'server/dist/console.js', format: 'iife', sourcemap: false },
+    plugins: [
+      nodeResolve({ browser: true, extensions: ['.ts', '.tsx', '.js', '.mjs'] }),
+      esbuild({ ...esbuildOptions, minify: false }),
+      terser({ ecma: 2020, compress: { passes: 2 }, format: { comments: false } }),
+      copyAsset('console/console.css', 'console.css'),
     ],
   },
   {

@@ -130,6 +130,12 @@ const envSchema = z.object({
   USAGE_FLUSH_INTERVAL_MS: positiveInt.min(100).max(300_000).default(5000),
   USAGE_KEEP_DAYS: positiveInt.max(3650).default(90),
   USAGE_ORIGINS_PER_MERCHANT: positiveInt.max(10_000).default(100),
+  // Merchant console
+  CONSOLE_SESSION_IDLE_MINUTES: positiveInt.max(24 * 60).default(30),
+  CONSOLE_SESSION_MAX_HOURS: positiveInt.max(24 * 7).default(8),
+  CONSOLE_STREAMS_PER_MERCHANT: positiveInt.default(10),
+  CONSOLE_STREAM_MAX_PRODUCTS: positiveInt.max(10_000).default(1000),
+  CONSOLE_STREAM_REFRESH_SECONDS: positiveInt.max(3600).default(10),
 });
 
 /** Settings whose value is never echoed (a typo in a token is still the token). */
@@ -172,6 +178,7 @@ export interface Config {
   readonly viewers: ViewerCountSettings;
   readonly webhooks: WebhookSettings;
   readonly merchants: MerchantSettings;
+  readonly console: ConsoleSettings;
 }
 
 export interface MerchantSettings {
@@ -188,6 +195,20 @@ export interface MerchantSettings {
   readonly usageKeepDays: number;
   /** Most origins remembered per merchant for "installed on" (others are not recorded until old ones age out). */
   readonly usageOriginsPerMerchant: number;
+}
+
+/** The merchant console at `/console`: its sign-in sessions and live stream. */
+export interface ConsoleSettings {
+  /** A session unused this long ends. */
+  readonly sessionIdleMinutes: number;
+  /** A session ends this long after sign-in, however active. */
+  readonly sessionMaxHours: number;
+  /** Live streams one merchant may hold open on one API node. */
+  readonly streamsPerMerchant: number;
+  /** Products a stream watches (the first ones by SKU). */
+  readonly streamMaxProducts: number;
+  /** How often a stream re-reads its products: the bus carries public changes only, so hidden counts arrive this way. */
+  readonly streamRefreshSeconds: number;
 }
 
 export interface ViewerCountSettings {
@@ -349,6 +370,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       usageFlushIntervalMs: e.USAGE_FLUSH_INTERVAL_MS,
       usageKeepDays: e.USAGE_KEEP_DAYS,
       usageOriginsPerMerchant: e.USAGE_ORIGINS_PER_MERCHANT,
+    },
+    console: {
+      sessionIdleMinutes: e.CONSOLE_SESSION_IDLE_MINUTES,
+      sessionMaxHours: e.CONSOLE_SESSION_MAX_HOURS,
+      streamsPerMerchant: e.CONSOLE_STREAMS_PER_MERCHANT,
+      streamMaxProducts: e.CONSOLE_STREAM_MAX_PRODUCTS,
+      streamRefreshSeconds: e.CONSOLE_STREAM_REFRESH_SECONDS,
     },
   });
 }

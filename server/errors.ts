@@ -7,6 +7,7 @@ export const errorCodes = {
   bad_request: { status: 400, message: 'The message is not valid.' },
   unauthorized: { status: 401, message: 'A valid key is required.' },
   forbidden_origin: { status: 403, message: 'This origin is not allowed for this key.' },
+  csrf_failed: { status: 403, message: 'This change needs the console session\'s CSRF token (X-Stockwire-CSRF).' },
   admin_disabled: { status: 403, message: 'The admin API is disabled: ADMIN_TOKEN is not set.' },
   limit_exceeded: { status: 403, message: "This would go past the merchant's limit." },
   not_found: { status: 404, message: 'Not found.' },

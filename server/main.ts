@@ -10,6 +10,7 @@ import type { KeyRevocations } from './api/key-revocations.js';
 import { createLogger, type Logger } from './log.js';
 import { startMetricsServer } from './metrics-server.js';
 import { MerchantLimitStore } from './store/merchant-limit-store.js';
+import { ConsoleSessionStore } from './store/console-session-store.js';
 import { StockStore } from './store/stock-store.js';
 import { UsageStore } from './store/usage-store.js';
 import { UsageMeter } from './usage/usage-meter.js';
@@ -206,6 +207,12 @@ export async function startStockwire(config: Config, options: StartOptions = {})
           perMerchant: config.webhooks.perMerchant,
           allowPrivate: config.webhooks.allowPrivate,
           onOutboxChange: () => dispatcher.wake(),
+        },
+        console: {
+          sessions: new ConsoleSessionStore(store.db, { idleMinutes: config.console.sessionIdleMinutes, maxHours: config.console.sessionMaxHours }),
+          bus,
+          settings: config.console,
+          viewerExpiryMs: config.viewers.expiryMs,
         },
         ...(redis ? { rateLimitRedis: { ...redis, keyPrefix: config.redisKeyPrefix } } : {}),
         ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkAdmin } from './admin-check.js';
+import { consoleSessionCaller, csrfTokenFor, newSessionToken, requestSite, sessionTokenHash } from './console-session.js';
 import { bearerToken, keyKind, presentedKey } from './credentials.js';
 import { KeyCache, type KeyDirectory } from './key-cache.js';
 import { LimitCache, roomForOneMore, type LimitOverrides } from './merchant-limits.js';
@@ -142,5 +143,42 @@ describe('merchant limits', () => {
     expect((await cache.of('m_1')).connections).toBe(1);
     expect(reads).toBe(3);
     expect([roomForOneMore(2, 3), roomForOneMore(3, 3), roomForOneMore(1_000_000, 0)]).toEqual([true, false, true]);
+  });
+});
+
+describe('console sessions', () => {
+  const own = 'https://stock.example';
+
+  it('tells the own page from another site and from a script', () => {
+    expect(requestSite({ origin: own, fetchSite: undefined, ownOrigin: own })).toBe('same');
+    expect(requestSite({ origin: 'HTTPS://STOCK.EXAMPLE/', fetchSite: undefined, ownOrigin: own })).toBe('same');
+    // A form on a no-referrer page sends `Origin: null`; Sec-Fetch-Site still says where it is from.
+    expect(requestSite({ origin: 'null', fetchSite: 'same-origin', ownOrigin: own })).toBe('same');
+    expect(requestSite({ origin: 'null', fetchSite: 'cross-site', ownOrigin: own })).toBe('other');
+    expect(requestSite({ origin: 'null', fetchSite: undefined, ownOrigin: own })).toBe('other');
+    expect(requestSite({ origin: 'https://evil.example', fetchSite: undefined, ownOrigin: own })).toBe('other');
+    expect(requestSite({ origin: undefined, fetchSite: 'same-site', ownOrigin: own })).toBe('other');
+    expect(requestSite({ origin: undefined, fetchSite: undefined, ownOrigin: own })).toBe('unknown');
+  });
+
+  it('checks CSRF and origin on changes before any lookup, and nothing on reads', async () => {
+    const token = newSessionToken();
+    const lookups: string[] = [];
+    const directory = {
+      findSession: async (hash: string) => {
+        lookups.push(hash);
+        return hash === sessionTokenHash(token) ? { merchantId: 'm_1' } : null;
+      },
+    };
+    const change = { method: 'POST', sessionToken: token, origin: own, fetchSite: undefined, ownOrigin: own };
+    await expect(consoleSessionCaller({ ...change, csrfHeader: undefined }, directory)).rejects.toMatchObject({ code: 'csrf_failed' });
+    await expect(consoleSessionCaller({ ...change, csrfHeader: csrfTokenFor(newSessionToken()) }, directory)).rejects.toMatchObject({ code: 'csrf_failed' });
+    await expect(consoleSessionCaller({ ...change, origin: 'https://evil.example', csrfHeader: csrfTokenFor(token) }, directory)).rejects.toMatchObject({ code: 'forbidden_origin' });
+    expect(lookups).toEqual([]);
+    await expect(consoleSessionCaller({ ...change, csrfHeader: csrfTokenFor(token) }, directory)).resolves.toEqual({ merchantId: 'm_1' });
+    await expect(consoleSessionCaller({ ...change, method: 'GET', origin: undefined, csrfHeader: undefined }, directory)).resolves.toEqual({ merchantId: 'm_1' });
+    await expect(consoleSessionCaller({ ...change, sessionToken: undefined, csrfHeader: undefined }, directory)).resolves.toBeUndefined();
+    await expect(consoleSessionCaller({ ...change, method: 'GET', sessionToken: 'cs_forged', csrfHeader: undefined }, directory)).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(consoleSessionCaller({ ...change, method: 'GET', sessionToken: newSessionToken(), csrfHeader: undefined }, directory)).rejects.toMatchObject({ code: 'unauthorized' });
   });
 });

@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -15,6 +16,7 @@ import type { UsageMeter } from '../usage/usage-meter.js';
 import { originAllowed } from '../access/origin-rule.js';
 import { requestKey } from './auth.js';
 import { ApiMetrics } from './api-metrics.js';
+import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { installDrainOnClose } from './drain-on-close.js';
@@ -67,6 +69,8 @@ export interface AppDeps {
   readonly limits?: LimitCache;
   /** Counts each merchant's calls and writes; omitted: nothing is counted (usage is still answered). */
   readonly usage?: Pick<UsageMeter, 'apiCall' | 'write'>;
+  /** Omitted: no merchant console (`/console`, `/v1/console/…`), and no session is accepted anywhere. */
+  readonly console?: Omit<ConsoleRoutesOptions, 'keys' | 'store'>;
 }
 
 const NO_LIMITS = { connections: 0, products: 0, writesPerMinute: 0 } as const;
@@ -104,6 +108,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('caller', null);
+  app.decorate('consoleSessions', deps.console?.sessions ?? null);
+  void app.register(cookie);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
@@ -168,6 +174,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(reservationRoutes, { store, keys, limits: http });
   void app.register(widgetRoute, { publicWsUrl: deps.publicWsUrl });
   if (deps.webhooks) void app.register(webhookRoutes, { keys, ...deps.webhooks });
+  if (deps.console) void app.register(consoleRoutes, { keys, store, ...deps.console });
   for (const routes of deps.extraRoutes ?? []) void app.register(routes);
   return app;
 }

@@ -1,5 +1,7 @@
 import type { FastifyRequest } from 'fastify';
+import type {} from '@fastify/cookie'; // request.cookies
 import { checkAdmin } from '../access/admin-check.js';
+import { consoleSessionCaller, CSRF_HEADER, SESSION_COOKIE, type ConsoleSessionDirectory, type RequestSource } from '../access/console-session.js';
 import { presentedKey, type PresentedKey } from '../access/credentials.js';
 import type { KeyCache } from '../access/key-cache.js';
 import { originAllowed } from '../access/origin-rule.js';
@@ -13,6 +15,10 @@ export type Caller =
 declare module 'fastify' {
   interface FastifyRequest {
     caller: Caller | null;
+  }
+  interface FastifyInstance {
+    /** Where console sessions are checked; null on an app without the console. */
+    consoleSessions: ConsoleSessionDirectory | null;
   }
   interface FastifyContextConfig {
     /** `false`: this route never answers CORS (secret-key routes are not for browsers). */
@@ -31,6 +37,11 @@ export function requestKey(request: FastifyRequest): PresentedKey {
 
 export async function authenticate(request: FastifyRequest, keys: KeyCache, accept: 'secret' | 'any'): Promise<Caller> {
   const presented = requestKey(request);
+  if (presented.kind === 'none') {
+    // No key: the merchant console's session cookie is worth the secret key (the access rule's word).
+    const session = await consoleSession(request);
+    if (session !== undefined) return { kind: 'secret', merchantId: session.merchantId };
+  }
   if (presented.kind === 'secret') {
     const found = await keys.secret(presented.key);
     if (found) return { kind: 'secret', merchantId: found.merchantId };
@@ -43,6 +54,28 @@ export async function authenticate(request: FastifyRequest, keys: KeyCache, acce
     }
   }
   throw new StockwireError('unauthorized');
+}
+
+/** The console session a request carries, checked by the access rule (CSRF and Origin on changes). */
+export function consoleSession(request: FastifyRequest): Promise<{ merchantId: string } | undefined> {
+  const directory = request.server.consoleSessions;
+  if (directory === null) return Promise.resolve(undefined);
+  const csrf = request.headers[CSRF_HEADER];
+  return consoleSessionCaller(
+    {
+      method: request.method,
+      sessionToken: request.cookies[SESSION_COOKIE],
+      csrfHeader: typeof csrf === 'string' ? csrf : undefined,
+      ...requestSource(request),
+    },
+    directory,
+  );
+}
+
+/** What the browser says about where a request comes from (the access rule's `requestSite` reads it). */
+export function requestSource(request: FastifyRequest): RequestSource {
+  const fetchSite = request.headers['sec-fetch-site'];
+  return { origin: request.headers.origin, fetchSite: typeof fetchSite === 'string' ? fetchSite : undefined, ownOrigin: ownOrigin(request) };
 }
 
 /** A preHandler that admits the given key kind and records the caller on the request. */
@@ -60,4 +93,9 @@ export function requireAdmin(adminToken: string | undefined) {
 export function callerOf(request: FastifyRequest): Caller {
   if (!request.caller) throw new StockwireError('unauthorized');
   return request.caller;
+}
+
+/** `scheme://host[:port]` the API was reached at (the client's, behind trusted proxies). */
+export function ownOrigin(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
 }

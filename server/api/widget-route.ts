@@ -24,7 +24,7 @@ interface Bundle {
 
 // Compiled, this file is `dist/api/widget-route.js`; run from source (tests) it is `api/widget-route.ts`.
 const here = fileURLToPath(new URL('.', import.meta.url));
-const distDir = join(here, here.endsWith(`${sep}dist${sep}api${sep}`) ? '..' : '../dist');
+export const distDir = join(here, here.endsWith(`${sep}dist${sep}api${sep}`) ? '..' : '../dist');
 export const defaultWidgetFile = join(distDir, 'widget.js');
 const defaultExtrasFile = join(distDir, 'widget-extras.js');
 
@@ -39,13 +39,36 @@ const cacheControl = 'public, max-age=300, stale-while-revalidate=86400';
  */
 export const widgetRoute: FastifyPluginAsync<WidgetRouteOptions> = async (app, options) => {
   const prefix = Buffer.from(`window.__stockwireWs=${JSON.stringify(options.publicWsUrl)};\n`);
-  serveBundle(app, '/widget.js', options.file ?? defaultWidgetFile, prefix, 'The script-tag bundle (cacheable, with ETag)');
+  const shared = { crossOrigin: true, tag: 'widget', contentType: 'text/javascript; charset=utf-8' };
+  serveBundle(app, { path: '/widget.js', file: options.file ?? defaultWidgetFile, prefix, summary: 'The script-tag bundle (cacheable, with ETag)', ...shared });
   // widget.js loads this from beside itself on pages that use variants, viewers or disable.
-  serveBundle(app, '/widget-extras.js', options.extrasFile ?? defaultExtrasFile, Buffer.alloc(0), 'The optional chunk widget.js loads where used');
+  serveBundle(app, {
+    path: '/widget-extras.js',
+    file: options.extrasFile ?? defaultExtrasFile,
+    summary: 'The optional chunk widget.js loads where used',
+    ...shared,
+  });
 };
 
-/** A built bundle at `path`, prefixed, reread when the file changes; gzipped when accepted; ETag and 304. */
-function serveBundle(app: FastifyInstance, path: string, file: string, prefix: Buffer, summary: string): void {
+export interface BuiltFile {
+  /** The URL path it is served at. */
+  readonly path: string;
+  /** Where the build wrote it. */
+  readonly file: string;
+  /** Bytes put in front of the file's own. */
+  readonly prefix?: Buffer;
+  readonly summary: string;
+  /** The OpenAPI tag it is listed under. */
+  readonly tag: string;
+  readonly contentType: string;
+  /** Loaded by other sites' pages (widget.js), not only by the API's own. */
+  readonly crossOrigin: boolean;
+}
+
+/** A built file, prefixed, reread when it changes; gzipped when accepted; ETag and 304. */
+export function serveBundle(app: FastifyInstance, built: BuiltFile): void {
+  const { path, file } = built;
+  const prefix = built.prefix ?? Buffer.alloc(0);
   let cached: Bundle | undefined;
 
   async function load(): Promise<Bundle> {
@@ -62,17 +85,17 @@ function serveBundle(app: FastifyInstance, path: string, file: string, prefix: B
     return cached;
   }
 
-  app.get(path, { schema: { summary, tags: ['widget'] } }, async (request, reply) => {
+  app.get(path, { schema: { summary: built.summary, tags: [built.tag] } }, async (request, reply) => {
     const bundle = await load();
     reply
       .header('cache-control', cacheControl)
       .header('etag', bundle.etag)
       .header('vary', 'accept-encoding')
-      // Shops load it from their own origin: allow that even where a CORP default says same-origin.
-      .header('cross-origin-resource-policy', 'cross-origin')
       .header('x-content-type-options', 'nosniff');
+    // Shops load it from their own origin: allow that even where a CORP default says same-origin.
+    if (built.crossOrigin) reply.header('cross-origin-resource-policy', 'cross-origin');
     if (etagMatches(request.headers['if-none-match'], bundle.etag)) return reply.code(304).send();
-    reply.type('text/javascript; charset=utf-8');
+    reply.type(built.contentType);
     if (acceptsGzip(request.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(bundle.gzipped);
     return reply.send(bundle.body);
   });

@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type {} from '@fastify/swagger'; // `schema.hide` keeps /demo out of the API docs
+import { requestSite } from '../access/console-session.js';
+import { requestSource } from '../api/auth.js';
+import { StockwireError } from '../errors.js';
 import type { DemoProduct } from './demo-products.js';
 
 /** What the page needs once the demo merchant exists; until then `/demo` says it is starting. */
@@ -13,6 +16,11 @@ export interface DemoPageInfo {
 export interface DemoPageOptions {
   /** Read on every request: the demo runner fills it in after it has created (or found) the merchant. */
   readonly info: () => DemoPageInfo | undefined;
+  /**
+   * Signs the demo merchant in to the console with the demo's secret key, server side, and answers
+   * the session's `Set-Cookie` (undefined while the demo is starting). The key never reaches the page.
+   */
+  readonly consoleSignIn: () => Promise<string | undefined>;
 }
 
 /**
@@ -23,6 +31,15 @@ export interface DemoPageOptions {
  * Registered only by the demo (`npm start`); `npm run serve` has no `/demo`.
  */
 export async function demoPage(app: FastifyInstance, options: DemoPageOptions): Promise<void> {
+  // One click from the banner to the console, signed in as the demo shop. Only from the demo page
+  // itself: a page elsewhere cannot sign a visitor in.
+  app.post('/demo/console-sign-in', { schema: { hide: true } }, async (request, reply) => {
+    if (requestSite(requestSource(request)) === 'other') throw new StockwireError('forbidden_origin');
+    const cookie = await options.consoleSignIn();
+    if (cookie === undefined) throw new StockwireError('storage_unavailable', 'The Stockwire demo is still starting; try again in a second.');
+    return reply.header('set-cookie', cookie).header('cache-control', 'no-store').redirect('/console', 303);
+  });
+
   app.get('/demo', { schema: { hide: true } }, async (_request, reply) => {
     const info = options.info();
     reply.header('cache-control', 'no-store');
@@ -40,7 +57,7 @@ export async function demoPage(app: FastifyInstance, options: DemoPageOptions): 
         `connect-src 'self' ${cspSource(info.wsUrl)}`,
         "img-src 'self' data:",
         "base-uri 'none'",
-        "form-action 'none'",
+        "form-action 'self'",
         "frame-ancestors 'none'",
       ].join('; '),
     );
@@ -76,6 +93,9 @@ export function renderDemoPage(info: DemoPageInfo): string {
     :root { color-scheme: light; }
     body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f5f4f0; color: #1c2230; }
     .demo-banner { background: #1c2230; color: #fff; padding: 10px 24px; font-size: 15px; }
+    .demo-banner form { display: inline; margin-left: 8px; }
+    .demo-banner button { font: inherit; font-size: 14px; font-weight: 600; border: 0; border-radius: 999px; padding: 3px 12px; background: #f6c445; color: #1c2230; cursor: pointer; }
+    .demo-banner a { color: #f6c445; }
     .demo-banner strong { background: #f6c445; color: #1c2230; border-radius: 4px; padding: 1px 8px; margin-right: 8px; letter-spacing: .04em; }
     header, main, footer { max-width: 1080px; margin: 0 auto; padding: 0 24px; }
     header h1 { margin: 28px 0 4px; font-size: 30px; }
@@ -96,7 +116,9 @@ export function renderDemoPage(info: DemoPageInfo): string {
   </style>
 </head>
 <body>
-  <div class="demo-banner" role="note"><strong>DEMO</strong>Simulated orders: an order simulator inside <code>npm start</code> sells, restocks and reserves these products a few times a second. Nothing here is for sale.</div>
+  <div class="demo-banner" role="note"><strong>DEMO</strong>Simulated orders: an order simulator inside <code>npm start</code> sells, restocks and reserves these products a few times a second. Nothing here is for sale.
+    <form method="post" action="/demo/console-sign-in" enctype="text/plain"><button type="submit">Open the merchant console</button></form>
+    (signed in as the demo shop; elsewhere <a href="/console">/console</a> signs in with a secret key)</div>
   <header>
     <h1>Stockwire demo shop</h1>
     <p>Live stock on a plain HTML page: one script tag, one span per product. Watch <b>Numbered art print</b> sell out — its button greys out — and come back when the simulated delivery arrives.</p>

@@ -130,6 +130,27 @@ describe('npm start (the demo)', () => {
     }
   });
 
+  it.skipIf(!hasChromium)('the banner signs the demo merchant in to the console with one click; another site cannot', { timeout: 60_000 }, async () => {
+    const demo = running[running.length - 1]!;
+    const forged = await fetch(`${demo.apiUrl}/demo/console-sign-in`, { method: 'POST', headers: { origin: 'https://evil.example' }, redirect: 'manual' });
+    expect(forged.status).toBe(403);
+    expect(forged.headers.getSetCookie()).toEqual([]);
+
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await page.goto(demo.demoUrl);
+      await page.getByRole('note').getByRole('button').click();
+      await page.waitForURL(`${demo.apiUrl}/console`);
+      await page.waitForSelector('table.products tbody tr');
+      expect(await page.locator('table.products tbody tr').count()).toBe(demoProducts.length);
+      expect(await page.textContent('header .merchant')).toBe('Stockwire demo shop');
+      // The demo's secret key never reached the browser.
+      expect(await page.evaluate((key) => document.documentElement.outerHTML.includes(key), demo.secretKey)).toBe(false);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('`stockwire demo` (npm start) prints the banner and stops cleanly on Ctrl-C', { timeout: 90_000 }, async () => {
     const cliDataDir = await mkdtemp(join(tmpdir(), 'stockwire-demo-cli-'));
     // What `npm start` runs: the compiled bin, with the node flags of its first line.

@@ -49,9 +49,10 @@ export async function runDemo(config: Config, options: DemoOptions = {}): Promis
   if (!existsSync(defaultWidgetFile)) print(`  widget.js is not built (${defaultWidgetFile}): run \`npm run build\`.\n`);
 
   let pageInfo: DemoPageInfo | undefined;
+  let consoleSignIn: (() => Promise<string | undefined>) | undefined;
   const running = await startStockwire(demoConfig, {
     ...(options.logger ? { logger: options.logger } : {}),
-    extraRoutes: [(app) => demoPage(app, { info: () => pageInfo })],
+    extraRoutes: [(app) => demoPage(app, { info: () => pageInfo, consoleSignIn: () => consoleSignIn?.() ?? Promise.resolve(undefined) })],
   });
   let simulator: OrderSimulator | undefined;
   try {
@@ -61,6 +62,16 @@ export async function runDemo(config: Config, options: DemoOptions = {}): Promis
     const merchant = await ensureDemoMerchant({ apiUrl: running.apiUrl, adminToken, dataDir: config.dataDir, products: demoProducts });
     const keys = await rememberDemoAddresses(config.dataDir, merchant.keys, running.apiUrl, running.wsUrl);
     pageInfo = { publishableKey: keys.publishableKey, products: demoProducts, wsUrl: running.wsUrl };
+    const apiUrl = running.apiUrl;
+    // The console's own sign-in, as a merchant's browser would call it; the demo passes on the cookie.
+    consoleSignIn = async () => {
+      const answer = await fetch(`${apiUrl}/v1/console/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ secretKey: keys.secretKey }),
+      });
+      return answer.status === 201 ? answer.headers.getSetCookie()[0] : undefined;
+    };
 
     simulator = startOrderSimulator({
       apiUrl: running.apiUrl,
@@ -137,6 +148,7 @@ function banner(f: BannerFacts): string {
   Stockwire demo is running — ${storage}, ${bus}.
 
     Demo shop page    ${f.demoUrl}        <- open this
+    Merchant console  ${f.apiUrl}/console     (the demo page's banner signs you in as the demo shop)
     API docs          ${f.apiUrl}/docs
     Realtime socket   ${f.wsUrl}/v1/ws
     Script tag        <script src="${f.apiUrl}/widget.js" data-key="${f.publishableKey}" async></script>

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { mysqlInitial, mysqlMerchantLimitsAndUsage, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion, mysqlWebhooks } from './mysql-migrations.js';
+import { mysqlConsoleSessions, mysqlInitial, mysqlMerchantLimitsAndUsage, mysqlPreviousPublishableKey, mysqlProductViewers, mysqlPublicVersion, mysqlWebhooks } from './mysql-migrations.js';
 import { isMysql } from './sql-dialect.js';
 
 /**
@@ -306,6 +306,24 @@ export const migrations: Readonly<Record<string, Migration>> = {
           primary key (merchant_id, origin)
         )`.execute(db);
       await sql`create index merchant_origins_seen_idx on merchant_origins (last_seen_at)`.execute(db);
+    },
+  },
+  '0008_console_sessions': {
+    // Merchant console sign-ins, by the SHA-256 of their token (the token itself lives only in the
+    // browser's cookie). `key_hash` is the secret key's hash at sign-in: a rotation ends the session.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>): Promise<void> {
+      if (isMysql(db)) return mysqlConsoleSessions(db);
+      await db.schema
+        .createTable('console_sessions')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('merchant_id', 'text', (c) => c.notNull().references('merchants.id').onDelete('cascade'))
+        .addColumn('key_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('last_seen_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('console_sessions_merchant_idx').on('console_sessions').column('merchant_id').execute();
     },
   },
 };

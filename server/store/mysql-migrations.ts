@@ -240,3 +240,19 @@ export async function mysqlMerchantLimitsAndUsage(db: Kysely<any>): Promise<void
       constraint merchant_origins_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade
     ) ${table}`.execute(db);
 }
+
+/** `0008_console_sessions` on MySQL. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function mysqlConsoleSessions(db: Kysely<any>): Promise<void> {
+  await sql`
+    create table console_sessions (
+      token_hash varchar(64) not null primary key,
+      merchant_id varchar(64) not null,
+      key_hash varchar(64) not null,
+      created_at datetime(6) not null default current_timestamp(6),
+      last_seen_at datetime(6) not null default current_timestamp(6),
+      expires_at datetime(6) not null,
+      key console_sessions_merchant_idx (merchant_id),
+      constraint console_sessions_merchant_fkey foreign key (merchant_id) references merchants (id) on delete cascade
+    ) ${table}`.execute(db);
+}

@@ -16,6 +16,7 @@ export interface Database {
   merchant_limits: MerchantLimitsTable;
   merchant_usage: MerchantUsageTable;
   merchant_origins: MerchantOriginsTable;
+  console_sessions: ConsoleSessionsTable;
 }
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -184,4 +185,17 @@ export interface MerchantOriginsTable {
   merchant_id: string;
   origin: string;
   last_seen_at: ColumnType<Date, Date | string, Date | string>;
+}
+
+/** A merchant console sign-in (`server/access/console-session.ts`). */
+export interface ConsoleSessionsTable {
+  /** SHA-256 hex of the session token; the token is only in the browser's cookie. */
+  token_hash: string;
+  merchant_id: string;
+  /** The merchant's `secret_key_hash` at sign-in: once the key is rotated, the session no longer matches. */
+  key_hash: string;
+  created_at: CreatedAt;
+  last_seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** The latest the session can last, however active (CONSOLE_SESSION_MAX_HOURS). */
+  expires_at: ColumnType<Date, Date | string, Date | string>;
 }

@@ -60,9 +60,10 @@ describe('the stockwire tarball', () => {
 });
 
 describe('the stockwire-server tarball', () => {
-  it('holds the compiled server, its bin and the built widget.js, and no tests', () => {
+  it('holds the compiled server, its bin, the built widget.js and console, and no tests', () => {
     const files = paths(server);
-    for (const file of ['package.json', 'dist/cli.js', 'dist/index.js', 'dist/simulator/index.js', 'dist/simulator/index.d.ts', 'dist/widget.js']) expect(files).toContain(file);
+    const expected = ['package.json', 'dist/cli.js', 'dist/index.js', 'dist/simulator/index.js', 'dist/simulator/index.d.ts', 'dist/widget.js', 'dist/console.js', 'dist/console.css'];
+    for (const file of expected) expect(files).toContain(file);
     expect(files.filter(notShipped)).toEqual([]);
   });
 });
@@ -102,6 +103,8 @@ describe('installed from the tarballs', () => {
     const widget = await fetch(`${api}/widget.js`);
     expect(widget.status).toBe(200);
     expect(await widget.text()).toContain('__stockwireWs');
+    // The merchant console ships built too.
+    for (const path of ['/console', '/console/console.js', '/console/console.css']) expect((await fetch(`${api}${path}`)).status, path).toBe(200);
 
     const created = await fetch(`${api}/v1/merchants`, {
       method: 'POST',

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** What rollup makes: the script-tag bundle the server serves, and the `stockwire` package's modules. */
-const bundles = ['server/dist/widget.js', 'sdk/dist/index.js', 'sdk/dist/widget/index.js'];
+/** What rollup makes: the script-tag bundle and the console the server serves, and the `stockwire` package's modules. */
+const bundles = ['server/dist/widget.js', 'server/dist/console.js', 'server/dist/console.css', 'sdk/dist/index.js', 'sdk/dist/widget/index.js'];
 
 /** `npm test` builds first; a single test file run may not have, so build when an output is missing. */
 export function ensureWidgetBuilt(): void {

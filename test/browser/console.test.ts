@@ -1,0 +1,181 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningStockwire } from '../../server/main.js';
+import { freePort } from '../support/ports.js';
+import { ensureWidgetBuilt, launchBrowser, repositoryRoot, runBrowserTests, ShopServer, waitForText, type LaunchedBrowser } from './shop-page.js';
+import { createMerchant, setStock, startNode, testStorage, upsertProduct, type Merchant } from './stockwire-server.js';
+
+/**
+ * The merchant console in real headless Chromium against a real node: sign in with the secret key,
+ * watch stock change live, edit allowed origins, switch to Korean, rotate keys. Screenshots of the
+ * signed-in console at desktop and phone widths go to test-artifacts/, or to docs/ for the README
+ * with UPDATE_SCREENSHOT=1.
+ */
+const screenshots = join(repositoryRoot, process.env.UPDATE_SCREENSHOT === '1' ? 'docs' : 'test-artifacts');
+
+const products = [
+  { sku: 'TEE-BLACK-M', name: 'Organic tee, black, M', onHand: 42 },
+  { sku: 'TEE-WHITE-S', name: 'Organic tee, white, S', onHand: 4 },
+  { sku: 'MUG-ENAMEL', name: 'Enamel mug', onHand: 0 },
+  { sku: 'PRINT-NO-7', name: 'Numbered art print', onHand: 9 },
+];
+
+describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
+  const storage = testStorage();
+  let node: RunningStockwire;
+  let apiUrl: string;
+  let merchant: Merchant;
+  let browser: LaunchedBrowser;
+  let shop: ShopServer;
+
+  beforeAll(async () => {
+    ensureWidgetBuilt();
+    // Webhooks to the local shop server (a private address) are allowed here.
+    node = await startNode({ port: await freePort(), wsPort: await freePort(), storage, env: { PUBLISHABLE_KEY_GRACE_HOURS: '0', WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    apiUrl = node.apiUrl!;
+    merchant = await createMerchant(apiUrl);
+    for (const p of products) {
+      // Shoppers' pages may ask how many watch the tee (the product opts in).
+      await upsertProduct(apiUrl, merchant, p.sku, { name: p.name, lowStockThreshold: 5, viewers: p.sku === 'TEE-BLACK-M' });
+      await setStock(apiUrl, merchant, p.sku, p.onHand);
+    }
+    browser = await launchBrowser();
+    shop = await ShopServer.start();
+    // The shop's endpoint is not there yet (404): the console shows the failed attempts.
+    const hook = await fetch(`${apiUrl}/v1/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${merchant.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${shop.origin}/stock-hook`, events: ['stock.sold_out', 'stock.low_stock'] }),
+    });
+    expect(hook.status).toBe(201);
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await shop?.close();
+    await node?.close();
+  });
+
+  /** Signs in unless this browser's session cookie is still alive (tests share one browser context). */
+  async function signIn(page: Page, secretKey: string): Promise<void> {
+    await page.goto(`${apiUrl}/console`);
+    const first = await page.waitForSelector('#secret-key, table.products tbody tr');
+    if ((await first.getAttribute('id')) !== 'secret-key') return;
+    await page.fill('#secret-key', secretKey);
+    await page.click('form button[type=submit]');
+    await page.waitForSelector('table.products tbody tr');
+  }
+
+  function cell(page: Page, sku: string): Promise<string | null> {
+    return page.textContent(`tr[data-sku="${sku}"] td[data-field="available"]`);
+  }
+
+  it('signs in, keeps the key nowhere in the page, and shows stock changes live', async () => {
+    const page = await browser.context.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await signIn(page, merchant.secretKey);
+
+    // The key went to the server once and stays nowhere: not in the DOM, storage, cookies or URL.
+    const kept = await page.evaluate((key) => ({
+      dom: document.documentElement.outerHTML.includes(key),
+      field: (document.querySelector('#secret-key') as HTMLInputElement | null)?.value ?? '',
+      storage: localStorage.length + sessionStorage.length,
+      cookie: document.cookie,
+      url: location.href.includes(key),
+    }), merchant.secretKey);
+    expect(kept).toEqual({ dom: false, field: '', storage: 0, cookie: '', url: false });
+    expect(await page.textContent('[data-testid=script-tag]')).toContain(merchant.publishableKey);
+    expect(await cell(page, 'TEE-BLACK-M')).toBe('42');
+
+    await setStock(apiUrl, merchant, 'TEE-BLACK-M', 17);
+    await page.waitForFunction(() => document.querySelector('tr[data-sku="TEE-BLACK-M"] td[data-field="available"]')?.textContent === '17', null, {
+      timeout: 10_000,
+    });
+    await page.waitForSelector('.badge.live');
+
+    // Two shoppers on the tee's product page: the console shows them (and is not counted itself).
+    const html =
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tee</title></head><body>` +
+      `<span data-stockwire-sku="TEE-BLACK-M"></span><p data-stockwire-viewers="TEE-BLACK-M"></p>` +
+      `<script src="${apiUrl}/widget.js" data-key="${merchant.publishableKey}" async></script></body></html>`;
+    const shoppers = [await browser.context.newPage(), await browser.context.newPage()];
+    for (const [i, tab] of shoppers.entries()) {
+      await tab.goto(shop.add(`/tee-${i}`, { html }));
+      await waitForText(tab, 'TEE-BLACK-M', 'In stock');
+    }
+    await page.waitForFunction(() => document.querySelector('tr[data-sku="TEE-BLACK-M"] td[data-field="viewers"]')?.textContent === '2', null, {
+      timeout: 15_000,
+    });
+
+    // A sale empties the white tee: its sold_out event is sent to the webhook (once the API lists the
+    // attempt), and the console lists it too.
+    await setStock(apiUrl, merchant, 'TEE-WHITE-S', 0);
+    const auth = { headers: { authorization: `Bearer ${merchant.secretKey}` } };
+    const [hook] = ((await (await fetch(`${apiUrl}/v1/webhooks`, auth)).json()) as { items: Array<{ id: string }> }).items;
+    await expect
+      .poll(async () => JSON.stringify(await (await fetch(`${apiUrl}/v1/webhooks/${hook!.id}/deliveries`, auth)).json()), { timeout: 15_000, interval: 500 })
+      .toContain('stock.sold_out');
+    await page.click('#webhooks button[aria-expanded=false]');
+    expect(await page.textContent('#webhooks tbody tr', { timeout: 10_000 })).toContain('stock.sold_out');
+
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: join(screenshots, 'console-desktop.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(screenshots, 'console-phone.png'), fullPage: true });
+    // Phone width: nothing wider than the screen but the products table, which scrolls in its box.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    expect(violations).toEqual([]);
+    for (const tab of shoppers) await tab.close();
+    await page.close();
+  });
+
+  it('edits allowed origins, speaks Korean on request, and signs out', async () => {
+    const page = await browser.context.newPage();
+    await signIn(page, merchant.secretKey);
+    await page.fill('#origins input[name=origin]', 'https://shop.example');
+    await page.click('#origins form button[type=submit]');
+    await page.click('#origins .row button:not(.secondary)');
+    await page.waitForSelector('#origins [role=status].ok');
+    const settings = await fetch(`${apiUrl}/v1/merchant`, { headers: { authorization: `Bearer ${merchant.secretKey}` } });
+    expect(await settings.json()).toMatchObject({ allowedOrigins: ['https://shop.example'] });
+
+    await page.click('button[lang=ko]');
+    expect(await page.textContent('#origins h2')).toBe('허용된 출처');
+    expect(await page.getAttribute('html', 'lang')).toBe('ko');
+    await page.click('button[lang=en]');
+
+    await page.click('header button.secondary');
+    await page.waitForSelector('#secret-key');
+    // The session is over on the server too: a reload lands on sign-in.
+    await page.reload();
+    await page.waitForSelector('#secret-key');
+    await page.close();
+  });
+
+  it('rotates keys after a confirmation: the new secret key works, the old one and the session stop', async () => {
+    const page = await browser.context.newPage();
+    await signIn(page, merchant.secretKey);
+    await page.click('#keys button.danger');
+    await page.click('#keys [role=alertdialog] button.danger');
+    const shown = (await page.textContent('[data-testid=new-secret-key]', { timeout: 10_000 }))!.trim();
+    expect(shown).toMatch(/^sk_/);
+    expect(shown).not.toBe(merchant.secretKey);
+
+    const old = await fetch(`${apiUrl}/v1/merchant`, { headers: { authorization: `Bearer ${merchant.secretKey}` } });
+    expect(old.status).toBe(401);
+    const fresh = await fetch(`${apiUrl}/v1/merchant`, { headers: { authorization: `Bearer ${shown}` } });
+    expect(fresh.status).toBe(200);
+
+    await page.click('.new-keys .row button');
+    await page.waitForSelector('#secret-key');
+    expect(await page.evaluate((key) => document.documentElement.outerHTML.includes(key), shown)).toBe(false);
+    await signIn(page, shown);
+    await page.close();
+  });
+});
