@@ -86,13 +86,13 @@ export default [
   },
   {
     // The merchant console at /console: its own bundle with its own Preact, never part of widget.js.
-    input: 'console/main.tsx',
+    input: 'server/console/main.tsx',
     output: { file: 'server/dist/console.js', format: 'iife', sourcemap: false },
     plugins: [
       nodeResolve({ browser: true, extensions: ['.ts', '.tsx', '.js', '.mjs'] }),
       esbuild({ ...esbuildOptions, minify: false }),
       terser({ ecma: 2020, compress: { passes: 2 }, format: { comments: false } }),
-      copyAsset('console/console.css', 'console.css'),
+      copyAsset('server/console/console.css', 'console.css'),
     ],
   },
   {

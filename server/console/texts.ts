@@ -1,4 +1,4 @@
-import { languages, resolveLanguage, type Language } from '../sdk/widget/texts.js';
+import { languages, resolveLanguage, type Language } from '../../sdk/widget/texts.js';
 
 export { languages, resolveLanguage, type Language };
 
