@@ -1,5 +1,8 @@
-import type { LimitCache } from '../access/merchant-limits.js';
+import { roomForOneMore, type LimitCache } from '../access/merchant-limits.js';
 import type { UsageMeter } from '../usage/usage-meter.js';
+
+/** How long a place promised to a thread's upgrade is held for its socket to open. */
+const RESERVATION_MS = 5000;
 
 /**
  * What the gateway tells about each merchant's sockets, and asks before it opens one: the
@@ -46,6 +49,12 @@ export interface MerchantConnectionsOptions {
  */
 export class MerchantConnections implements MerchantSockets {
   private readonly local = new Map<string, number>();
+  /**
+   * Places promised to upgrades on worker threads whose sockets have not opened yet (expiry times,
+   * oldest first): counted like sockets, so a storm of upgrades across threads cannot pass the limit
+   * between the check and the open. An upgrade that never opens gives its place back by expiring.
+   */
+  private readonly reserved = new Map<string, number[]>();
   private remote = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private sharing: Promise<void> | undefined;
@@ -74,10 +83,25 @@ export class MerchantConnections implements MerchantSockets {
   }
 
   connections(merchantId: string): number {
-    return (this.local.get(merchantId) ?? 0) + (this.remote.get(merchantId) ?? 0);
+    return (this.local.get(merchantId) ?? 0) + (this.remote.get(merchantId) ?? 0) + this.reservedFor(merchantId);
+  }
+
+  /**
+   * For an upgrade on a worker thread: the merchant's limit, and whether it has room for one more
+   * socket; if so the place is held until the socket opens (or `RESERVATION_MS` passes).
+   */
+  async reserve(merchantId: string): Promise<{ readonly limit: number; readonly admitted: boolean }> {
+    const limit = await this.connectionLimit(merchantId);
+    if (limit <= 0) return { limit, admitted: true };
+    if (!roomForOneMore(this.connections(merchantId), limit)) return { limit, admitted: false };
+    const list = this.reserved.get(merchantId) ?? [];
+    list.push(Date.now() + RESERVATION_MS);
+    this.reserved.set(merchantId, list);
+    return { limit, admitted: true };
   }
 
   opened(merchantId: string, origin: string | undefined): void {
+    this.reserved.get(merchantId)?.shift();
     this.local.set(merchantId, (this.local.get(merchantId) ?? 0) + 1);
     this.options.usage?.connections(merchantId, this.connections(merchantId));
     if (origin !== undefined) this.options.usage?.originSeen(merchantId, origin);
@@ -87,6 +111,15 @@ export class MerchantConnections implements MerchantSockets {
     const left = (this.local.get(merchantId) ?? 0) - 1;
     if (left > 0) this.local.set(merchantId, left);
     else this.local.delete(merchantId);
+  }
+
+  private reservedFor(merchantId: string): number {
+    const list = this.reserved.get(merchantId);
+    if (list === undefined) return 0;
+    const now = Date.now();
+    while (list.length > 0 && list[0]! <= now) list.shift();
+    if (list.length === 0) this.reserved.delete(merchantId);
+    return list.length;
   }
 
   frames(merchantId: string, count: number): void {

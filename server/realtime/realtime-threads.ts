@@ -10,7 +10,7 @@ import { SharedConnectionCounter } from './connection-counter.js';
 import type { RealtimeStore } from './realtime-gateway.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
 import type { KeyCache } from '../access/key-cache.js';
-import type { MerchantSockets } from './merchant-connections.js';
+import type { MerchantConnections } from './merchant-connections.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadMetrics, ThreadRequest, ThreadStats, ToThread } from './thread-messages.js';
 
 export interface RealtimeThreadsOptions {
@@ -24,7 +24,7 @@ export interface RealtimeThreadsOptions {
   /** The process's one registry: the threads' realtime metrics appear in it, summed. */
   readonly metricsRegistry: Registry;
   /** Each merchant's connection limit and usage, for every thread's sockets (absent: none). */
-  readonly merchantSockets?: MerchantSockets;
+  readonly merchantSockets?: MerchantConnections;
 }
 
 /** How long a thread may take to close its sockets before it is stopped. */
@@ -203,8 +203,8 @@ export class RealtimeThreads {
 
   private async merchantConnections(merchantId: string): Promise<ThreadAnswers['merchantConnections']> {
     const sockets = this.options.merchantSockets;
-    if (sockets === undefined) return { limit: 0, connections: 0 };
-    return { limit: await sockets.connectionLimit(merchantId), connections: sockets.connections(merchantId) };
+    if (sockets === undefined) return { limit: 0, admitted: true };
+    return sockets.reserve(merchantId);
   }
 
   // ---- bus demand: one watch per product for the whole process ------------------------------------

@@ -17,7 +17,7 @@ interface ToMain {
  * happen, frames are summed here and posted once a second.
  */
 export class ThreadMerchantSockets implements MerchantSockets {
-  /** Sockets of each merchant on every node, as the main thread last answered for an upgrade. */
+  /** For each merchant, a count that repeats the main thread's last decision: 0 (room) or its limit (full). */
   private readonly heard = new Map<string, number>();
   /** Merchants without a connection limit, until when that answer is trusted. */
   private readonly unlimited = new Map<string, number>();
@@ -28,7 +28,8 @@ export class ThreadMerchantSockets implements MerchantSockets {
 
   async connectionLimit(merchantId: string): Promise<number> {
     const answer = await this.main.ask({ op: 'merchantConnections', merchantId });
-    this.heard.set(merchantId, answer.connections);
+    // The main thread decided, and held a place for an admitted socket: `connections` repeats its word.
+    this.heard.set(merchantId, answer.admitted ? 0 : answer.limit);
     if (answer.limit === 0) this.unlimited.set(merchantId, Date.now() + UNLIMITED_KEPT_MS);
     return answer.limit;
   }
@@ -47,7 +48,7 @@ export class ThreadMerchantSockets implements MerchantSockets {
     this.unlimited.delete(merchantId);
   }
 
-  /** Asked right after `connectionLimit`, so the answer is that round trip's. */
+  /** Asked right after `connectionLimit`, so the answer is that round trip's decision. */
   connections(merchantId: string): number {
     return this.heard.get(merchantId) ?? 0;
   }

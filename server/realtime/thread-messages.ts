@@ -38,7 +38,7 @@ export interface ThreadAnswers {
   cached: Array<PublicStock | undefined>;
   watch: null;
   metrics: { contentType: string; text: string };
-  merchantConnections: { limit: number; connections: number };
+  merchantConnections: { limit: number; admitted: boolean };
 }
 
 export type FromThread =
