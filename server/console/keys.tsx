@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { ConsoleApi } from './api.js';
+import { Confirm } from './confirm.js';
 import { CopyButton, errorText, Panel } from './parts.js';
 import type { Texts } from './texts.js';
 
@@ -31,13 +32,7 @@ export function Keys(props: { t: Texts; api: ConsoleApi; onRotated: (keys: Rotat
       {step === 'idle' ? (
         <button type="button" class="danger" onClick={() => setStep('confirm')}>{t.rotate}</button>
       ) : (
-        <div class="confirm" role="alertdialog" aria-label={t.rotateConfirm}>
-          <p>{t.rotateConfirm}</p>
-          <div class="row">
-            <button type="button" class="danger" disabled={step === 'working'} onClick={() => void rotate()}>{t.rotateYes}</button>
-            <button type="button" class="secondary" onClick={() => setStep('idle')}>{t.cancel}</button>
-          </div>
-        </div>
+        <Confirm t={t} question={t.rotateConfirm} yes={t.rotateYes} busy={step === 'working'} onYes={() => void rotate()} onCancel={() => setStep('idle')} />
       )}
       {failure ? <p class="error" role="alert">{`${t.errorPrefix}: ${failure}`}</p> : null}
     </Panel>

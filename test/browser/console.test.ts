@@ -57,14 +57,20 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     await node?.close();
   });
 
-  /** Signs in unless this browser's session cookie is still alive (tests share one browser context). */
-  async function signIn(page: Page, secretKey: string): Promise<void> {
+  /** Signs in unless this browser's session cookie (tests share one browser context) is this merchant's and alive. */
+  async function signIn(page: Page, who: { id: string; secretKey: string }): Promise<void> {
     await page.goto(`${apiUrl}/console`);
-    const first = await page.waitForSelector('#secret-key, table.products tbody tr');
-    if ((await first.getAttribute('id')) !== 'secret-key') return;
-    await page.fill('#secret-key', secretKey);
+    const first = await page.waitForSelector('#secret-key, #keys');
+    if ((await first.getAttribute('id')) !== 'secret-key') {
+      const signedIn = await page.evaluate(async () => ((await (await fetch('/v1/console/session')).json()) as { merchantId: string }).merchantId);
+      if (signedIn === who.id) return;
+      await browser.context.clearCookies();
+      await page.reload();
+      await page.waitForSelector('#secret-key');
+    }
+    await page.fill('#secret-key', who.secretKey);
     await page.click('form button[type=submit]');
-    await page.waitForSelector('table.products tbody tr');
+    await page.waitForSelector('#keys');
   }
 
   function cell(page: Page, sku: string): Promise<string | null> {
@@ -78,7 +84,7 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
       if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
     });
     await page.setViewportSize({ width: 1280, height: 900 });
-    await signIn(page, merchant.secretKey);
+    await signIn(page, merchant);
 
     // The key went to the server once and stays nowhere: not in the DOM, storage, cookies or URL.
     const kept = await page.evaluate((key) => ({
@@ -137,7 +143,7 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
 
   it('edits allowed origins, speaks Korean on request, and signs out', async () => {
     const page = await browser.context.newPage();
-    await signIn(page, merchant.secretKey);
+    await signIn(page, merchant);
     await page.fill('#origins input[name=origin]', 'https://shop.example');
     await page.click('#origins form button[type=submit]');
     await page.click('#origins .row button:not(.secondary)');
@@ -158,9 +164,48 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     await page.close();
   });
 
+  it('adds a webhook, shows its signing secret once, and deletes it only after a confirmation', async () => {
+    const owner = await createMerchant(apiUrl);
+    const listed = async (): Promise<Array<{ id: string; url: string; events: string[] }>> =>
+      ((await (await fetch(`${apiUrl}/v1/webhooks`, { headers: { authorization: `Bearer ${owner.secretKey}` } })).json()) as { items: Array<{ id: string; url: string; events: string[] }> }).items;
+    const page = await browser.context.newPage();
+    await signIn(page, owner);
+    await page.waitForSelector('#webhooks .add-webhook');
+
+    const url = `${shop.origin}/orders-hook`;
+    await page.fill('#webhook-url', url);
+    await page.uncheck('#webhooks input[name=events][value="stock.back_in_stock"]');
+    const created = page.waitForResponse((response) => response.request().method() === 'POST' && new URL(response.url()).pathname === '/v1/webhooks');
+    await page.click('#webhooks .add-webhook button[type=submit]');
+    const answer = (await (await created).json()) as { id: string; secret: string };
+    const shown = (await page.textContent('[data-testid=webhook-secret]', { timeout: 10_000 }))!.trim();
+    expect(shown).toBe(answer.secret);
+    expect(await listed()).toEqual([expect.objectContaining({ id: answer.id, url, events: ['stock.low_stock', 'stock.sold_out'] })]);
+    const item = `#webhooks li[data-webhook-id="${answer.id}"]`;
+    expect(await page.textContent(item)).toContain(url);
+
+    // Once put away, the secret is nowhere in the page.
+    await page.click('#webhooks .new-secret button:not(.secondary)');
+    await page.waitForSelector('[data-testid=webhook-secret]', { state: 'detached' });
+    expect(await page.evaluate((secret) => document.documentElement.outerHTML.includes(secret), shown)).toBe(false);
+
+    // Cancel leaves it, in the page and on the server.
+    await page.click(`${item} button.danger-link`);
+    await page.click(`${item} [role=alertdialog] button.secondary`);
+    await page.waitForSelector(`${item} [role=alertdialog]`, { state: 'detached' });
+    expect((await listed()).map((hook) => hook.id)).toEqual([answer.id]);
+
+    await page.click(`${item} button.danger-link`);
+    await page.click(`${item} [role=alertdialog] button.danger`);
+    await page.waitForSelector(item, { state: 'detached', timeout: 10_000 });
+    expect(await listed()).toEqual([]);
+    expect(await page.textContent('#webhooks')).toContain('No webhooks yet.');
+    await page.close();
+  });
+
   it('rotates keys after a confirmation: the new secret key works, the old one and the session stop', async () => {
     const page = await browser.context.newPage();
-    await signIn(page, merchant.secretKey);
+    await signIn(page, merchant);
     await page.click('#keys button.danger');
     await page.click('#keys [role=alertdialog] button.danger');
     const shown = (await page.textContent('[data-testid=new-secret-key]', { timeout: 10_000 }))!.trim();
@@ -175,7 +220,7 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     await page.click('.new-keys .row button');
     await page.waitForSelector('#secret-key');
     expect(await page.evaluate((key) => document.documentElement.outerHTML.includes(key), shown)).toBe(false);
-    await signIn(page, shown);
+    await signIn(page, { id: merchant.id, secretKey: shown });
     await page.close();
   });
 });
