@@ -27,7 +27,7 @@ export function UsageCharts(props: { t: Texts; usage: Loaded<Usage> }) {
       {usage.state === 'ready' ? (
         <div class="charts">
           {measures.map((measure) => (
-            <Bars key={measure} title={t[measure]} values={lastDays(usage.value.days, measure)} />
+            <Bars key={measure} measure={measure} t={t} values={lastDays(usage.value.days, measure)} />
           ))}
         </div>
       ) : null}
@@ -45,18 +45,26 @@ function lastDays(days: Usage['days'], measure: (typeof measures)[number]): Arra
   });
 }
 
-function Bars(props: { title: string; values: Array<{ day: string; value: number }> }) {
+/** One measure's bars, with today's number and the 30 days' total in words (what a screen reader says). */
+function Bars(props: { measure: (typeof measures)[number]; t: Texts; values: Array<{ day: string; value: number }> }) {
+  const { t } = props;
+  const title = t[props.measure];
   const max = Math.max(1, ...props.values.map((v) => v.value));
   const total = props.values.reduce((sum, v) => sum + v.value, 0);
+  const today = props.values.at(-1)?.value ?? 0;
   const width = 300;
   const height = 80;
   const step = width / props.values.length;
   return (
-    <figure class="chart">
+    <figure class="chart" data-measure={props.measure}>
       <figcaption>
-        {props.title} <strong>{total.toLocaleString()}</strong>
+        {title}{' '}
+        <span class="figures">
+          {`${t.today} `}<strong data-field="today">{today.toLocaleString()}</strong>
+          {` · ${t.last30Days} `}<strong data-field="total">{total.toLocaleString()}</strong>
+        </span>
       </figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${props.title}: ${total}`} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${title}: ${t.today} ${today}, ${t.last30Days} ${total}`} preserveAspectRatio="none">
         {props.values.map((v, i) => {
           const h = Math.round((v.value / max) * (height - 2));
           return (

@@ -33,7 +33,7 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
   beforeAll(async () => {
     ensureWidgetBuilt();
     // Webhooks to the local shop server (a private address) are allowed here.
-    node = await startNode({ port: await freePort(), wsPort: await freePort(), storage, env: { PUBLISHABLE_KEY_GRACE_HOURS: '0', WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    node = await startNode({ port: await freePort(), wsPort: await freePort(), storage, env: { PUBLISHABLE_KEY_GRACE_HOURS: '0', WEBHOOK_ALLOW_PRIVATE: 'true', USAGE_FLUSH_INTERVAL_MS: '250' } });
     apiUrl = node.apiUrl!;
     merchant = await createMerchant(apiUrl);
     for (const p of products) {
@@ -200,6 +200,43 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     await page.waitForSelector(item, { state: 'detached', timeout: 10_000 });
     expect(await listed()).toEqual([]);
     expect(await page.textContent('#webhooks')).toContain('No webhooks yet.');
+    await page.close();
+  });
+
+  it("charts the last 30 days of usage with today's API calls and writes", async () => {
+    const owner = await createMerchant(apiUrl);
+    await upsertProduct(apiUrl, owner, 'USAGE-TEE', { name: 'Usage tee' });
+    for (const onHand of [6, 5, 4, 3, 2, 1]) await setStock(apiUrl, owner, 'USAGE-TEE', onHand);
+    for (let i = 0; i < 3; i++) expect((await fetch(`${apiUrl}/v1/merchant`, { headers: { authorization: `Bearer ${owner.secretKey}` } })).status).toBe(200);
+    const today = new Date().toISOString().slice(0, 10);
+    const usageToday = async (): Promise<{ apiCalls: number; writes: number }> => {
+      const answer = (await (await fetch(`${apiUrl}/v1/merchant/usage`, { headers: { authorization: `Bearer ${owner.secretKey}` } })).json()) as {
+        days: Array<{ day: string; apiCalls: number; writes: number }>;
+      };
+      return answer.days.find((d) => d.day === today) ?? { apiCalls: 0, writes: 0 };
+    };
+    // Seven writes (the product and six counts), counted once the node has flushed them.
+    let before = { apiCalls: 0, writes: 0 };
+    await expect.poll(async () => (before = await usageToday()).writes, { timeout: 15_000, interval: 250 }).toBe(7);
+    expect(before.apiCalls).toBeGreaterThanOrEqual(10);
+
+    const page = await browser.context.newPage();
+    await signIn(page, owner);
+    const chart = (measure: string) => `#usage figure[data-measure=${measure}]`;
+    await page.waitForSelector(chart('writes'));
+    expect(await page.textContent(`${chart('writes')} [data-field=today]`)).toBe('7');
+    expect(await page.getAttribute(`${chart('writes')} svg`, 'aria-label')).toBe('Writes: today 7, 30 days 7');
+    // Today is the last of 30 bars.
+    const bars = await page.$$eval(`${chart('writes')} rect title`, (titles) => titles.map((title) => title.textContent));
+    expect(bars).toHaveLength(30);
+    expect(bars.at(-1)).toBe(`${today}: 7`);
+
+    // The console's own calls count too, so today's API calls lie between what REST said before and after.
+    const shownCalls = Number(await page.textContent(`${chart('apiCalls')} [data-field=today]`));
+    const after = await usageToday();
+    expect(shownCalls).toBeGreaterThanOrEqual(before.apiCalls);
+    expect(shownCalls).toBeLessThanOrEqual(after.apiCalls);
+    expect(await page.getAttribute(`${chart('apiCalls')} svg`, 'aria-label')).toBe(`API calls: today ${shownCalls}, 30 days ${shownCalls}`);
     await page.close();
   });
 
