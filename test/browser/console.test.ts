@@ -240,6 +240,63 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
     await page.close();
   });
 
+  it('is usable on a 375×812 phone: nothing wider than the screen, every control reachable', async () => {
+    // Something in every panel, with long names and URLs that could push the layout wide.
+    const owner = await createMerchant(apiUrl, ['https://a-rather-long-shop-domain-name.example.co.kr']);
+    await upsertProduct(apiUrl, owner, 'LONG-SKU-ORGANIC-COTTON-TEE-BLACK-XXL', { name: 'Organic cotton heavyweight tee, black, XXL (limited run)', viewers: true });
+    await setStock(apiUrl, owner, 'LONG-SKU-ORGANIC-COTTON-TEE-BLACK-XXL', 3);
+    const hook = await fetch(`${apiUrl}/v1/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${owner.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${shop.origin}/hooks/stockwire/a-long-path-to-the-endpoint-that-receives-stock-events`, events: ['stock.sold_out'] }),
+    });
+    expect(hook.status).toBe(201);
+
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 375, height: 812 });
+    await signIn(page, owner);
+    await page.waitForSelector('#usage figure');
+    await page.waitForSelector('table.products tbody tr');
+    // Open what opens: a webhook's deliveries and both confirmations.
+    await page.click('#webhooks button[aria-expanded=false]');
+    await page.click('#webhooks button.danger-link');
+    await page.click('#keys button.danger');
+    await page.waitForSelector('#keys [role=alertdialog]');
+
+    const problems = await page.evaluate(() => {
+      const found: string[] = [];
+      const width = window.innerWidth;
+      const scrollWidth = document.scrollingElement!.scrollWidth;
+      if (scrollWidth > width) found.push(`page scrolls sideways: ${scrollWidth} > ${width}`);
+      for (const panel of document.querySelectorAll<HTMLElement>('section.panel')) {
+        const box = panel.getBoundingClientRect();
+        if (box.left < 0 || box.right > width) found.push(`panel #${panel.id} spans ${box.left}..${box.right}`);
+      }
+      for (const control of document.querySelectorAll<HTMLElement>('button, input, a[href]')) {
+        control.scrollIntoView({ block: 'center', inline: 'nearest' });
+        const box = control.getBoundingClientRect();
+        const name = `${control.tagName.toLowerCase()} "${control.textContent?.trim() || control.getAttribute('aria-label') || control.getAttribute('name') || ''}"`;
+        if (box.width === 0 || box.height === 0) found.push(`${name} is not shown`);
+        else if (box.left < 0 || box.right > width) found.push(`${name} spans ${box.left}..${box.right} of ${width}`);
+        else {
+          // Reachable: a tap at its centre lands on it, not on something covering it.
+          const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+          if (hit === null || !(hit === control || control.contains(hit) || (control instanceof HTMLInputElement && control.labels?.[0]?.contains(hit)))) {
+            found.push(`${name} is covered by ${hit?.tagName ?? 'nothing'}`);
+          }
+        }
+      }
+      return found;
+    });
+    expect(problems).toEqual([]);
+
+    // The buttons work at this size too: cancelling both confirmations.
+    await page.click('#keys [role=alertdialog] button.secondary');
+    await page.click('#webhooks [role=alertdialog] button.secondary');
+    await page.waitForSelector('[role=alertdialog]', { state: 'detached' });
+    await page.close();
+  });
+
   it('rotates keys after a confirmation: the new secret key works, the old one and the session stop', async () => {
     const page = await browser.context.newPage();
     await signIn(page, merchant);
