@@ -9,9 +9,10 @@ import { createMerchant, setStock, startNode, testStorage, upsertProduct, type M
 
 /**
  * The merchant console in real headless Chromium against a real node: sign in with the secret key,
- * watch stock change live, edit allowed origins, switch to Korean, rotate keys. Screenshots of the
- * signed-in console at desktop and phone widths go to test-artifacts/, or to docs/ for the README
- * with UPDATE_SCREENSHOT=1.
+ * watch stock change live, edit allowed origins, switch to Korean, add and delete webhooks, read
+ * today's usage, use it on a phone, rotate keys. Screenshots of the signed-in console at desktop
+ * width (English and Korean) and phone width go to test-artifacts/, or to docs/ for the README with
+ * UPDATE_SCREENSHOT=1 (`npm run screenshots`).
  */
 const screenshots = join(repositoryRoot, process.env.UPDATE_SCREENSHOT === '1' ? 'docs' : 'test-artifacts');
 
@@ -21,6 +22,25 @@ const products = [
   { sku: 'MUG-ENAMEL', name: 'Enamel mug', onHand: 0 },
   { sku: 'PRINT-NO-7', name: 'Numbered art print', onHand: 9 },
 ];
+
+/**
+ * Whether the page draws Hangul as glyphs: without a Korean font every syllable is the same
+ * "missing glyph" box, and a screenshot for the README would show boxes.
+ */
+function drawsHangul(page: Page): Promise<boolean> {
+  return page.evaluate(() => {
+    const pixels = (text: string): string => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 40;
+      canvas.height = 40;
+      const context = canvas.getContext('2d')!;
+      context.font = `32px ${getComputedStyle(document.body).fontFamily}`;
+      context.fillText(text, 2, 32);
+      return context.getImageData(0, 0, 40, 40).data.join();
+    };
+    return pixels('한') !== pixels('국');
+  });
+}
 
 describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
   const storage = testStorage();
@@ -131,6 +151,21 @@ describe.skipIf(!runBrowserTests)('merchant console in Chromium', () => {
 
     mkdirSync(screenshots, { recursive: true });
     await page.screenshot({ path: join(screenshots, 'console-desktop.png'), fullPage: true });
+    // The same dashboard in Korean, every panel's words switched (the README shows it too).
+    await page.click('button[lang=ko]');
+    expect(await page.$$eval('section.panel h2', (titles) => titles.map((title) => title.textContent))).toEqual([
+      '상품',
+      '스크립트 태그',
+      '설치된 사이트',
+      '허용된 출처',
+      '웹훅',
+      '사용량 (최근 30일)',
+      '키',
+    ]);
+    expect(await page.textContent('#webhooks .add-webhook button[type=submit]')).toBe('웹훅 추가');
+    if (process.env.UPDATE_SCREENSHOT === '1') expect(await drawsHangul(page), 'a Korean font for docs/console-ko.png (Debian: fonts-nanum)').toBe(true);
+    await page.screenshot({ path: join(screenshots, 'console-ko.png'), fullPage: true });
+    await page.click('button[lang=en]');
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(screenshots, 'console-phone.png'), fullPage: true });
     // Phone width: nothing wider than the screen but the products table, which scrolls in its box.
