@@ -108,3 +108,19 @@ describe('VIEWERS_INTERVAL_MS and VIEWERS_EXPIRY_MS', () => {
     expect(() => loadConfig({ VIEWERS_INTERVAL_MS: '10' })).toThrow(/^Invalid VIEWERS_INTERVAL_MS="10"/);
   });
 });
+
+describe('PUBLISH_INTERVAL_MS, PUBLISH_INTERVAL_MAX_MS and PUBLISH_THREAD_FRAMES_PER_SECOND', () => {
+  it('default to 100 to 300 ms windows and 20,000 frames a second per thread, and read all three', () => {
+    expect(loadConfig({}).folding).toEqual({ intervalMs: 100, maxIntervalMs: 300, threadFramesPerSecond: 20_000 });
+    expect(loadConfig({ PUBLISH_INTERVAL_MS: '0', PUBLISH_INTERVAL_MAX_MS: '100', PUBLISH_THREAD_FRAMES_PER_SECOND: '5000' }).folding).toEqual({
+      intervalMs: 0,
+      maxIntervalMs: 100,
+      threadFramesPerSecond: 5000,
+    });
+  });
+
+  it('refuses a frame rate of zero in one line naming the variable', () => {
+    expect(() => loadConfig({ PUBLISH_THREAD_FRAMES_PER_SECOND: '0' })).toThrow(/^Invalid PUBLISH_THREAD_FRAMES_PER_SECOND="0"/);
+    expect(() => loadConfig({ PUBLISH_INTERVAL_MAX_MS: '-1' })).toThrow(/^Invalid PUBLISH_INTERVAL_MAX_MS="-1"/);
+  });
+});

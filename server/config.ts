@@ -71,6 +71,9 @@ const envSchema = z.object({
   }),
   ROLE: z.enum(roles).default('all'),
   PUBLISH_INTERVAL_MS: nonNegativeInt.max(60_000).default(100),
+  // A hot product's fold window grows until each realtime thread pushes about this many frames a second, up to the longest window.
+  PUBLISH_INTERVAL_MAX_MS: nonNegativeInt.max(60_000).default(300),
+  PUBLISH_THREAD_FRAMES_PER_SECOND: positiveInt.default(20_000),
   PUBLIC_WS_URL: wsUrl,
   LOG_LEVEL: z.enum(logLevels).default('info'),
   METRICS_PORT: port.default(9464),
@@ -166,7 +169,7 @@ export interface Config {
   readonly dataDir: string;
   readonly adminToken: string | undefined;
   readonly role: Role;
-  readonly publishIntervalMs: number;
+  readonly folding: FoldingSettings;
   /** uWS worker threads sharing WS_PORT; 1 keeps the sockets on the main thread. */
   readonly wsThreads: number;
   readonly publicWsUrl: string;
@@ -209,6 +212,16 @@ export interface ConsoleSettings {
   readonly streamMaxProducts: number;
   /** How often a stream re-reads its products: the bus carries public changes only, so hidden counts arrive this way. */
   readonly streamRefreshSeconds: number;
+}
+
+/** How the realtime gateway folds a product's changes into fewer frames (see `FoldingScheduler`). */
+export interface FoldingSettings {
+  /** The shortest fold window (PUBLISH_INTERVAL_MS); 0: every change is pushed, no windows at all. */
+  readonly intervalMs: number;
+  /** The longest a crowded topic's window grows (PUBLISH_INTERVAL_MAX_MS; `intervalMs` when that is longer). */
+  readonly maxIntervalMs: number;
+  /** Frames a second one realtime thread aims to push at most, over all its topics (PUBLISH_THREAD_FRAMES_PER_SECOND). */
+  readonly threadFramesPerSecond: number;
 }
 
 export interface ViewerCountSettings {
@@ -315,7 +328,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     adminToken: e.ADMIN_TOKEN,
     role: e.ROLE,
-    publishIntervalMs: e.PUBLISH_INTERVAL_MS,
+    folding: {
+      intervalMs: e.PUBLISH_INTERVAL_MS,
+      maxIntervalMs: e.PUBLISH_INTERVAL_MAX_MS,
+      threadFramesPerSecond: e.PUBLISH_THREAD_FRAMES_PER_SECOND,
+    },
     wsThreads: e.WS_THREADS,
     publicWsUrl: e.PUBLIC_WS_URL ?? `ws://${e.HOST}:${e.WS_PORT}`,
     logLevel: e.LOG_LEVEL,

@@ -269,11 +269,11 @@ export function createBus(config: Config, busLogger: ComponentLogger = silentLog
 /** The gateway's slice of the config; the realtime test node takes the same, so it cannot drift from production. */
 export function gatewaySettings(
   config: Config,
-): Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'viewers' | 'skuMaxLength' | 'trustProxyHops'> {
+): Pick<RealtimeGatewayOptions, 'host' | 'port' | 'folding' | 'limits' | 'viewers' | 'skuMaxLength' | 'trustProxyHops'> {
   return {
     host: config.host,
     port: config.wsPort,
-    publishIntervalMs: config.publishIntervalMs,
+    folding: config.folding,
     limits: config.realtime,
     viewers: config.viewers,
     skuMaxLength: config.http.skuMaxLength,

@@ -16,7 +16,7 @@ import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
 
-export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-amqp', 'stockwire-amqp-delivery', 'seed', 'socketio', 'uws'] as const;
+export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-amqp', 'stockwire-amqp-delivery', 'seed', 'socketio', 'uws'] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
@@ -26,6 +26,7 @@ export const systemLabels: Record<SystemName, string> = {
   'stockwire-cluster': 'Stockwire (end to end, on a Redis Cluster: 3 primaries, 3 replicas)',
   'stockwire-1-thread': 'Stockwire (end to end, WS_THREADS=1)',
   'stockwire-2-threads': 'Stockwire (end to end, WS_THREADS=2)',
+  'stockwire-fixed-fold': 'Stockwire (end to end, fixed fold windows)',
   'stockwire-amqp': 'Stockwire (end to end, RabbitMQ bus)',
   'stockwire-amqp-delivery': 'Stockwire (delivery only, RabbitMQ bus)',
   seed: 'Seed design (ws + ioredis)',
@@ -36,7 +37,7 @@ export const systemLabels: Record<SystemName, string> = {
 export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
 /** What a scenario runs when --systems is not given (the split, cluster and RabbitMQ variants are opt-in). */
 export const defaultSystemNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'];
-export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-amqp', 'stockwire-amqp-delivery'];
+export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-amqp', 'stockwire-amqp-delivery'];
 /** The variants that pin WS_THREADS; the others run with the default (one thread per core). */
 const pinnedThreads: Partial<Record<SystemName, string>> = { 'stockwire-1-thread': '1', 'stockwire-2-threads': '2' };
 /** The variants whose events travel over RabbitMQ. */
@@ -122,6 +123,8 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     // BENCH_SERVER_LOG=warn (or info…) shows the server's log lines on stderr while it runs.
     LOG_LEVEL: process.env.BENCH_SERVER_LOG ?? 'silent',
     PUBLISH_INTERVAL_MS: String(options.publishIntervalMs),
+    // The fixed-fold variant: every window lasts PUBLISH_INTERVAL_MS, however many watch (no adaptive folding).
+    ...(name === 'stockwire-fixed-fold' ? { PUBLISH_INTERVAL_MAX_MS: String(options.publishIntervalMs) } : {}),
     RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
     RATE_LIMIT_PER_IP_PER_MINUTE: '0',
     WS_MAX_MESSAGES_PER_SECOND: '1000',

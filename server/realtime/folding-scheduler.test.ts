@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PublicStock } from '../stock/types.js';
-import { FoldingScheduler } from './folding-scheduler.js';
+import { FoldingScheduler, type FoldingHooks } from './folding-scheduler.js';
 
 const exact = (version: number, available: number): PublicStock => ({
   sku: 'A',
@@ -12,14 +12,24 @@ const hidden = (version: number, status: PublicStock['status']): PublicStock => 
 
 describe('folding scheduler', () => {
   let pushed: PublicStock[];
+  /** Subscribers per topic; a topic not listed has one. */
+  let subscribers: Map<string, number>;
   beforeEach(() => {
     vi.useFakeTimers();
     pushed = [];
+    subscribers = new Map();
   });
   afterEach(() => vi.useRealTimers());
 
+  /** The defaults (300 ms longest window, 20,000 frames a second) with the given shortest window. */
+  const scheduler = (intervalMs: number, hooks: Partial<FoldingHooks> = {}, maxIntervalMs = 300) =>
+    new FoldingScheduler(
+      { intervalMs, maxIntervalMs, threadFramesPerSecond: 20_000 },
+      { push: (_t, v) => pushed.push(v), subscribers: (topic) => subscribers.get(topic) ?? 1, ...hooks },
+    );
+
   it('pushes the first change at once and folds the rest of the window into one trailing push of the newest', () => {
-    const s = new FoldingScheduler(100, (_t, v) => pushed.push(v));
+    const s = scheduler(100);
     s.offer('t', exact(1, 100));
     for (let v = 2; v <= 101; v++) s.offer('t', exact(v, 100 - v));
     expect(pushed.map((v) => v.version)).toEqual([2]);
@@ -38,7 +48,7 @@ describe('folding scheduler', () => {
       pushed.push(v);
       clock += 80; // a push to tens of thousands of sockets
     };
-    const s = new FoldingScheduler(100, slowPush, () => {}, () => clock);
+    const s = scheduler(100, { push: slowPush, now: () => clock });
     s.offer('t', exact(1, 100));
     s.offer('t', exact(2, 99));
     s.offer('t', exact(3, 98));
@@ -50,8 +60,94 @@ describe('folding scheduler', () => {
     s.close();
   });
 
+  /** Offers a new value to the topic every millisecond for `ms` (a flash sale), from version `from` on. */
+  const sell = (s: FoldingScheduler, topic: string, from: number, ms: number) => {
+    for (let i = 0; i < ms; i++) {
+      s.offer(topic, { ...exact(from + i, 1000 - from - i), sku: topic });
+      vi.advanceTimersByTime(1);
+    }
+  };
+  const versionsOf = (topic: string) => pushed.filter((v) => v.sku === topic).map((v) => v.version);
+
+  it('grows a crowded topic\'s window so the thread pushes about threadFramesPerSecond frames a second', () => {
+    subscribers.set('hot', 4000); // 4,000 frames a push at 20,000 a second: one push per 200 ms
+    const s = scheduler(100);
+    s.offer('hot', { ...exact(1, 1000), sku: 'hot' });
+    sell(s, 'hot', 2, 1000);
+    // The first change at once (t=0), then a trailing push of the newest every 200 ms, not every 100.
+    expect(versionsOf('hot')).toEqual([2, 201, 401, 601, 801, 1001]);
+    vi.advanceTimersByTime(200);
+    expect(versionsOf('hot').at(-1)).toBe(1001);
+    s.close();
+  });
+
+  it('shares the frame budget among the topics with an open window', () => {
+    subscribers.set('a', 2000);
+    subscribers.set('b', 2000);
+    const s = scheduler(100);
+    s.offer('a', { ...exact(1, 1000), sku: 'a' });
+    s.offer('b', { ...exact(1, 1000), sku: 'b' });
+    // Alone, 2,000 subscribers would get the shortest window (100 ms); together they hold 4,000.
+    for (let i = 0; i < 1000; i++) {
+      s.offer('a', { ...exact(2 + i, 999 - i), sku: 'a' });
+      s.offer('b', { ...exact(2 + i, 999 - i), sku: 'b' });
+      vi.advanceTimersByTime(1);
+    }
+    const frames = (versionsOf('a').length + versionsOf('b').length) * 2000;
+    // About 20,000 frames in the second (plus the first pushes), where fixed 100 ms windows send 44,000.
+    expect(frames).toBeGreaterThanOrEqual(20_000);
+    expect(frames).toBeLessThanOrEqual(26_000);
+    s.close();
+  });
+
+  it('keeps the shortest window for a topic with few subscribers, and never passes the longest', () => {
+    subscribers.set('quiet', 10);
+    subscribers.set('huge', 1_000_000);
+    const s = scheduler(100);
+    s.offer('quiet', { ...exact(1, 1000), sku: 'quiet' });
+    sell(s, 'quiet', 2, 1000);
+    expect(versionsOf('quiet')).toHaveLength(11);
+    s.forget('quiet');
+    s.offer('huge', { ...exact(1, 1000), sku: 'huge' });
+    sell(s, 'huge', 2, 1000);
+    // 1,000,000 subscribers would want 50 s windows; 300 ms is the longest, so the final value is at most 300 ms late.
+    expect(versionsOf('huge')).toEqual([2, 301, 601, 901]);
+    vi.advanceTimersByTime(300);
+    expect(versionsOf('huge').at(-1)).toBe(1001);
+    s.close();
+  });
+
+  it('keeps fixed windows when the shortest is longer than the longest', () => {
+    subscribers.set('hot', 1_000_000);
+    const s = scheduler(500, {}, 300);
+    s.offer('hot', { ...exact(1, 1000), sku: 'hot' });
+    sell(s, 'hot', 2, 1000);
+    expect(versionsOf('hot')).toEqual([2, 501, 1001]);
+    s.close();
+  });
+
+  it('gives a topic its budget back when its window closes, so a crowd that left no longer slows others', () => {
+    subscribers.set('big', 10_000);
+    subscribers.set('small', 100);
+    const s = scheduler(100);
+    s.offer('big', { ...exact(1, 1000), sku: 'big' });
+    s.offer('big', { ...exact(2, 999), sku: 'big' }); // opens a 300 ms window (10,000 subscribers)
+    s.offer('small', { ...exact(1, 1000), sku: 'small' });
+    s.offer('small', { ...exact(2, 999), sku: 'small' }); // shares it: 10,100 subscribers, 300 ms too
+    s.offer('small', { ...exact(3, 998), sku: 'small' });
+    vi.advanceTimersByTime(299);
+    expect(versionsOf('small')).toEqual([2]);
+    vi.advanceTimersByTime(1);
+    expect(versionsOf('small')).toEqual([2, 3]);
+    s.forget('big');
+    s.offer('small', { ...exact(4, 997), sku: 'small' });
+    vi.advanceTimersByTime(100);
+    expect(versionsOf('small')).toEqual([2, 3, 4]);
+    s.close();
+  });
+
   it('pushes every change with a zero interval and never goes backwards', () => {
-    const s = new FoldingScheduler(0, (_t, v) => pushed.push(v));
+    const s = scheduler(0);
     s.offer('t', exact(1, 10));
     s.offer('t', exact(3, 9));
     expect(s.offer('t', exact(2, 8))).toBe(false);
@@ -62,7 +158,7 @@ describe('folding scheduler', () => {
   });
 
   it('sends nothing when the public face did not change: a status product sells out in one frame', () => {
-    const s = new FoldingScheduler(0, (_t, v) => pushed.push(v));
+    const s = scheduler(0);
     s.offer('t', hidden(1, 'in_stock'));
     for (let v = 2; v < 1000; v++) s.offer('t', hidden(v, 'in_stock'));
     s.offer('t', hidden(1000, 'sold_out'));
@@ -70,7 +166,7 @@ describe('folding scheduler', () => {
   });
 
   it('drops a trailing value that ended up with the face already pushed', () => {
-    const s = new FoldingScheduler(50, (_t, v) => pushed.push(v));
+    const s = scheduler(50);
     s.offer('t', exact(1, 10));
     s.offer('t', exact(2, 9));
     s.offer('t', exact(3, 10));
@@ -82,7 +178,7 @@ describe('folding scheduler', () => {
   });
 
   it('forgets a topic and its timer', () => {
-    const s = new FoldingScheduler(50, (_t, v) => pushed.push(v));
+    const s = scheduler(50);
     s.offer('t', exact(1, 10));
     s.offer('t', exact(2, 9));
     s.offer('t', exact(3, 8));

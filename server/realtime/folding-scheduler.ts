@@ -1,3 +1,4 @@
+import type { FoldingSettings } from '../config.js';
 import type { PublicStock } from '../stock/types.js';
 import { samePublicFace } from '../stock/views.js';
 
@@ -9,11 +10,23 @@ interface TopicFold {
   /** A newer value arrived inside the open window and waits for the trailing push. */
   dirty: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** Subscribers counted when the open window began: its share of the scheduler's frame budget. */
+  windowSubscribers: number;
   /**
    * What the last push cost the event loop: its own time plus how late the window's timer fired (uWS
    * does much of a large publish's socket work after publish() returns). 20,000 subscribers cost real time.
    */
   pushCostMs: number;
+}
+
+/** What the scheduler calls out to: the push itself, and what it needs to know to size windows. */
+export interface FoldingHooks {
+  readonly push: (topic: string, view: PublicStock) => void;
+  /** Sockets subscribed to the topic here now (one push sends each of them a frame). */
+  readonly subscribers: (topic: string) => number;
+  /** Told of every accepted change that got no push of its own (replaced inside a window, or no news). */
+  readonly onFolded?: () => void;
+  readonly now?: () => number;
 }
 
 /**
@@ -23,35 +36,51 @@ interface TopicFold {
 const WINDOW_PER_PUSH_TIME = 3;
 
 /**
- * Latest-value folding per topic. The first change is pushed at once and opens a window of
- * `intervalMs`; changes inside it only replace the pending value, pushed once when the window
- * closes (which opens the next window). Versions never go backwards (older or equal ones are
- * dropped), and a value whose public face equals the last pushed one sends nothing: a hidden count
- * that moved is not news. A push so large that the window would be mostly pushing stretches the
- * window (WINDOW_PER_PUSH_TIME): subscribers still converge on the newest value, only less often.
+ * Latest-value folding per topic. The first change is pushed at once and opens a window; changes
+ * inside it only replace the pending value, pushed once when the window closes (which opens the
+ * next window). Versions never go backwards (older or equal ones are dropped), and a value whose
+ * public face equals the last pushed one sends nothing: a hidden count that moved is not news.
+ *
+ * A window lasts `intervalMs`, longer when its topics are crowded: the subscribers of every topic
+ * with an open window share `threadFramesPerSecond`, so each window lasts (their sum) / (that rate).
+ * A flash sale's product with 10,000 watchers then gets a few fresher frames a second instead of
+ * ten, and the event loop (and the API beside it) keeps its time. A push so slow that the window
+ * would be mostly pushing stretches it too (WINDOW_PER_PUSH_TIME). No window outlasts
+ * `maxIntervalMs` (or `intervalMs`, if that is longer): subscribers converge on the newest value
+ * within it.
  */
 export class FoldingScheduler {
   private readonly topics = new Map<string, TopicFold>();
+  /** Sum of `windowSubscribers` over the topics with an open window. */
+  private openSubscribers = 0;
+  private readonly longestMs: number;
+  private readonly push: FoldingHooks['push'];
+  private readonly subscribers: FoldingHooks['subscribers'];
+  private readonly onFolded: () => void;
+  private readonly now: () => number;
 
   constructor(
-    private readonly intervalMs: number,
-    private readonly push: (topic: string, view: PublicStock) => void,
-    /** Told of every accepted change that got no push of its own (replaced inside a window, or no news). */
-    private readonly onFolded: () => void = () => {},
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+    private readonly settings: FoldingSettings,
+    hooks: FoldingHooks,
+  ) {
+    this.longestMs = Math.max(settings.intervalMs, settings.maxIntervalMs);
+    this.push = hooks.push;
+    this.subscribers = hooks.subscribers;
+    this.onFolded = hooks.onFolded ?? (() => {});
+    this.now = hooks.now ?? (() => performance.now());
+  }
 
   /** Offers a value; returns true when it was newer than what the topic had. */
   offer(topic: string, view: PublicStock): boolean {
     const fold = this.topics.get(topic);
     if (fold === undefined) {
       // The first value a node learns of a topic is what its subscribers get in their snapshot.
-      this.topics.set(topic, { latest: view, pushed: view, dirty: false, timer: undefined, pushCostMs: 0 });
+      this.topics.set(topic, { latest: view, pushed: view, dirty: false, timer: undefined, windowSubscribers: 0, pushCostMs: 0 });
       return true;
     }
     if (view.version <= fold.latest.version) return false;
     fold.latest = view;
-    if (this.intervalMs === 0) {
+    if (this.settings.intervalMs === 0) {
       if (!this.pushIfNews(topic, fold)) this.onFolded();
     } else if (fold.timer === undefined) {
       if (this.pushIfNews(topic, fold)) this.openWindow(topic, fold);
@@ -72,20 +101,30 @@ export class FoldingScheduler {
   forget(topic: string): void {
     const fold = this.topics.get(topic);
     if (fold === undefined) return;
-    clearTimeout(fold.timer);
+    this.closeWindow(fold);
     this.topics.delete(topic);
   }
 
   close(): void {
-    for (const fold of this.topics.values()) clearTimeout(fold.timer);
+    for (const fold of this.topics.values()) this.closeWindow(fold);
     this.topics.clear();
   }
 
+  /** How long a window opened now for a topic with this many subscribers lasts. */
+  private windowMs(subscribers: number, pushCostMs: number): number {
+    const crowdedMs = (1000 * (this.openSubscribers + subscribers)) / this.settings.threadFramesPerSecond;
+    const wanted = Math.max(this.settings.intervalMs, crowdedMs, WINDOW_PER_PUSH_TIME * pushCostMs);
+    return Math.min(wanted, this.longestMs);
+  }
+
   private openWindow(topic: string, fold: TopicFold): void {
-    const delay = Math.max(this.intervalMs, WINDOW_PER_PUSH_TIME * fold.pushCostMs);
+    const subscribers = this.subscribers(topic);
+    const delay = this.windowMs(subscribers, fold.pushCostMs);
+    fold.windowSubscribers = subscribers;
+    this.openSubscribers += subscribers;
     const due = this.now() + delay;
     fold.timer = setTimeout(() => {
-      fold.timer = undefined;
+      this.closeWindow(fold);
       if (!fold.dirty || this.topics.get(topic) !== fold) return;
       fold.dirty = false;
       const late = Math.max(0, this.now() - due);
@@ -94,6 +133,14 @@ export class FoldingScheduler {
         this.openWindow(topic, fold);
       } else this.onFolded();
     }, delay);
+  }
+
+  private closeWindow(fold: TopicFold): void {
+    if (fold.timer === undefined) return;
+    clearTimeout(fold.timer);
+    fold.timer = undefined;
+    this.openSubscribers -= fold.windowSubscribers;
+    fold.windowSubscribers = 0;
   }
 
   private pushIfNews(topic: string, fold: TopicFold): boolean {

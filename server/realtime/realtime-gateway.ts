@@ -3,7 +3,7 @@ import { keyKind } from '../access/credentials.js';
 import type { KeyCache, PublishableKeyGrant } from '../access/key-cache.js';
 import { roomForOneMore } from '../access/merchant-limits.js';
 import { originAllowed, webOrigin } from '../access/origin-rule.js';
-import type { RealtimeLimits, ViewerCountSettings } from '../config.js';
+import type { FoldingSettings, RealtimeLimits, ViewerCountSettings } from '../config.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
 import type { PublicStock } from '../stock/types.js';
@@ -28,7 +28,7 @@ export interface RealtimeGatewayOptions {
   readonly host: string;
   /** 0 picks a free port; `port` tells which. */
   readonly port: number;
-  readonly publishIntervalMs: number;
+  readonly folding: FoldingSettings;
   readonly limits: RealtimeLimits;
   readonly viewers: ViewerCountSettings;
   readonly skuMaxLength: number;
@@ -109,17 +109,17 @@ export class RealtimeGateway {
       }),
       options.metricsRegistry,
     );
-    this.scheduler = new FoldingScheduler(
-      options.publishIntervalMs,
-      (topic, view) => {
+    this.scheduler = new FoldingScheduler(options.folding, {
+      push: (topic, view) => {
         this.framesPushed += 1;
         this.metrics.framesPushed.inc();
         const merchantId = this.topics.merchantOf(topic);
         if (merchantId !== undefined) this.options.merchantSockets?.frames(merchantId, this.app.numSubscribers(topic));
         this.app.publish(topic, encodeStock(view), false, false);
       },
-      () => this.metrics.updatesFolded.inc(),
-    );
+      subscribers: (topic) => this.app.numSubscribers(topic),
+      onFolded: () => this.metrics.updatesFolded.inc(),
+    });
     this.topics = new TopicRegistry(options.bus, this.scheduler);
     this.snapshots = new SnapshotReader({ store: options.store, bus: options.bus, scheduler: this.scheduler, topics: this.topics, logger: this.logger });
     this.viewers = new ViewerCounts<Socket>({

@@ -13,7 +13,7 @@ import type { ViewerCountsMessage } from '../bus/control-message.js';
 /** What a worker needs to start its gateway (structured-cloned into `workerData`). */
 export interface RealtimeThreadInit {
   readonly thread: number;
-  readonly settings: Pick<RealtimeGatewayOptions, 'host' | 'port' | 'publishIntervalMs' | 'limits' | 'viewers' | 'skuMaxLength' | 'trustProxyHops'>;
+  readonly settings: Pick<RealtimeGatewayOptions, 'host' | 'port' | 'folding' | 'limits' | 'viewers' | 'skuMaxLength' | 'trustProxyHops'>;
   readonly busKind: BusKind;
   readonly busConnected: boolean;
   /** The per-IP socket counts every thread shares (`SharedConnectionCounter`). */
