@@ -23,6 +23,7 @@ import { RedisBus } from './bus/redis-bus.js';
 import { redisEndpoint } from './bus/redis-endpoint.js';
 import { silentLogger, type ComponentLogger, type StockBus } from './bus/stock-bus.js';
 import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
+import { RealtimeMetrics } from './realtime/realtime-metrics.js';
 import { RealtimeThreads } from './realtime/realtime-threads.js';
 import { loadUws } from './realtime/uws.js';
 import { publicView } from './stock/views.js';
@@ -154,7 +155,6 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         merchantSockets,
         bus,
         logger: logger.child({ component: 'realtime' }),
-        metricsRegistry: registry,
       };
       // Several threads: the sockets leave the main thread, so pushing frames never stalls the API.
       const gateway =
@@ -162,6 +162,8 @@ export async function startStockwire(config: Config, options: StartOptions = {})
           ? await RealtimeThreads.start({ ...realtime, settings: gatewaySettings(config), threads: config.wsThreads })
           : await RealtimeGateway.start(realtime);
       closers.push(() => gateway.close());
+      // Only the main thread loads prom-client: a realtime thread sends its counts here when scraped.
+      new RealtimeMetrics(registry, () => gateway.counts());
       closeMerchantSockets = (merchantId) => gateway.closeMerchant(merchantId);
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
       logger.info({ wsUrl, bus: bus.kind, uws: loadUws().build.name, threads: config.wsThreads }, 'realtime listening');
