@@ -16,13 +16,13 @@ import { UsageStore } from './store/usage-store.js';
 import { UsageMeter } from './usage/usage-meter.js';
 import { MerchantConnections } from './realtime/merchant-connections.js';
 import { RedisConnectionShare } from './bus/redis-connection-share.js';
-import { AmqpBus } from './bus/amqp-bus.js';
 import { RedisLatestCache } from './bus/latest-cache.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { RedisBus } from './bus/redis-bus.js';
 import { redisEndpoint } from './bus/redis-endpoint.js';
 import { silentLogger, type ComponentLogger, type StockBus } from './bus/stock-bus.js';
 import { RealtimeGateway, type RealtimeGatewayOptions } from './realtime/realtime-gateway.js';
+import { RealtimeMetrics } from './realtime/realtime-metrics.js';
 import { RealtimeThreads } from './realtime/realtime-threads.js';
 import { loadUws } from './realtime/uws.js';
 import { publicView } from './stock/views.js';
@@ -83,7 +83,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
   });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   const redis = redisEndpoint(config);
-  const bus = createBus(config, logger.child({ component: 'bus' }));
+  const bus = await createBus(config, logger.child({ component: 'bus' }));
   closers.push(() => bus.close());
   // The process's one key cache, for the API and the socket upgrade; key rotations reach it on
   // every node (any role: realtime nodes resolve publishable keys too).
@@ -154,7 +154,6 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         merchantSockets,
         bus,
         logger: logger.child({ component: 'realtime' }),
-        metricsRegistry: registry,
       };
       // Several threads: the sockets leave the main thread, so pushing frames never stalls the API.
       const gateway =
@@ -162,6 +161,8 @@ export async function startStockwire(config: Config, options: StartOptions = {})
           ? await RealtimeThreads.start({ ...realtime, settings: gatewaySettings(config), threads: config.wsThreads })
           : await RealtimeGateway.start(realtime);
       closers.push(() => gateway.close());
+      // Only the main thread loads prom-client: a realtime thread sends its counts here when scraped.
+      new RealtimeMetrics(registry, () => gateway.counts());
       closeMerchantSockets = (merchantId) => gateway.closeMerchant(merchantId);
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
       logger.info({ wsUrl, bus: bus.kind, uws: loadUws().build.name, threads: config.wsThreads }, 'realtime listening');
@@ -250,11 +251,13 @@ export async function startStockwire(config: Config, options: StartOptions = {})
 /**
  * RabbitMQ when AMQP_URL is set (with Redis or a Redis Cluster, if also set, as its latest-value
  * cache), else Redis or a Redis Cluster when set (many nodes), else in-process (one node). Writes
- * never wait for any of them.
+ * never wait for any of them. The RabbitMQ client is loaded only when AMQP_URL is set: a node
+ * without it does not hold that code in memory.
  */
-export function createBus(config: Config, busLogger: ComponentLogger = silentLogger): StockBus {
+export async function createBus(config: Config, busLogger: ComponentLogger = silentLogger): Promise<StockBus> {
   const redis = redisEndpoint(config);
   if (config.amqpUrl) {
+    const { AmqpBus } = await import('./bus/amqp-bus.js');
     return new AmqpBus({
       url: config.amqpUrl,
       exchange: config.amqpExchange,

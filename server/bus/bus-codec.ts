@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { stockStatuses, type StockChange } from '../stock/types.js';
 import { publicFields } from '../stock/views.js';
-import { merchantMessageTypes, type ControlMessage } from './control-message.js';
+import { MAX_VIEWER_COUNTS_PER_MESSAGE, merchantMessageTypes, type ControlMessage } from './control-message.js';
 
 /**
  * The one codec for everything the bus puts into Redis (cache values, change events, control
@@ -29,9 +29,6 @@ export function decodeChange(raw: string | Buffer | null | undefined): StockChan
   if (!parsed.success) return undefined;
   return { merchantId: parsed.data.m, view: publicFields(parsed.data.v) };
 }
-
-/** Most viewer counts one control message may carry; senders split larger reports. */
-export const MAX_VIEWER_COUNTS_PER_MESSAGE = 1000;
 
 const merchantControlSchema = z.strictObject({
   /** The sending node, so it can skip its own message (it delivered it locally already). */

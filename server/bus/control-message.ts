@@ -31,4 +31,7 @@ export interface ViewerCountsMessage {
   readonly counts: readonly ViewerCount[];
 }
 
+/** Most viewer counts one control message may carry; senders split larger reports. */
+export const MAX_VIEWER_COUNTS_PER_MESSAGE = 1000;
+
 export type ControlMessage = MerchantMessage | ViewerCountsMessage;

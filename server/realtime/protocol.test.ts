@@ -29,6 +29,48 @@ describe('realtime protocol codec', () => {
     expect(decode('{"op":"launch"}')).toMatchObject({ ok: false, message: expect.stringContaining('Unknown op') });
   });
 
+  it('names the first wrong field and its rule, in the documented shape', () => {
+    const skuRule = 'must be a non-empty list of SKUs of 1 to 16 characters';
+    const cases: Array<[string, string]> = [
+      ['{"op":"sub"}', `Invalid "sub" frame at skus: ${skuRule}.`],
+      ['{"op":"sub","skus":"A"}', `Invalid "sub" frame at skus: ${skuRule}.`],
+      ['{"op":"sub","skus":[]}', `Invalid "sub" frame at skus: ${skuRule}.`],
+      ['{"op":"sub","skus":["A",""]}', `Invalid "sub" frame at skus: ${skuRule}.`],
+      ['{"op":"sub","skus":["A",null]}', `Invalid "sub" frame at skus: ${skuRule}.`],
+      ['{"op":"sub","skus":["' + 'x'.repeat(17) + '"]}', `Invalid "sub" frame at skus: ${skuRule}.`],
+      ['{"op":"sub","skus":[],"since":[]}', `Invalid "sub" frame at skus: ${skuRule}.`],
+      ['{"op":"sub","skus":["A"],"since":[]}', 'Invalid "sub" frame at since: must map SKUs to versions (whole numbers ≥ 0).'],
+      ['{"op":"sub","skus":["A"],"since":null}', 'Invalid "sub" frame at since: must map SKUs to versions (whole numbers ≥ 0).'],
+      ['{"op":"sub","skus":["A"],"since":{"A":1.5}}', 'Invalid "sub" frame at since: must map SKUs to versions (whole numbers ≥ 0).'],
+      ['{"op":"sub","skus":["A"],"since":{"A":1e300}}', 'Invalid "sub" frame at since: must map SKUs to versions (whole numbers ≥ 0).'],
+      ['{"op":"sub","skus":["A"],"viewers":"true"}', 'Invalid "sub" frame at viewers: must be true or false.'],
+      ['{"op":"sub","skus":["A"],"viewers":null}', 'Invalid "sub" frame at viewers: must be true or false.'],
+      ['{"op":"unsub"}', `Invalid "unsub" frame at skus: ${skuRule}.`],
+      ['{"op":"unsub","skus":[1]}', `Invalid "unsub" frame at skus: ${skuRule}.`],
+      ['{"op":"ping","id":null}', 'Invalid "ping" frame at id: must be a number or a string of at most 64 characters.'],
+      ['{"op":"ping","id":true}', 'Invalid "ping" frame at id: must be a number or a string of at most 64 characters.'],
+      ['{"op":"ping","id":[1]}', 'Invalid "ping" frame at id: must be a number or a string of at most 64 characters.'],
+      ['{"op":"ping","id":"' + 'x'.repeat(65) + '"}', 'Invalid "ping" frame at id: must be a number or a string of at most 64 characters.'],
+      ['{"op":null}', 'Unknown op null; expected one of sub, unsub, ping.'],
+      ['{"skus":["A"]}', 'Unknown op null; expected one of sub, unsub, ping.'],
+      ['{"op":"SUB"}', 'Unknown op "SUB"; expected one of sub, unsub, ping.'],
+      ['[{"op":"ping"}]', 'A frame is a JSON object with an "op".'],
+      ['"ping"', 'A frame is a JSON object with an "op".'],
+      ['{"op":"ping"', 'Frames must be JSON text.'],
+    ];
+    for (const [frame, message] of cases) expect(decode(frame), frame).toEqual({ ok: false, code: 'bad_request', message });
+  });
+
+  it('accepts the edges of each rule and ignores fields it does not know', () => {
+    expect(decode('{"op":"ping","id":"' + 'x'.repeat(64) + '"}')).toEqual({ ok: true, message: { op: 'ping', id: 'x'.repeat(64) } });
+    expect(decode('{"op":"ping","id":-1.5}')).toEqual({ ok: true, message: { op: 'ping', id: -1.5 } });
+    expect(decode('{"op":"sub","skus":["' + 'x'.repeat(16) + '"],"since":{},"viewers":false,"extra":1}')).toEqual({
+      ok: true,
+      message: { op: 'sub', skus: ['x'.repeat(16)], since: {}, viewers: false },
+    });
+    expect(decode('{"op":"sub","skus":["A"],"since":{"A":0,"B":9007199254740991}}')).toMatchObject({ ok: true, message: { since: { A: 0, B: 9007199254740991 } } });
+  });
+
   it('tells a sub by its first bytes, as the SDK and JSON.stringify write it', () => {
     expect(startsAsSub(text(JSON.stringify({ op: 'sub', skus: ['A'] })))).toBe(true);
     expect(startsAsSub(text('{"op":"sub"}'))).toBe(true);

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import { errorCodes } from '../errors.js';
 import type { PublicStock } from '../stock/types.js';
@@ -43,19 +42,13 @@ export interface ProtocolLimits {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function schemas(limits: ProtocolLimits) {
-  // Lists are checked in one plain loop rather than a schema per element: a 500-SKU frame is the
-  // common case (and the churn attacker's), so it must cost little more than its JSON.parse. The
-  // SKU rule's charset is applied by the gateway (a SKU outside it is answered unknown).
-  const skus = z.custom<string[]>((value) => isSkuList(value, limits.skuMaxLength), {
-    message: `must be a non-empty list of SKUs of 1 to ${limits.skuMaxLength} characters`,
-  });
-  const since = z.custom<Record<string, number>>(isVersionMap, { message: 'must map SKUs to versions (whole numbers ≥ 0)' });
-  const sub = z.object({ op: z.literal('sub'), skus, since: since.optional(), viewers: z.boolean().optional() });
-  const unsub = z.object({ op: z.literal('unsub'), skus });
-  const ping = z.object({ op: z.literal('ping'), id: z.union([z.number().finite(), z.string().max(64)]).optional() });
-  return { sub, unsub, ping };
-}
+/** The longest `ping` id echoed back. */
+const PING_ID_MAX_LENGTH = 64;
+
+// Checked by hand, not with a schema library: a realtime thread loads nothing it does not need
+// (each thread is a V8 isolate of its own), and a 500-SKU frame (the common case, and the churn
+// attacker's) costs little more than its JSON.parse. The SKU rule's charset is applied by the
+// gateway (a SKU outside it is answered unknown).
 
 function isSkuList(value: unknown, maxLength: number): value is string[] {
   if (!Array.isArray(value) || value.length === 0) return false;
@@ -69,16 +62,33 @@ function isVersionMap(value: unknown): value is Record<string, number> {
   return true;
 }
 
-const schemaCache = new Map<string, ReturnType<typeof schemas>>();
+function isPingId(value: unknown): value is string | number {
+  return (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'string' && value.length <= PING_ID_MAX_LENGTH);
+}
 
-function schemasFor(limits: ProtocolLimits): ReturnType<typeof schemas> {
-  const key = String(limits.skuMaxLength);
-  let cached = schemaCache.get(key);
-  if (cached === undefined) {
-    cached = schemas(limits);
-    schemaCache.set(key, cached);
+/** A frame's fields, checked in the order they are documented; the first wrong one is reported. */
+function checkFields(op: ClientOp, frame: Record<string, unknown>, limits: ProtocolLimits): DecodeResult {
+  const invalid = (field: string, rule: string): DecodeResult => ({ ok: false, code: 'bad_request', message: `Invalid "${op}" frame at ${field}: ${rule}.` });
+  const skuRule = `must be a non-empty list of SKUs of 1 to ${limits.skuMaxLength} characters`;
+  switch (op) {
+    case 'sub': {
+      const { skus, since, viewers } = frame;
+      if (!isSkuList(skus, limits.skuMaxLength)) return invalid('skus', skuRule);
+      if (since !== undefined && !isVersionMap(since)) return invalid('since', 'must map SKUs to versions (whole numbers ≥ 0)');
+      if (viewers !== undefined && typeof viewers !== 'boolean') return invalid('viewers', 'must be true or false');
+      return { ok: true, message: { op, skus, since: since ?? {}, viewers: viewers === true } };
+    }
+    case 'unsub': {
+      const { skus } = frame;
+      if (!isSkuList(skus, limits.skuMaxLength)) return invalid('skus', skuRule);
+      return { ok: true, message: { op, skus } };
+    }
+    case 'ping': {
+      const { id } = frame;
+      if (id !== undefined && !isPingId(id)) return invalid('id', `must be a number or a string of at most ${PING_ID_MAX_LENGTH} characters`);
+      return { ok: true, message: { op, id } };
+    }
   }
-  return cached;
 }
 
 const SUB_PREFIX = new TextEncoder().encode('{"op":"sub"');
@@ -112,17 +122,7 @@ export function decodeClientMessage(data: ArrayBuffer | Uint8Array, isBinary: bo
   if (typeof op !== 'string' || !(clientOps as readonly string[]).includes(op)) {
     return { ok: false, code: 'bad_request', message: `Unknown op ${JSON.stringify(op ?? null).slice(0, 40)}; expected one of ${clientOps.join(', ')}.` };
   }
-  const s = schemasFor(limits);
-  const parsed = op === 'sub' ? s.sub.safeParse(json) : op === 'unsub' ? s.unsub.safeParse(json) : s.ping.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue === undefined || issue.path.length === 0 ? op : issue.path.join('.');
-    return { ok: false, code: 'bad_request', message: `Invalid "${op}" frame at ${where}: ${issue?.message ?? 'invalid'}.` };
-  }
-  const value = parsed.data;
-  if (value.op === 'sub') return { ok: true, message: { op: 'sub', skus: value.skus, since: value.since ?? {}, viewers: value.viewers === true } };
-  if (value.op === 'unsub') return { ok: true, message: { op: 'unsub', skus: value.skus } };
-  return { ok: true, message: { op: 'ping', id: value.id } };
+  return checkFields(op as ClientOp, json as Record<string, unknown>, limits);
 }
 
 export function encodeSnapshot(views: readonly PublicStock[]): string {

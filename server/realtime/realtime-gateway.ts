@@ -1,4 +1,3 @@
-import type { Registry } from 'prom-client';
 import { keyKind } from '../access/credentials.js';
 import type { KeyCache, PublishableKeyGrant } from '../access/key-cache.js';
 import { roomForOneMore } from '../access/merchant-limits.js';
@@ -14,7 +13,7 @@ import type { ConnectionCounter } from './connection-counter.js';
 import { ConnectionLimits, type ConnectionBudgets } from './connection-limits.js';
 import type { MerchantSockets } from './merchant-connections.js';
 import { FoldingScheduler } from './folding-scheduler.js';
-import { RealtimeMetrics } from './realtime-metrics.js';
+import { RealtimeCounts, type RealtimeCountsSnapshot } from './realtime-counts.js';
 import { SnapshotReader, type RealtimeStore as SnapshotStore } from './snapshot-reader.js';
 import { TopicRegistry } from './topic-registry.js';
 import { ViewerCounts, type ViewerStore } from './viewer-counts.js';
@@ -39,8 +38,6 @@ export interface RealtimeGatewayOptions {
   readonly keys: Pick<KeyCache, 'publishable' | 'cachedPublishable'>;
   readonly bus: StockBus;
   readonly logger?: ComponentLogger;
-  /** The process's one metrics registry; the gateway's own when omitted. */
-  readonly metricsRegistry?: Registry;
   /** Sockets per IP; shared by every realtime thread of the process when there are several. */
   readonly connectionCounter?: ConnectionCounter;
   /** Which realtime thread this gateway runs on, reported by `/healthz` (absent: sockets on the main thread). */
@@ -83,7 +80,7 @@ export class RealtimeGateway {
   private readonly app: TemplatedApp;
   private readonly logger: ComponentLogger;
   private readonly scheduler: FoldingScheduler;
-  private readonly metrics: RealtimeMetrics;
+  private readonly counted = new RealtimeCounts();
   private readonly sockets = new Set<Socket>();
   private readonly deletedMerchants = new Set<string>();
   private readonly topics: TopicRegistry;
@@ -92,33 +89,23 @@ export class RealtimeGateway {
   private readonly viewers: ViewerCounts<Socket>;
   private readonly unsubscribeBus: Array<() => void> = [];
   private listenSocket: us_listen_socket | undefined;
-  private framesPushed = 0;
   private closing = false;
   private boundPort = 0;
 
   private constructor(private readonly options: RealtimeGatewayOptions) {
     this.logger = options.logger ?? silentLogger;
     this.limits = new ConnectionLimits(options.limits, options.connectionCounter);
-    this.metrics = new RealtimeMetrics(
-      () => ({
-        connections: this.sockets.size,
-        topics: this.topics.size,
-        subscriptions: this.subscriptionCount(),
-        countedProducts: this.viewers.countedProducts,
-        busUp: options.bus.connected,
-      }),
-      options.metricsRegistry,
-    );
     this.scheduler = new FoldingScheduler(options.folding, {
       push: (topic, view) => {
-        this.framesPushed += 1;
-        this.metrics.framesPushed.inc();
+        this.counted.framesPushed += 1;
         const merchantId = this.topics.merchantOf(topic);
         if (merchantId !== undefined) this.options.merchantSockets?.frames(merchantId, this.app.numSubscribers(topic));
         this.app.publish(topic, encodeStock(view), false, false);
       },
       subscribers: (topic) => this.app.numSubscribers(topic),
-      onFolded: () => this.metrics.updatesFolded.inc(),
+      onFolded: () => {
+        this.counted.updatesFolded += 1;
+      },
     });
     this.topics = new TopicRegistry(options.bus, this.scheduler);
     this.snapshots = new SnapshotReader({ store: options.store, bus: options.bus, scheduler: this.scheduler, topics: this.topics, logger: this.logger });
@@ -190,7 +177,18 @@ export class RealtimeGateway {
   }
 
   stats(): RealtimeStats {
-    return { connections: this.sockets.size, topics: this.topics.size, framesPushed: this.framesPushed };
+    return { connections: this.sockets.size, topics: this.topics.size, framesPushed: this.counted.framesPushed };
+  }
+
+  /** Everything the gateway counts, for the process's metrics (`realtime-metrics.ts`). */
+  counts(): RealtimeCountsSnapshot {
+    return this.counted.snapshot({
+      connections: this.sockets.size,
+      topics: this.topics.size,
+      subscriptions: this.subscriptionCount(),
+      countedProducts: this.viewers.countedProducts,
+      busUp: this.options.bus.connected,
+    });
   }
 
   /**
@@ -269,7 +267,7 @@ export class RealtimeGateway {
     );
 
     const refuse = (code: ErrorCode, detail: { readonly message?: string; readonly retryAfterSeconds?: number } = {}) => {
-      this.metrics.upgradesRefused.inc({ code });
+      this.counted.upgradeRefused(code);
       if (aborted) return;
       const { status } = errorCodes[code];
       const { message = errorCodes[code].message, retryAfterSeconds } = detail;
@@ -400,11 +398,11 @@ export class RealtimeGateway {
 
   /** A frame over a limit: answered `rate_limited` once a second, else dropped; too many close the connection. */
   private refuse(ws: Socket, data: SocketData, message: string): void {
-    this.metrics.framesRefused.inc();
+    this.counted.framesRefused += 1;
     const action = this.limits.refused(data.ip, data.budgets);
     if (action === 'tell') this.sendError(ws, data, 'rate_limited', message);
     else if (action === 'close' && !data.closed) {
-      this.metrics.closedForAbuse.inc();
+      this.counted.closedForAbuse += 1;
       ws.end(closeCodes.policy, 'too many refused frames');
     }
   }
@@ -472,7 +470,7 @@ export class RealtimeGateway {
   }
 
   private sendError(ws: Socket, data: SocketData, code: ErrorCode, message?: string): void {
-    this.metrics.errorsSent.inc({ code });
+    this.counted.errorSent(code);
     this.send(ws, data, encodeError(code, message));
   }
 

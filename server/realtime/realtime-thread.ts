@@ -1,16 +1,17 @@
 /**
- * One realtime worker thread: a `RealtimeGateway` on the shared WS_PORT whose store, bus and metrics
- * are proxies over the MessagePort to the main thread, which owns the real ones (`RealtimeThreads`).
+ * One realtime worker thread: a `RealtimeGateway` on the shared WS_PORT whose store and bus are
+ * proxies over the MessagePort to the main thread, which owns the real ones (`RealtimeThreads`) and
+ * turns the thread's counts into metrics.
  * Started by `RealtimeThreads` only; it does nothing when imported anywhere else.
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { Registry } from 'prom-client';
 import { KeyCache } from '../access/key-cache.js';
 import type { ControlMessage } from '../bus/control-message.js';
 import { deliver } from '../bus/listeners.js';
 import type { BusKind, ComponentLogger, StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { SharedConnectionCounter } from './connection-counter.js';
+import { noCounts } from './realtime-counts.js';
 import { RealtimeGateway, type RealtimeStore } from './realtime-gateway.js';
 import { ThreadMerchantSockets } from './thread-merchant-sockets.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadRequest, ToThread } from './thread-messages.js';
@@ -128,17 +129,6 @@ class ThreadBus implements StockBus {
   }
 }
 
-/** The thread's registry counts its own sockets; `/metrics` on its port answers the whole process. */
-class ProcessRegistry extends Registry {
-  constructor(private readonly main: MainThread) {
-    super();
-  }
-
-  override async metrics(): Promise<string> {
-    return (await this.main.ask({ op: 'metrics' })).text;
-  }
-}
-
 async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
   const main = new MainThread(port);
   const bus = new ThreadBus(main, init.busKind, init.busConnected);
@@ -160,7 +150,6 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
     (obj: object, msg?: string): void =>
       main.post({ kind: 'log', level, obj, ...(msg === undefined ? {} : { msg }) });
   const logger: ComponentLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-  const registry = new ProcessRegistry(main);
   // Limits and usage per merchant live on the main thread too.
   const merchantSockets = new ThreadMerchantSockets(main);
   // Set once listening; messages may arrive before (a close during start-up).
@@ -183,12 +172,11 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
         return bus.control(message.message);
       case 'connection':
         return bus.connection(message.state);
-      case 'collect':
-        void registry.getMetricsAsJSON().then((metrics) => {
-          const stats = running.gateway?.stats() ?? { connections: 0, topics: 0, framesPushed: 0 };
-          main.post({ kind: 'collected', id: message.id, metrics, stats: { thread: init.thread, ...stats } });
-        });
+      case 'collect': {
+        const stats = running.gateway?.stats() ?? { connections: 0, topics: 0, framesPushed: 0 };
+        main.post({ kind: 'collected', id: message.id, counts: running.gateway?.counts() ?? noCounts, stats: { thread: init.thread, ...stats } });
         return;
+      }
       case 'forgetKeys':
         keys.forget(message.merchantId);
         merchantSockets.forget(message.merchantId);
@@ -210,7 +198,6 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
     merchantSockets,
     bus,
     logger,
-    metricsRegistry: registry,
     connectionCounter: new SharedConnectionCounter(init.connectionCounts),
     thread: init.thread,
   });

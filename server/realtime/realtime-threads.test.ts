@@ -9,6 +9,7 @@ import { loadConfig } from '../config.js';
 import { gatewaySettings, startStockwire, type RunningStockwire } from '../main.js';
 import { publicView } from '../stock/views.js';
 import { StockStore } from '../store/stock-store.js';
+import { RealtimeMetrics } from './realtime-metrics.js';
 import { RealtimeThreads } from './realtime-threads.js';
 import { KeyCache } from '../access/key-cache.js';
 import { freePortOutsideEphemeralRange } from '../../test/support/ports.js';
@@ -76,8 +77,8 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
       keys: new KeyCache(store),
       bus,
       logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-      metricsRegistry: registry,
     });
+    new RealtimeMetrics(registry, () => threads.counts());
     const merchant = await store.createMerchant({ name: 'threads' });
     merchantId = merchant.id;
     key = merchant.publishableKey;

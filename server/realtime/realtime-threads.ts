@@ -2,16 +2,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AggregatorRegistry, Registry, type Metric } from 'prom-client';
 import type { ComponentLogger, StockBus } from '../bus/stock-bus.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import { topicOf } from '../stock/views.js';
 import { SharedConnectionCounter } from './connection-counter.js';
 import type { RealtimeStore } from './realtime-gateway.js';
-import { RealtimeMetrics } from './realtime-metrics.js';
+import { noCounts, sumCounts, type RealtimeCountsSnapshot } from './realtime-counts.js';
 import type { KeyCache } from '../access/key-cache.js';
 import type { MerchantConnections } from './merchant-connections.js';
-import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadMetrics, ThreadRequest, ThreadStats, ToThread } from './thread-messages.js';
+import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadRequest, ThreadStats, ToThread } from './thread-messages.js';
 
 export interface RealtimeThreadsOptions {
   readonly threads: number;
@@ -21,8 +20,6 @@ export interface RealtimeThreadsOptions {
   readonly keys: Pick<KeyCache, 'publishable'>;
   readonly bus: StockBus;
   readonly logger: ComponentLogger;
-  /** The process's one registry: the threads' realtime metrics appear in it, summed. */
-  readonly metricsRegistry: Registry;
   /** Each merchant's connection limit and usage, for every thread's sockets (absent: none). */
   readonly merchantSockets?: MerchantConnections;
 }
@@ -32,7 +29,7 @@ const CLOSE_TIMEOUT_MS = 5000;
 
 /**
  * Sockets on every core: `threads` uWS worker threads listen on one WS_PORT (SO_REUSEPORT: the
- * kernel spreads connections), each running a `RealtimeGateway` whose store, bus and metrics live
+ * kernel spreads connections), each running a `RealtimeGateway` whose store and bus live
  * here on the main thread. The main thread watches each product on the bus once however many
  * threads want it, hands each change to the threads that watch it, shares one store read per
  * product among every thread's snapshot reads, and tells every thread about key revocations.
@@ -43,12 +40,12 @@ export class RealtimeThreads {
   private readonly topics = new Map<string, { merchantId: string; sku: string; threads: Set<number>; watching: Promise<void> }>();
   /** Snapshot reads under way across threads, per topic (a connect storm costs one store read per product). */
   private readonly reads = new Map<string, Promise<PublicStock | undefined>>();
-  /** Threads started and not ended: only they are asked for metrics. */
+  /** Threads started and not ended: only they are asked for their counts. */
   private readonly live = new Set<number>();
-  private readonly collecting = new Map<number, { thread: number; resolve: (answer: { metrics: ThreadMetrics; stats: ThreadStats }) => void }>();
+  private readonly collecting = new Map<number, { thread: number; resolve: (answer: { counts: RealtimeCountsSnapshot; stats: ThreadStats }) => void }>();
   private readonly unsubscribe: Array<() => void> = [];
   private nextCollect = 1;
-  private scrape: Promise<Array<{ metrics: ThreadMetrics; stats: ThreadStats }>> | undefined;
+  private scrape: Promise<Array<{ counts: RealtimeCountsSnapshot; stats: ThreadStats }>> | undefined;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
 
@@ -63,7 +60,6 @@ export class RealtimeThreads {
         else this.broadcast({ kind: 'forgetKeys', merchantId: message.merchantId });
       }),
     );
-    this.registerMetrics();
   }
 
   /** Starts every thread; rejects (with every started thread closed) when one cannot listen. */
@@ -86,12 +82,12 @@ export class RealtimeThreads {
     return this.boundPort;
   }
 
-  /** Sockets, topics and frames per thread, as each thread counts them now. */
   /** The merchant was deleted: every thread closes its sockets with 1008. */
   closeMerchant(merchantId: string): void {
     this.broadcast({ kind: 'closeMerchant', merchantId });
   }
 
+  /** Sockets, topics and frames per thread, as each thread counts them now. */
   async stats(): Promise<ThreadStats[]> {
     return (await this.collect()).map((answer) => answer.stats);
   }
@@ -140,7 +136,7 @@ export class RealtimeThreads {
         for (const [id, waiting] of this.collecting) {
           if (waiting.thread !== thread) continue;
           this.collecting.delete(id);
-          waiting.resolve({ metrics: [], stats: { thread, connections: 0, topics: 0, framesPushed: 0 } });
+          waiting.resolve({ counts: noCounts, stats: { thread, connections: 0, topics: 0, framesPushed: 0 } });
         }
         if (!listening) reject(new Error(`realtime thread ${thread} ended before listening (exit ${code})`));
         else if (this.closing === undefined) this.options.logger.error({ thread, code }, 'realtime thread ended');
@@ -165,7 +161,7 @@ export class RealtimeThreads {
       case 'log':
         return this.options.logger[message.level]({ ...message.obj, thread }, message.msg);
       case 'collected':
-        this.collecting.get(message.id)?.resolve({ metrics: message.metrics, stats: message.stats });
+        this.collecting.get(message.id)?.resolve({ counts: message.counts, stats: message.stats });
         this.collecting.delete(message.id);
         return;
       case 'merchantSocket':
@@ -182,7 +178,7 @@ export class RealtimeThreads {
   }
 
   private answer(thread: number, request: ThreadRequest): Promise<ThreadAnswers[ThreadRequest['op']]> {
-    const { keys, bus, metricsRegistry } = this.options;
+    const { keys, bus } = this.options;
     switch (request.op) {
       case 'publicViews':
         return this.publicViews(request.merchantId, request.skus);
@@ -194,8 +190,6 @@ export class RealtimeThreads {
         return bus.cached(request.merchantId, request.skus);
       case 'watch':
         return this.watch(thread, request.merchantId, request.sku).then(() => null);
-      case 'metrics':
-        return metricsRegistry.metrics().then((text) => ({ contentType: metricsRegistry.contentType, text }));
       case 'merchantConnections':
         return this.merchantConnections(request.merchantId);
     }
@@ -260,35 +254,19 @@ export class RealtimeThreads {
     return views.filter((view): view is PublicStock => view !== undefined);
   }
 
-  // ---- metrics: the threads' registries, summed into the process's at scrape time ------------------
+  // ---- counts: every thread's, summed at scrape time ---------------------------------------------
 
-  private registerMetrics(): void {
-    // The metric names, help and types the threads' gateways register, taken from the same class.
-    const names = new RealtimeMetrics(() => ({ connections: 0, topics: 0, subscriptions: 0, countedProducts: 0, busUp: true })).registry.getMetricsAsArray();
-    for (const template of names) {
-      const summed = {
-        name: template.name,
-        help: template.help,
-        type: template.type,
-        aggregator: template.aggregator,
-        get: async () => {
-          const aggregated = AggregatorRegistry.aggregate((await this.collect()).map((answer) => answer.metrics));
-          const metric = aggregated.getSingleMetric(template.name);
-          return metric === undefined ? { name: template.name, help: template.help, type: template.type, values: [], aggregator: template.aggregator } : metric.get();
-        },
-        reset: () => {},
-      };
-      // prom-client takes any object with the metric's fields and an async `get`; its type wants a class instance.
-      this.options.metricsRegistry.registerMetric(summed as unknown as Metric<string>);
-    }
+  /** The realtime counts of the whole process (every thread's, summed), for its metrics. */
+  async counts(): Promise<RealtimeCountsSnapshot> {
+    return sumCounts((await this.collect()).map((answer) => answer.counts));
   }
 
   /** One round trip to every thread per scrape, shared by every metric of that scrape. */
-  private collect(): Promise<Array<{ metrics: ThreadMetrics; stats: ThreadStats }>> {
+  private collect(): Promise<Array<{ counts: RealtimeCountsSnapshot; stats: ThreadStats }>> {
     this.scrape ??= Promise.all(
       [...this.live].map(
         (thread) =>
-          new Promise<{ metrics: ThreadMetrics; stats: ThreadStats }>((resolve) => {
+          new Promise<{ counts: RealtimeCountsSnapshot; stats: ThreadStats }>((resolve) => {
             const id = this.nextCollect++;
             this.collecting.set(id, { thread, resolve });
             post(this.workers[thread]!, { kind: 'collect', id });

@@ -8,6 +8,7 @@ import { MemoryBus } from '../bus/memory-bus.js';
 import { loadConfig } from '../config.js';
 import { gatewaySettings } from '../main.js';
 import { StockStore } from '../store/stock-store.js';
+import { RealtimeMetrics } from './realtime-metrics.js';
 import { RealtimeThreads } from './realtime-threads.js';
 
 const database = databaseBackends()[0]!;
@@ -16,6 +17,7 @@ const database = databaseBackends()[0]!;
 describe('per-address limits over two realtime threads', () => {
   let store: StockStore;
   let threads: RealtimeThreads;
+  const registry = new Registry();
   let url: string;
   const sockets: TestSocket[] = [];
   /** Every socket from the one shopper named by X-Forwarded-For (the balancer is trusted). */
@@ -52,8 +54,8 @@ describe('per-address limits over two realtime threads', () => {
       keys: new KeyCache(store),
       bus: new MemoryBus(),
       logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-      metricsRegistry: new Registry(),
     });
+    new RealtimeMetrics(registry, () => threads.counts());
     const merchant = await store.createMerchant({ name: 'thread limits' });
     url = `ws://127.0.0.1:${threads.port}/v1/ws?key=${merchant.publishableKey}`;
   });
@@ -80,5 +82,13 @@ describe('per-address limits over two realtime threads', () => {
     expect(await churner.closed()).toBe(1008);
     const statuses = await Promise.all(Array.from({ length: 8 }, () => upgradeStatus()));
     expect(statuses.every((status) => status === 429)).toBe(true);
+    // The threads' counts reach the process's metrics, summed (the main thread alone registers them).
+    const metrics = await registry.metrics();
+    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('stockwire_realtime_closed_for_abuse_total')).toBe(1);
+    expect(value('stockwire_realtime_frames_refused_total')).toBeGreaterThanOrEqual(3);
+    expect(value('stockwire_realtime_upgrades_refused_total{code="rate_limited"}')).toBe(8);
+    expect(value('stockwire_realtime_connections')).toBe(7);
+    expect(metrics).toContain('# TYPE stockwire_realtime_errors_sent_total counter');
   });
 });

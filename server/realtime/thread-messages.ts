@@ -1,5 +1,5 @@
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { PublishableKeyGrant } from '../access/key-cache.js';
+import type { RealtimeCountsSnapshot } from './realtime-counts.js';
 import type { RealtimeGatewayOptions } from './realtime-gateway.js';
 import type { PublicStock, StockChange } from '../stock/types.js';
 import type { BusKind } from '../bus/stock-bus.js';
@@ -27,7 +27,6 @@ export type ThreadRequest =
   | { readonly op: 'resolveKey'; readonly key: string }
   | { readonly op: 'cached'; readonly merchantId: string; readonly skus: readonly string[] }
   | { readonly op: 'watch'; readonly merchantId: string; readonly sku: string }
-  | { readonly op: 'metrics' }
   /** A merchant's connection limit and its sockets on every node, before an upgrade. */
   | { readonly op: 'merchantConnections'; readonly merchantId: string };
 
@@ -37,7 +36,6 @@ export interface ThreadAnswers {
   resolveKey: PublishableKeyGrant | null;
   cached: Array<PublicStock | undefined>;
   watch: null;
-  metrics: { contentType: string; text: string };
   merchantConnections: { limit: number; admitted: boolean };
 }
 
@@ -49,7 +47,7 @@ export type FromThread =
   /** The thread's viewer counts, for every node (the thread counts on its own: counts of all threads add up). */
   | { readonly kind: 'broadcast'; readonly message: ViewerCountsMessage }
   | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly obj: object; readonly msg?: string }
-  | { readonly kind: 'collected'; readonly id: number; readonly metrics: ThreadMetrics; readonly stats: ThreadStats }
+  | { readonly kind: 'collected'; readonly id: number; readonly counts: RealtimeCountsSnapshot; readonly stats: ThreadStats }
   | { readonly kind: 'closed' }
   /** A socket of the merchant opened (with the page's origin) or closed on the thread. */
   | { readonly kind: 'merchantSocket'; readonly merchantId: string; readonly opened: boolean; readonly origin?: string }
@@ -69,8 +67,6 @@ export type ToThread =
   /** The merchant was deleted: the thread closes its sockets with 1008. */
   | { readonly kind: 'closeMerchant'; readonly merchantId: string }
   | { readonly kind: 'close' };
-
-export type ThreadMetrics = Array<MetricObjectWithValues<MetricValue<string>>>;
 
 export interface ThreadStats {
   readonly thread: number;

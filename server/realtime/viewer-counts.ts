@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MAX_VIEWER_COUNTS_PER_MESSAGE } from '../bus/bus-codec.js';
-import type { ControlMessage, ViewerCount } from '../bus/control-message.js';
+import { MAX_VIEWER_COUNTS_PER_MESSAGE, type ControlMessage, type ViewerCount } from '../bus/control-message.js';
 import { silentLogger, type ComponentLogger, type StockBus } from '../bus/stock-bus.js';
 import type { ViewerCountSettings } from '../config.js';
 import { topicOf } from '../stock/views.js';

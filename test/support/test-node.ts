@@ -33,7 +33,7 @@ export async function startTestNode(env: Record<string, string | undefined>, sto
       idempotencyTtlHours: config.http.idempotencyTtlHours,
       reservationSweepIntervalMs: 0,
     }));
-  const bus = createBus(config);
+  const bus = await createBus(config);
   if (bus instanceof RedisBus || bus instanceof AmqpBus) await bus.ready();
   const off = theStore.onPublicChange((records) => {
     for (const record of records) bus.publish({ merchantId: record.merchantId, view: publicView(record) });
