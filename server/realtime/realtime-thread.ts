@@ -172,11 +172,9 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
         return bus.control(message.message);
       case 'connection':
         return bus.connection(message.state);
-      case 'collect': {
-        const stats = running.gateway?.stats() ?? { connections: 0, topics: 0, framesPushed: 0 };
-        main.post({ kind: 'collected', id: message.id, counts: running.gateway?.counts() ?? noCounts, stats: { thread: init.thread, ...stats } });
+      case 'collect':
+        main.post({ kind: 'collected', id: message.id, counts: running.gateway?.counts() ?? noCounts });
         return;
-      }
       case 'forgetKeys':
         keys.forget(message.merchantId);
         merchantSockets.forget(message.merchantId);

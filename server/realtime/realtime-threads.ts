@@ -12,6 +12,12 @@ import type { KeyCache } from '../access/key-cache.js';
 import type { MerchantConnections } from './merchant-connections.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadRequest, ThreadStats, ToThread } from './thread-messages.js';
 
+/** One thread's answer to a scrape. */
+interface ThreadCounts {
+  readonly thread: number;
+  readonly counts: RealtimeCountsSnapshot;
+}
+
 export interface RealtimeThreadsOptions {
   readonly threads: number;
   readonly settings: RealtimeThreadInit['settings'];
@@ -42,10 +48,10 @@ export class RealtimeThreads {
   private readonly reads = new Map<string, Promise<PublicStock | undefined>>();
   /** Threads started and not ended: only they are asked for their counts. */
   private readonly live = new Set<number>();
-  private readonly collecting = new Map<number, { thread: number; resolve: (answer: { counts: RealtimeCountsSnapshot; stats: ThreadStats }) => void }>();
+  private readonly collecting = new Map<number, { thread: number; resolve: (answer: ThreadCounts) => void }>();
   private readonly unsubscribe: Array<() => void> = [];
   private nextCollect = 1;
-  private scrape: Promise<Array<{ counts: RealtimeCountsSnapshot; stats: ThreadStats }>> | undefined;
+  private scrape: Promise<ThreadCounts[]> | undefined;
   private closing: Promise<void> | undefined;
   private boundPort = 0;
 
@@ -89,7 +95,7 @@ export class RealtimeThreads {
 
   /** Sockets, topics and frames per thread, as each thread counts them now. */
   async stats(): Promise<ThreadStats[]> {
-    return (await this.collect()).map((answer) => answer.stats);
+    return (await this.collect()).map(({ thread, counts }) => ({ thread, connections: counts.connections, topics: counts.topics, framesPushed: counts.framesPushed }));
   }
 
   /** Graceful: every thread closes its listen socket and its sockets (1001) and ends. */
@@ -136,7 +142,7 @@ export class RealtimeThreads {
         for (const [id, waiting] of this.collecting) {
           if (waiting.thread !== thread) continue;
           this.collecting.delete(id);
-          waiting.resolve({ counts: noCounts, stats: { thread, connections: 0, topics: 0, framesPushed: 0 } });
+          waiting.resolve({ thread, counts: noCounts });
         }
         if (!listening) reject(new Error(`realtime thread ${thread} ended before listening (exit ${code})`));
         else if (this.closing === undefined) this.options.logger.error({ thread, code }, 'realtime thread ended');
@@ -161,7 +167,7 @@ export class RealtimeThreads {
       case 'log':
         return this.options.logger[message.level]({ ...message.obj, thread }, message.msg);
       case 'collected':
-        this.collecting.get(message.id)?.resolve({ counts: message.counts, stats: message.stats });
+        this.collecting.get(message.id)?.resolve({ thread, counts: message.counts });
         this.collecting.delete(message.id);
         return;
       case 'merchantSocket':
@@ -262,11 +268,11 @@ export class RealtimeThreads {
   }
 
   /** One round trip to every thread per scrape, shared by every metric of that scrape. */
-  private collect(): Promise<Array<{ counts: RealtimeCountsSnapshot; stats: ThreadStats }>> {
+  private collect(): Promise<ThreadCounts[]> {
     this.scrape ??= Promise.all(
       [...this.live].map(
         (thread) =>
-          new Promise<{ counts: RealtimeCountsSnapshot; stats: ThreadStats }>((resolve) => {
+          new Promise<ThreadCounts>((resolve) => {
             const id = this.nextCollect++;
             this.collecting.set(id, { thread, resolve });
             post(this.workers[thread]!, { kind: 'collect', id });

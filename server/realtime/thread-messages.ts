@@ -47,7 +47,7 @@ export type FromThread =
   /** The thread's viewer counts, for every node (the thread counts on its own: counts of all threads add up). */
   | { readonly kind: 'broadcast'; readonly message: ViewerCountsMessage }
   | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly obj: object; readonly msg?: string }
-  | { readonly kind: 'collected'; readonly id: number; readonly counts: RealtimeCountsSnapshot; readonly stats: ThreadStats }
+  | { readonly kind: 'collected'; readonly id: number; readonly counts: RealtimeCountsSnapshot }
   | { readonly kind: 'closed' }
   /** A socket of the merchant opened (with the page's origin) or closed on the thread. */
   | { readonly kind: 'merchantSocket'; readonly merchantId: string; readonly opened: boolean; readonly origin?: string }
