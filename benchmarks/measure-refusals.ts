@@ -12,9 +12,9 @@
  * (see profile-summary.ts). Not a test: numbers depend on the machine and its load.
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openBackends } from './harness/backends.js';
+import { readProc } from './harness/child.js';
 import { JsonClient } from './harness/http-client.js';
 import { startSystem, prepareProducts } from './harness/systems.js';
 import type { Socket } from 'node:net';
@@ -33,10 +33,11 @@ const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 const rounds = Number(values.rounds);
 
-/** CPU seconds (user + system, all threads) of a process so far. */
+/** CPU seconds (user + system, all threads) of the server so far. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const sample = readProc(pid);
+  if (sample === null) throw new Error(`the server (pid ${pid}) is gone`);
+  return sample.cpuSeconds;
 }
 
 async function closedLoop(n: number, lanes: number, one: () => Promise<number>): Promise<Map<number, number>> {
