@@ -10,7 +10,7 @@ let stockwire: RunningStockwire;
 
 beforeAll(async () => {
   stockwire = await startStockwire(
-    loadConfig({ PORT: '0', ROLE: 'api', DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE: 'true' }),
+    loadConfig({ PORT: '0', METRICS_PORT: '0', ROLE: 'api', DATA_DIR: 'memory://', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE: 'true' }),
   );
 });
 afterAll(async () => {
