@@ -20,8 +20,10 @@ export default defineConfig({
     include: ['server/**/*.test.ts', 'sdk/**/*.test.ts', 'benchmarks/**/*.test.ts', 'examples/**/*.test.ts', 'test/**/*.test.ts'],
     // The package test packs and rebuilds dist/: `npm run test:packages` runs it after these.
     exclude: ['**/node_modules/**', '**/dist/**', 'test/packages/**'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Generous: a test that starts PGlite (initdb in WASM) or a tsx child process can take tens of
+    // seconds on a busy 2-core machine; a hang still fails.
+    testTimeout: 60_000,
+    hookTimeout: 90_000,
     globalSetup: ['test/global-setup.ts'],
   },
 });

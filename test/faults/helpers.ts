@@ -94,7 +94,8 @@ export class NodeProcess {
         if (dead) throw new Error(`node exited during start-up: ${node.stderr}`);
         return (await api(`http://127.0.0.1:${port}`, 'GET', '/healthz')).status === 200;
       },
-      30_000,
+      // PGlite's first start (initdb) and tsx's compile are slow on a busy machine.
+      50_000,
       `node on port ${port}`,
     );
     return node;
