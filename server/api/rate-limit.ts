@@ -12,7 +12,7 @@ export interface RateLimitOptions {
   readonly limits: Pick<HttpLimits, 'rateLimitPerKeyPerMinute' | 'rateLimitPerIpPerMinute'>;
   readonly keys: Pick<KeyCache, 'secret'>;
   /** Each merchant's `writesPerMinute` (its own, or MERCHANT_WRITES_PER_MINUTE). */
-  readonly merchantLimits: Pick<LimitCache, 'of'>;
+  readonly merchantLimits: Pick<LimitCache, 'of' | 'spentWrites'>;
   /** Set: counters live in Redis (one server or a cluster) under this prefix, so the limits hold across every API node. */
   readonly redis?: RedisEndpoint & { readonly keyPrefix: string };
   /** Told of every Redis connection error (for the error counter). */
@@ -36,7 +36,9 @@ type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
  *   right credentials and wrong alike.
  *
  * - A write (`isMerchantWrite`) by a secret key also counts against its merchant's `writesPerMinute`
- *   limit: past it, that merchant alone gets 429 for writes until the window ends.
+ *   limit: past it, that merchant alone gets 429 for writes until the window ends. Once the shared
+ *   counter said so, this process refuses the rest of the window's writes itself (`spentWrites`),
+ *   before any counter: a flood past the limit costs no Redis round trip and no per-key budget.
  *
  * 0 turns a limit off. Counters are keyed by merchant id or IP, never by a key, so no secret reaches Redis.
  */
@@ -71,6 +73,7 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
     ...(redis && options.redis ? { redis, nameSpace: `${options.redis.keyPrefix}rate-limit:` } : {}),
   });
 
+  const spentWrites = options.merchantLimits.spentWrites;
   const merchantOf = new WeakMap<FastifyRequest, string>();
   const writeLimitOf = new WeakMap<FastifyRequest, number>();
   let byIp: Limiter | undefined;
@@ -108,18 +111,24 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
         () => undefined,
       );
       if (merchantId !== undefined) {
+        const write = isMerchantWrite(request);
+        const spent = write ? spentWrites.spent(merchantId) : undefined;
+        if (spent !== undefined) refuse(reply, spent.remainingMs, writeRefusal(spent.limit));
         merchantOf.set(request, merchantId);
         if (perKey > 0) {
           const counted = await merchantLimiter()(request);
           if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);
         }
-        if (isMerchantWrite(request)) {
+        if (write) {
           // Limits unreadable (storage down): the write itself answers 503.
           const limit = await options.merchantLimits.of(merchantId).then((l) => l.writesPerMinute, () => 0);
           if (limit > 0) {
             writeLimitOf.set(request, limit);
             const counted = await writeLimiter()(request);
-            if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl, `At most ${limit} writes per minute for this merchant`);
+            if (!counted.isAllowed && counted.isExceeded) {
+              spentWrites.spend(merchantId, limit, counted.ttl);
+              refuse(reply, counted.ttl, writeRefusal(limit));
+            }
           }
         }
         // Without a per-key limit, a merchant's calls count against the caller's IP like any other.
@@ -131,6 +140,8 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
     if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);
   });
 }
+
+const writeRefusal = (limit: number) => `At most ${limit} writes per minute for this merchant`;
 
 function refuse(reply: FastifyReply, ttlMs: number, why = 'Too many requests'): never {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
