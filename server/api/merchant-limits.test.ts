@@ -137,6 +137,7 @@ describe.each(databaseBackends())('per-merchant limits and usage on $name', ({ d
     expect(again.json<{ error: { message: string } }>().error.message).toBe(refused.json<{ error: { message: string } }>().error.message);
     expect(Number(again.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Number(again.headers['retry-after'])).toBeLessThanOrEqual(Number(refused.headers['retry-after']));
+    expect(again.headers['content-type']).toBe(refused.headers['content-type']);
     // Nothing was written by the refused call; reads are not writes.
     const read = await call(app, 'GET', '/v1/stock/W-1', busy.secretKey);
     expect(read.json()).toMatchObject({ onHand: 12 });

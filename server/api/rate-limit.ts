@@ -4,7 +4,7 @@ import type { KeyCache } from '../access/key-cache.js';
 import type { LimitCache } from '../access/merchant-limits.js';
 import type { HttpLimits } from '../config.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from '../bus/redis-endpoint.js';
-import { StockwireError } from '../errors.js';
+import { StockwireError, errorCodes } from '../errors.js';
 import { requestKey } from './auth.js';
 import { isMerchantWrite } from './merchant-writes.js';
 
@@ -38,7 +38,8 @@ type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
  * - A write (`isMerchantWrite`) by a secret key also counts against its merchant's `writesPerMinute`
  *   limit: past it, that merchant alone gets 429 for writes until the window ends. Once the shared
  *   counter said so, this process refuses the rest of the window's writes itself (`spentWrites`),
- *   before any counter: a flood past the limit costs no Redis round trip and no per-key budget.
+ *   before any counter and without a log line each: a flood past the limit costs no Redis round
+ *   trip and no per-key budget.
  *
  * 0 turns a limit off. Counters are keyed by merchant id or IP, never by a key, so no secret reaches Redis.
  */
@@ -113,7 +114,7 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       if (merchantId !== undefined) {
         const write = isMerchantWrite(request);
         const spent = write ? spentWrites.spent(merchantId) : undefined;
-        if (spent !== undefined) refuse(reply, spent.remainingMs, writeRefusal(spent.limit));
+        if (spent !== undefined) return answerRefused(reply, spent.remainingMs, writeRefusal(spent.limit));
         merchantOf.set(request, merchantId);
         if (perKey > 0) {
           const counted = await merchantLimiter()(request);
@@ -143,8 +144,26 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
 
 const writeRefusal = (limit: number) => `At most ${limit} writes per minute for this merchant`;
 
+const retrySeconds = (ttlMs: number) => Math.max(1, Math.ceil(ttlMs / 1000));
+const refusalMessage = (why: string, seconds: number) => `${why}; retry after ${seconds} s.`;
+
+/** Refused through the error handler, which logs it. */
 function refuse(reply: FastifyReply, ttlMs: number, why = 'Too many requests'): never {
-  const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+  const seconds = retrySeconds(ttlMs);
   reply.header('retry-after', String(seconds));
-  throw new StockwireError('rate_limited', `${why}; retry after ${seconds} s.`);
+  throw new StockwireError('rate_limited', refusalMessage(why, seconds));
+}
+
+/**
+ * The same 429 as `refuse`, sent as it is: no error object (and its stack trace) and no log line
+ * per request, for a flood refused within a window whose first refusal was logged.
+ */
+function answerRefused(reply: FastifyReply, ttlMs: number, why: string): FastifyReply {
+  const seconds = retrySeconds(ttlMs);
+  const body = { error: { code: 'rate_limited', message: refusalMessage(why, seconds) } } satisfies ReturnType<StockwireError['toBody']>;
+  return reply
+    .code(errorCodes.rate_limited.status)
+    .header('retry-after', String(seconds))
+    .type('application/json; charset=utf-8')
+    .send(JSON.stringify(body));
 }
