@@ -30,7 +30,7 @@ export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = 
   // 40 attacker sockets × sub/unsub of 500 fresh SKUs every 45 ms, against 100 adjusts/s over 20 SKUs.
   'churn-attack': { connections: 40, products: 20, perConn: 500, rate: 100, durationS: 10, settleS: 0, systems: ['stockwire'] },
   // 200 watchers of 20 products and 50 adjusts/s of one merchant, alone and while another floods at 10× its limits.
-  limits: { connections: 200, products: 20, perConn: 1, rate: 50, durationS: 15, settleS: 10, systems: ['stockwire'] },
+  limits: { connections: 200, products: 20, perConn: 1, rate: 50, durationS: 15, settleS: 10, phases: 2, warmupS: 10, systems: ['stockwire'] },
 };
 
 const int = (name: string) => (value: string) => {
@@ -58,6 +58,8 @@ export function buildCli(): Command {
     .option('--write-combine <n>', 'Stockwire WRITE_COMBINE_MAX_ITEMS (1: combining off; default: the server\'s)', int('write-combine'))
     .option('--concurrency <n>', 'writes and flash-sale: closed-loop lanes (default 16; flash-sale 32)', int('concurrency'))
     .option('--skus <n>', 'writes: SKUs of the spread phase', int('skus'), 1000)
+    .option('--phases <n>', 'limits: alone / flooded pairs of phases (default 2)', int('phases'))
+    .option('--warmup <s>', 'limits: seconds of writes and flood before the first phase, not counted (default 10)', int('warmup'))
     .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
     .addOption(new Option('--redis-url <url>').default(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'))
     .addOption(new Option('--amqp-url <url>', 'RabbitMQ for the stockwire-amqp variants').default(process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'))
@@ -82,6 +84,8 @@ interface CliFlags {
   writeCombine?: number;
   concurrency?: number;
   skus: number;
+  phases?: number;
+  warmup?: number;
   rssCap: number;
   redisUrl: string;
   amqpUrl: string;
@@ -118,6 +122,8 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
     ...(flags.writeCombine === undefined ? {} : { writeCombineMaxItems: Math.max(1, flags.writeCombine) }),
     concurrency: Math.max(1, flags.concurrency ?? d.concurrency ?? 16),
     skus: Math.max(1, flags.skus),
+    ...(flags.phases ?? d.phases ? { phases: Math.max(1, flags.phases ?? d.phases!) } : {}),
+    ...(flags.warmup ?? d.warmupS ? { warmupS: flags.warmup ?? d.warmupS! } : {}),
     rssCapMb: flags.rssCap,
     progress: flags.progress,
     redisUrl: flags.redisUrl,

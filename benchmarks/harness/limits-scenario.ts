@@ -2,12 +2,13 @@
  * limits: one merchant's writes and frames while another merchant floods past its own limits.
  * The measured merchant writes at `rate`/s (open loop, timed) to `connections` watchers; the flooder
  * has `writesPerMinute` and `connections` limits and sends 10× its write rate and tries to hold 10×
- * its connections. Phases alternate alone / flooded, twice each, in one run; the answer is the ratio
- * of the measured merchant's p99s flooded to alone (target ≤ 1.2).
+ * its connections. After a warm-up with both (`warmupS`, not counted: the server's refusal paths and
+ * the measured writes are compiled by then), phases alternate alone / flooded, `phases` times each,
+ * in one run; the answer is the ratio of the measured merchant's p99s flooded to alone (target ≤ 1.2).
  */
 import type { BenchBackends } from './backends.js';
 import { nowMs, sleep } from './clock.js';
-import type { ConnectionFloodInit, ConnectionFloodResult } from './flood-protocol.js';
+import type { FloodInit, FloodResult } from './flood-protocol.js';
 import { skuName } from './frames.js';
 import { createWriteClock } from './generator.js';
 import { Histogram } from './histogram.js';
@@ -51,39 +52,27 @@ async function createFlooder(system: RunningSystem): Promise<Flooder> {
 }
 
 /** Both floods for `durationMs`: REST writes at 10× the limit and 10× the sockets; `done` answers what happened. */
-function startFlood(system: RunningSystem, flooder: Flooder, durationMs: number): { done: Promise<{ writes: WriterResult; sockets: ConnectionFloodResult }> } {
-  const clock = createWriteClock(flooder.skus.length);
-  const writes = startWriter({
-    target: { kind: 'rest', apiUrl: system.admin!.apiUrl, secretKey: flooder.secretKey },
+function startFlood(system: RunningSystem, flooder: Flooder, durationMs: number): { done: Promise<FloodResult> } {
+  const init: FloodInit = {
+    apiUrl: system.admin!.apiUrl,
+    secretKey: flooder.secretKey,
     skus: flooder.skus,
-    startVersions: flooder.startVersions,
-    mode: 'open',
-    rate: (FLOOD_FACTOR * FLOODER_LIMITS.writesPerMinute) / 60,
-    durationMs,
-    maxInFlight: 256,
-    timed: false,
-    concurrency: 1,
-    writeTimes: clock.writeTimes,
-    writeVersions: clock.writeVersions,
-    finalVersions: clock.finalVersions,
-    ring: clock.ring,
-  });
-  const init: ConnectionFloodInit = {
-    url: system.wsUrl.replace(/\?key=.*$/, `?key=${encodeURIComponent(flooder.publishableKey)}`),
+    writeRate: (FLOOD_FACTOR * FLOODER_LIMITS.writesPerMinute) / 60,
+    wsUrl: system.wsUrl.replace(/\?key=.*$/, `?key=${encodeURIComponent(flooder.publishableKey)}`),
     sockets: FLOOD_FACTOR * FLOODER_LIMITS.connections,
     retryMs: FLOOD_RETRY_MS,
     durationMs,
   };
-  const worker = spawnTsWorker(new URL('./connection-flood-worker.ts', import.meta.url), init);
-  const sockets = (async () => {
+  const worker = spawnTsWorker(new URL('./flood-worker.ts', import.meta.url), init);
+  const done = (async () => {
     await nextMessage<unknown>(worker, (m) => m === 'ready', 60_000);
-    const answer = nextMessage<ConnectionFloodResult | string>(worker, (m) => typeof m === 'object', durationMs + 60_000);
+    const answer = nextMessage<FloodResult | string>(worker, (m) => typeof m === 'object', durationMs + 60_000);
     worker.postMessage('start');
-    const result = (await answer) as ConnectionFloodResult;
+    const result = (await answer) as FloodResult;
     await worker.terminate();
     return result;
   })();
-  return { done: Promise.all([writes.done, sockets]).then(([w, s]) => ({ writes: w, sockets: s })) };
+  return { done };
 }
 
 export async function limitsRun(system: RunningSystem, options: ScenarioOptions, backends: BenchBackends, metrics: Metrics, watchdog: Watchdog): Promise<void> {
@@ -93,14 +82,37 @@ export async function limitsRun(system: RunningSystem, options: ScenarioOptions,
   const clock = createWriteClock(products);
   const finals = new Int32Array(clock.finalVersions);
   const { generator } = await openClients(system, options, clock, products, 1, true, options.connectConcurrency);
-  const window = new Window(system, backends.redisPid);
   const phases = { alone: { writes: new Histogram(), frames: new Histogram(), results: [] as WriterResult[] }, flooded: { writes: new Histogram(), frames: new Histogram(), results: [] as WriterResult[] } };
   const flood = { writesOk: 0, writes429: 0, writesOther: 0, sockets: { opened: 0, refused429: 0, failed: 0, maxOpen: 0 } };
   let lost = 0;
   const perPhase: Array<{ flooded: boolean; writeP99Ms: number | null; frameP99Ms: number | null; floodWritesOk: number }> = [];
+  const order = [...Array.from({ length: options.phases ?? 2 }, () => [false, true]).flat()];
   try {
-    // Alone, flooded, alone, flooded: drift of a busy machine falls on both sides alike.
-    for (const flooded of [false, true, false, true]) {
+    if ((options.warmupS ?? 0) > 0) {
+      const floodRun = startFlood(system, flooder, options.warmupS! * 1000 + 1000);
+      const startVersions = (await system.publicVersions?.(skus)) ?? system.startVersions;
+      await startWriter({
+        target: system.writeTarget,
+        skus,
+        startVersions,
+        mode: 'open',
+        rate: options.rate,
+        durationMs: options.warmupS! * 1000,
+        maxInFlight: products,
+        timed: true,
+        concurrency: 1,
+        writeTimes: clock.writeTimes,
+        writeVersions: clock.writeVersions,
+        finalVersions: clock.finalVersions,
+        ring: clock.ring,
+      }).done;
+      await floodRun.done;
+      (await system.publicVersions?.(skus))?.forEach((v, p) => (finals[p] = v));
+      await generator.converge(nowMs() + options.settleS * 1000);
+    }
+    const window = new Window(system, backends.redisPid);
+    // Alone, flooded, alone, flooded…: drift of a busy machine falls on both sides alike.
+    for (const flooded of order) {
       const startVersions = (await system.publicVersions?.(skus)) ?? system.startVersions;
       startVersions.forEach((v, p) => (finals[p] = v));
       await generator.resetMeasurements();
@@ -138,8 +150,8 @@ export async function limitsRun(system: RunningSystem, options: ScenarioOptions,
       if (floodResult) {
         const result = floodResult;
         flood.writesOk += result.writes.ok;
-        flood.writes429 += result.writes.errors.http_429 ?? 0;
-        flood.writesOther += result.writes.failed - (result.writes.errors.http_429 ?? 0);
+        flood.writes429 += result.writes.refused429;
+        flood.writesOther += result.writes.failed + result.writes.behind;
         flood.sockets.opened += result.sockets.opened;
         flood.sockets.refused429 += result.sockets.refused429;
         flood.sockets.failed += result.sockets.failed;

@@ -46,6 +46,10 @@ export interface ScenarioOptions {
   /** writes: closed-loop lanes, and the number of SKUs of the spread phase. */
   readonly concurrency: number;
   readonly skus: number;
+  /** limits: alone / flooded pairs of phases (default 2). */
+  readonly phases?: number;
+  /** limits: seconds of writes and flood before the first phase, not counted (default 0). */
+  readonly warmupS?: number;
   /** A server above this RSS is killed and its run marked failed (bounds a baseline that buffers without limit). */
   readonly rssCapMb: number;
   readonly progress: boolean;

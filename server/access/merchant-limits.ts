@@ -1,4 +1,5 @@
 import { LookupCache } from './lookup-cache.js';
+import { SpentWindows } from './spent-windows.js';
 
 /**
  * Per-merchant limits, decided once for REST, the socket upgrade and the store: a merchant's own
@@ -35,6 +36,8 @@ export interface LimitCacheOptions {
   /** How long a merchant's limits are trusted without asking again (the bound when a change is missed). */
   readonly ttlMs?: number;
   readonly maxEntries?: number;
+  /** The clock of the spent windows (tests). */
+  readonly now?: () => number;
 }
 
 /**
@@ -43,6 +46,11 @@ export interface LimitCacheOptions {
  * the next request read the new limits.
  */
 export class LimitCache {
+  /**
+   * Merchants whose `writesPerMinute` this process saw spent, until the window ends: forgotten with
+   * their limits, so a raised limit or a deleted merchant is asked about afresh.
+   */
+  readonly spentWrites: SpentWindows;
   private readonly cache: LookupCache<MerchantLimits>;
   private readonly ttlMs: number;
 
@@ -53,6 +61,7 @@ export class LimitCache {
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.cache = new LookupCache(options.maxEntries ?? 10_000);
+    this.spentWrites = new SpentWindows(options.now);
   }
 
   /** Rejects only when the directory is unreachable. */
@@ -77,5 +86,6 @@ export class LimitCache {
   /** The merchant's limits changed (or it was deleted): read them afresh next time. */
   forget(merchantId: string): void {
     this.cache.forget((key) => key === merchantId);
+    this.spentWrites.forget(merchantId);
   }
 }

@@ -143,15 +143,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // Only public reads are for browsers: answer CORS for GETs by a publishable key from an
+  // allowed origin (and their preflights); secret-key routes set `cors: false` and get none.
+  // Decided at once for every request but a publishable read whose key is not cached yet.
   void app.register(cors, {
-    // Only public reads are for browsers: answer CORS for GETs by a publishable key from an
-    // allowed origin (and their preflights); secret-key routes set `cors: false` and get none.
-    delegator: async (request: FastifyRequest) => ({
-      origin: await corsOriginFor(request, keys),
-      methods: ['GET', 'HEAD'],
-      allowedHeaders: ['Authorization'],
-      maxAge: 600,
-    }),
+    delegator: (request: FastifyRequest, callback: (error: Error | null, options: CorsAnswer) => void) => {
+      const origin = corsOriginFor(request, keys);
+      if (typeof origin !== 'object') callback(null, origin === false ? CORS_CLOSED : corsOpen(origin));
+      // Never rejects: a failed lookup leaves CORS closed.
+      else void origin.then((allowed) => callback(null, allowed === false ? CORS_CLOSED : corsOpen(allowed)));
+    },
   });
 
   installRateLimits(app, {
@@ -179,7 +180,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   return app;
 }
 
-async function corsOriginFor(request: FastifyRequest, keys: KeyCache): Promise<string | false> {
+type CorsAnswer = { readonly origin: string | false; readonly methods: string; readonly allowedHeaders: string; readonly maxAge: number };
+const CORS_CLOSED: CorsAnswer = Object.freeze({ origin: false, methods: 'GET, HEAD', allowedHeaders: 'Authorization', maxAge: 600 });
+const corsOpen = (origin: string): CorsAnswer => ({ ...CORS_CLOSED, origin });
+
+/** The origin to allow, or false; a promise only when the publishable key must be looked up. */
+function corsOriginFor(request: FastifyRequest, keys: KeyCache): string | false | Promise<string | false> {
   const origin = request.headers.origin;
   // An empty Origin is no origin (the access rule's word): nothing to allow, and @fastify/cors refuses ''.
   if (!origin || !request.url.startsWith('/v1/stock')) return false;
@@ -191,11 +197,11 @@ async function corsOriginFor(request: FastifyRequest, keys: KeyCache): Promise<s
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   const presented = requestKey(request);
   if (presented.kind !== 'publishable') return false;
-  try {
-    const found = await keys.publishable(presented.key);
-    return found && originAllowed(origin, found.allowedOrigins) ? origin : false;
-  } catch {
+  const cached = keys.cachedPublishable(presented.key);
+  if (cached !== undefined) return cached !== null && originAllowed(origin, cached.allowedOrigins) ? origin : false;
+  return keys.publishable(presented.key).then(
+    (found) => (found && originAllowed(origin, found.allowedOrigins) ? origin : false),
     // Storage trouble is answered by the route itself (503); CORS just stays closed.
-    return false;
-  }
+    () => false,
+  );
 }

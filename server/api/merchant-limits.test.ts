@@ -131,11 +131,21 @@ describe.each(databaseBackends())('per-merchant limits and usage on $name', ({ d
     expectError(refused, 429, 'rate_limited');
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
+    // Refused again within the window (by this process alone now), in the same shape.
+    const again = await call(app, 'POST', '/v1/stock/W-1/adjust', busy.secretKey, { delta: -1 });
+    expectError(again, 429, 'rate_limited');
+    expect(again.json<{ error: { message: string } }>().error.message).toBe(refused.json<{ error: { message: string } }>().error.message);
+    expect(Number(again.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(again.headers['retry-after'])).toBeLessThanOrEqual(Number(refused.headers['retry-after']));
+    expect(again.headers['content-type']).toBe(refused.headers['content-type']);
     // Nothing was written by the refused call; reads are not writes.
     const read = await call(app, 'GET', '/v1/stock/W-1', busy.secretKey);
     expect(read.json()).toMatchObject({ onHand: 12 });
     // The other merchant writes on, well past the first one's limit.
     for (let i = 0; i < 6; i++) expect((await call(app, 'PUT', '/v1/stock/C-1', calm.secretKey, { onHand: i })).statusCode).toBe(200);
+    // Raised by the admin: the spent window is forgotten, and writes go through at once.
+    await setLimits(busy.id, { writesPerMinute: 100 });
+    expect((await call(app, 'POST', '/v1/stock/W-1/adjust', busy.secretKey, { delta: -1 })).statusCode).toBe(200);
   });
 
   it("counts each merchant's calls and writes, answers them per day, and never shows one merchant another's", async () => {

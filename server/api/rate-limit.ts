@@ -4,7 +4,7 @@ import type { KeyCache } from '../access/key-cache.js';
 import type { LimitCache } from '../access/merchant-limits.js';
 import type { HttpLimits } from '../config.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from '../bus/redis-endpoint.js';
-import { StockwireError } from '../errors.js';
+import { StockwireError, errorCodes } from '../errors.js';
 import { requestKey } from './auth.js';
 import { isMerchantWrite } from './merchant-writes.js';
 
@@ -12,7 +12,7 @@ export interface RateLimitOptions {
   readonly limits: Pick<HttpLimits, 'rateLimitPerKeyPerMinute' | 'rateLimitPerIpPerMinute'>;
   readonly keys: Pick<KeyCache, 'secret'>;
   /** Each merchant's `writesPerMinute` (its own, or MERCHANT_WRITES_PER_MINUTE). */
-  readonly merchantLimits: Pick<LimitCache, 'of'>;
+  readonly merchantLimits: Pick<LimitCache, 'of' | 'spentWrites'>;
   /** Set: counters live in Redis (one server or a cluster) under this prefix, so the limits hold across every API node. */
   readonly redis?: RedisEndpoint & { readonly keyPrefix: string };
   /** Told of every Redis connection error (for the error counter). */
@@ -36,7 +36,10 @@ type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
  *   right credentials and wrong alike.
  *
  * - A write (`isMerchantWrite`) by a secret key also counts against its merchant's `writesPerMinute`
- *   limit: past it, that merchant alone gets 429 for writes until the window ends.
+ *   limit: past it, that merchant alone gets 429 for writes until the window ends. Once the shared
+ *   counter said so, this process refuses the rest of the window's writes itself (`spentWrites`),
+ *   before any counter and without a log line each: a flood past the limit costs no Redis round
+ *   trip and no per-key budget.
  *
  * 0 turns a limit off. Counters are keyed by merchant id or IP, never by a key, so no secret reaches Redis.
  */
@@ -71,6 +74,7 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
     ...(redis && options.redis ? { redis, nameSpace: `${options.redis.keyPrefix}rate-limit:` } : {}),
   });
 
+  const spentWrites = options.merchantLimits.spentWrites;
   const merchantOf = new WeakMap<FastifyRequest, string>();
   const writeLimitOf = new WeakMap<FastifyRequest, number>();
   let byIp: Limiter | undefined;
@@ -108,18 +112,24 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
         () => undefined,
       );
       if (merchantId !== undefined) {
+        const write = isMerchantWrite(request);
+        const spent = write ? spentWrites.spent(merchantId) : undefined;
+        if (spent !== undefined) return answerRefused(reply, spent.remainingMs, writeRefusal(spent.limit));
         merchantOf.set(request, merchantId);
         if (perKey > 0) {
           const counted = await merchantLimiter()(request);
           if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);
         }
-        if (isMerchantWrite(request)) {
+        if (write) {
           // Limits unreadable (storage down): the write itself answers 503.
           const limit = await options.merchantLimits.of(merchantId).then((l) => l.writesPerMinute, () => 0);
           if (limit > 0) {
             writeLimitOf.set(request, limit);
             const counted = await writeLimiter()(request);
-            if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl, `At most ${limit} writes per minute for this merchant`);
+            if (!counted.isAllowed && counted.isExceeded) {
+              spentWrites.spend(merchantId, limit, counted.ttl);
+              refuse(reply, counted.ttl, writeRefusal(limit));
+            }
           }
         }
         // Without a per-key limit, a merchant's calls count against the caller's IP like any other.
@@ -132,8 +142,28 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
   });
 }
 
+const writeRefusal = (limit: number) => `At most ${limit} writes per minute for this merchant`;
+
+const retrySeconds = (ttlMs: number) => Math.max(1, Math.ceil(ttlMs / 1000));
+const refusalMessage = (why: string, seconds: number) => `${why}; retry after ${seconds} s.`;
+
+/** Refused through the error handler, which logs it. */
 function refuse(reply: FastifyReply, ttlMs: number, why = 'Too many requests'): never {
-  const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+  const seconds = retrySeconds(ttlMs);
   reply.header('retry-after', String(seconds));
-  throw new StockwireError('rate_limited', `${why}; retry after ${seconds} s.`);
+  throw new StockwireError('rate_limited', refusalMessage(why, seconds));
+}
+
+/**
+ * The same 429 as `refuse`, sent as it is: no error object (and its stack trace) and no log line
+ * per request, for a flood refused within a window whose first refusal was logged.
+ */
+function answerRefused(reply: FastifyReply, ttlMs: number, why: string): FastifyReply {
+  const seconds = retrySeconds(ttlMs);
+  const body = { error: { code: 'rate_limited', message: refusalMessage(why, seconds) } } satisfies ReturnType<StockwireError['toBody']>;
+  return reply
+    .code(errorCodes.rate_limited.status)
+    .header('retry-after', String(seconds))
+    .type('application/json; charset=utf-8')
+    .send(JSON.stringify(body));
 }

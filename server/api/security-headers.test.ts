@@ -4,7 +4,7 @@ import { loadConfig } from '../config.js';
 import { StockStore } from '../store/stock-store.js';
 import { buildApp } from './app.js';
 
-/** The helmet CSP must not break what the API serves to browsers: Swagger UI at /docs. */
+/** The Content-Security-Policy must not break what the API serves to browsers: Swagger UI at /docs. */
 describe.skipIf(!hasChromium)('security headers in a real browser', () => {
   it('renders /docs under its Content-Security-Policy with no violation', async () => {
     const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: 'browser-admin-token-0123456789' });

@@ -1,8 +1,7 @@
-import helmet from '@fastify/helmet';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 /**
- * Security headers on every HTTP answer (`@fastify/helmet`), sized for what the API serves:
+ * Security headers on every HTTP answer (the set `@fastify/helmet` sends), sized for what the API serves:
  * JSON, `/docs` (Swagger UI: own scripts, inline styles), `/demo` (sets its own, narrower CSP
  * with the socket address) and `/widget.js` (loaded by other sites: the route itself answers
  * `Cross-Origin-Resource-Policy: cross-origin`, overriding the `same-origin` default here).
@@ -24,10 +23,10 @@ const directives = {
 };
 
 /**
- * The same headers for answers that skip the request hooks (Fastify's `frameworkErrors`: a URL
- * that cannot be decoded is refused before routing, so helmet's onRequest hook never ran).
+ * Built once at start: every answer carries the same values, so nothing is computed per request.
+ * HSTS goes out on plain HTTP too, for deployments behind a TLS proxy.
  */
-const fallbackHeaders: Record<string, string> = {
+const securityHeaders: Readonly<Record<string, string>> = Object.freeze({
   'content-security-policy': Object.entries(directives)
     .map(([name, values]) => `${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${values.join(' ')}`)
     .join(';'),
@@ -42,24 +41,23 @@ const fallbackHeaders: Record<string, string> = {
   'x-frame-options': 'SAMEORIGIN',
   'x-permitted-cross-domain-policies': 'none',
   'x-xss-protection': '0',
-};
+});
 
-/** For answers sent outside the hooks (Fastify's `frameworkErrors`). */
+/**
+ * For answers that skip the request hooks (Fastify's `frameworkErrors`: a URL that cannot be
+ * decoded is refused before routing, so the onRequest hook never ran).
+ */
 export function applySecurityHeaders(reply: FastifyReply): void {
-  if (!reply.hasHeader('x-content-type-options')) reply.headers(fallbackHeaders);
+  if (!reply.hasHeader('x-content-type-options')) reply.headers(securityHeaders);
 }
 
 export function installSecurityHeaders(app: FastifyInstance): void {
-  // The id every log line of this request carries (`reqId`), so a client can quote it in a report.
-  app.addHook('onRequest', async (request, reply) => {
+  // First of the onRequest hooks, so a refusal by any later one carries them too. Routes may
+  // override one afterwards (/widget.js its CORP, /demo its CSP).
+  app.addHook('onRequest', (request, reply, done) => {
+    // The id every log line of this request carries (`reqId`), so a client can quote it in a report.
     reply.header('x-request-id', request.id);
-  });
-  void app.register(helmet, {
-    global: true,
-    contentSecurityPolicy: { useDefaults: false, directives },
-    // Plain-HTTP deployments behind a TLS proxy still get HSTS from this header on https.
-    strictTransportSecurity: { maxAge: 15_552_000, includeSubDomains: true },
-    crossOriginResourcePolicy: { policy: 'same-origin' },
-    referrerPolicy: { policy: 'no-referrer' },
+    reply.headers(securityHeaders);
+    done();
   });
 }

@@ -84,7 +84,7 @@ describe('security headers and CORS', () => {
     await store.close();
   });
 
-  it('puts the helmet headers on every kind of answer: success, refusal, 404, bad URL, docs', async () => {
+  it('puts the security headers on every kind of answer: success, refusal, 404, bad URL, docs', async () => {
     const answers = [
       await call(app, 'GET', '/healthz'),
       await call(app, 'GET', '/readyz'),

@@ -1,15 +1,21 @@
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { databaseBackends } from '../../test/backends.js';
 import { freePortOutsideEphemeralRange } from '../../test/support/ports.js';
 import { TestSocket, UpgradeRefused } from '../../test/support/test-client.js';
 import { KeyCache } from '../access/key-cache.js';
+import { LimitCache } from '../access/merchant-limits.js';
 import { MemoryBus } from '../bus/memory-bus.js';
 import { loadConfig } from '../config.js';
 import { gatewaySettings } from '../main.js';
+import { MerchantLimitStore } from '../store/merchant-limit-store.js';
 import { StockStore } from '../store/stock-store.js';
+import { waitFor } from '../../test/support/wait.js';
+import { MerchantConnections } from './merchant-connections.js';
 import { RealtimeMetrics } from './realtime-metrics.js';
 import { RealtimeThreads } from './realtime-threads.js';
+import { FULL_KEPT_MS, ThreadMerchantSockets } from './thread-merchant-sockets.js';
+import type { ThreadAnswers } from './thread-messages.js';
 
 const database = databaseBackends()[0]!;
 
@@ -90,5 +96,121 @@ describe('per-address limits over two realtime threads', () => {
     expect(value('stockwire_realtime_upgrades_refused_total{code="rate_limited"}')).toBe(8);
     expect(value('stockwire_realtime_connections')).toBe(7);
     expect(metrics).toContain('# TYPE stockwire_realtime_errors_sent_total counter');
+  });
+});
+
+/** A thread's side of the merchant connection limit, against a main thread that answers "full". */
+describe('ThreadMerchantSockets: a merchant found at its limit', () => {
+  let now = 1_000_000;
+  let asks = 0;
+  let answer: ThreadAnswers['merchantConnections'] = { limit: 2, admitted: false };
+  const posted: unknown[] = [];
+  const main = {
+    post: (message: unknown) => void posted.push(message),
+    ask: () => {
+      asks += 1;
+      return Promise.resolve(answer) as never;
+    },
+  };
+  let sockets: ThreadMerchantSockets;
+  beforeAll(() => {
+    vi.spyOn(Date, 'now').mockImplementation(() => now);
+  });
+  afterEach(() => sockets.close());
+  afterAll(() => vi.restoreAllMocks());
+
+  it('is refused without asking the main thread for FULL_KEPT_MS, then asked again', async () => {
+    sockets = new ThreadMerchantSockets(main);
+    asks = 0;
+    answer = { limit: 2, admitted: false };
+    expect(sockets.cachedConnectionLimit('m_a')).toBeUndefined();
+    expect(await sockets.connectionLimit('m_a')).toBe(2);
+    expect(asks).toBe(1);
+    // Known full: decided at once (the limit, and as many sockets as it allows), for this merchant only.
+    now += FULL_KEPT_MS - 1;
+    expect(sockets.cachedConnectionLimit('m_a')).toBe(2);
+    expect(sockets.connections('m_a')).toBe(2);
+    expect(sockets.cachedConnectionLimit('m_b')).toBeUndefined();
+    now += 1;
+    expect(sockets.cachedConnectionLimit('m_a')).toBeUndefined();
+  });
+
+  it("forgets it when one of the merchant's sockets closes, when the merchant changes, and when the main thread admits one", async () => {
+    sockets = new ThreadMerchantSockets(main);
+    answer = { limit: 2, admitted: false };
+    await sockets.connectionLimit('m_a');
+    sockets.closed('m_a');
+    expect(sockets.cachedConnectionLimit('m_a')).toBeUndefined();
+    await sockets.connectionLimit('m_a');
+    sockets.forget('m_a');
+    expect(sockets.cachedConnectionLimit('m_a')).toBeUndefined();
+    await sockets.connectionLimit('m_a');
+    answer = { limit: 2, admitted: true };
+    await sockets.connectionLimit('m_a');
+    expect(sockets.cachedConnectionLimit('m_a')).toBeUndefined();
+    expect(sockets.connections('m_a')).toBe(0);
+  });
+});
+
+/** An upgrade storm past a merchant's connection limit does not ask the main thread per upgrade. */
+describe('a merchant at its connection limit over two realtime threads', () => {
+  let store: StockStore;
+  let threads: RealtimeThreads;
+  let merchantSockets: MerchantConnections;
+  let url: string;
+  let reserves = 0;
+  const held: TestSocket[] = [];
+  const upgradeStatus = () =>
+    TestSocket.open(url).then(
+      (socket) => {
+        held.push(socket);
+        return 101;
+      },
+      (error: unknown) => (error instanceof UpgradeRefused ? error.status : -1),
+    );
+
+  beforeAll(async () => {
+    store = await StockStore.open({ databaseUrl: database.databaseUrl, dataDir: 'memory://', idempotencyTtlHours: 24, reservationSweepIntervalMs: 0 });
+    const config = loadConfig({ WS_PORT: String(await freePortOutsideEphemeralRange()), LOG_LEVEL: 'silent' });
+    const limitStore = new MerchantLimitStore(store.db);
+    merchantSockets = new MerchantConnections({ limits: new LimitCache(limitStore, { connections: 0, products: 0, writesPerMinute: 0 }), shareIntervalMs: 60_000 });
+    const reserve = merchantSockets.reserve.bind(merchantSockets);
+    merchantSockets.reserve = (merchantId) => {
+      reserves += 1;
+      return reserve(merchantId);
+    };
+    threads = await RealtimeThreads.start({
+      threads: 2,
+      settings: gatewaySettings(config),
+      store,
+      keys: new KeyCache(store),
+      merchantSockets,
+      bus: new MemoryBus(),
+      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+    });
+    const merchant = await store.createMerchant({ name: 'full merchant' });
+    await limitStore.setOverrides(merchant.id, { connections: 1 });
+    url = `ws://127.0.0.1:${threads.port}/v1/ws?key=${merchant.publishableKey}`;
+  });
+  afterAll(async () => {
+    for (const socket of held) socket.close();
+    await threads?.close();
+    await merchantSockets?.close();
+    await store?.close();
+  });
+
+  it('refuses the storm with 429, asking the main thread about once a second per thread, and admits again once the socket closes', async () => {
+    expect(await upgradeStatus()).toBe(101);
+    reserves = 0;
+    const started = Date.now();
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) statuses.push(...(await Promise.all([upgradeStatus(), upgradeStatus()])));
+    const seconds = Math.ceil((Date.now() - started) / FULL_KEPT_MS);
+    expect(statuses.every((status) => status === 429)).toBe(true);
+    // Each thread asks once, then again only after FULL_KEPT_MS (a few asks may overlap the first).
+    expect(reserves).toBeLessThanOrEqual(2 * (seconds + 1) + 4);
+    held.splice(0).forEach((socket) => socket.close());
+    // The thread that held it forgets at once, the other within FULL_KEPT_MS.
+    await waitFor(async () => (await upgradeStatus()) === 101, 3 * FULL_KEPT_MS, 'an upgrade admitted again');
   });
 });
