@@ -163,6 +163,7 @@ export class StockTransaction {
   readonly #events: Array<Omit<StockEvent, 'id' | 'version'>> = [];
   /** MySQL only: the rows this transaction holds locked, as its own writes left them. */
   readonly #locked = new Map<string, LockedRow>();
+  #hadEvents = false;
 
   constructor(
     private readonly trx: Transaction<Database>,
@@ -183,7 +184,13 @@ export class StockTransaction {
    */
   async writeEvents(): Promise<void> {
     const events = this.#events.splice(0).map((e) => ({ ...e, id: newEventId(), version: this.#changed.get(e.sku)!.publicVersion }));
+    if (events.length > 0) this.#hadEvents = true;
     await writeStockEvents(this.trx, this.merchantId, events);
+  }
+
+  /** Some write of this transaction moved a public status the way an event is sent for (`writeEvents`). */
+  get hadEvents(): boolean {
+    return this.#hadEvents;
   }
 
   /** The changed records whose public version moved: the only ones the public may hear of. */
@@ -791,7 +798,8 @@ const ADJUST_IN_TRANSACTION = new CompiledShape<AdjustInTransactionValues>([...a
  * The event is decided from the available count before (the new one less `delta`) and after, under
  * the row's lock (`stockEventSql`).
  *
- * `publicChanged`: this statement moved the public version (the store announces only such changes).
+ * `publicChanged`: this statement moved the public version (the store announces only such changes);
+ * `hadEvent`: it moved the public status the way an event is sent for.
  */
 export async function adjustInOneStatement(
   executor: Kysely<Database>,
@@ -801,15 +809,15 @@ export async function adjustInOneStatement(
   idempotencyKey: string | null,
   start?: PublicStart,
   prepared?: PreparedStatements,
-): Promise<{ record: StockRecord; publicChanged: boolean } | null> {
+): Promise<{ record: StockRecord; publicChanged: boolean; hadEvent: boolean } | null> {
   const values: AdjustValues = { merchantId, sku, delta: input.delta, reason: input.reason ?? null, idempotencyKey };
-  type Row = StockRow & { public_changed: boolean };
+  type Row = StockRow & { public_changed: boolean; event_type: string | null };
   let rows: Row[];
   if (start !== undefined) rows = (await executor.executeQuery(ADJUST_IN_TRANSACTION.bind<Row>(executor, { ...values, startVersion: start.version, startFace: start.face }))).rows;
   else if (prepared) rows = await prepared.rows<Row>(ADJUST_STATEMENT, ADJUST_ALONE.bind(executor, values));
   else rows = (await executor.executeQuery(ADJUST_ALONE.bind<Row>(executor, values))).rows;
   const row = rows[0];
-  return row ? { record: toStockRecord(row), publicChanged: row.public_changed } : null;
+  return row ? { record: toStockRecord(row), publicChanged: row.public_changed, hadEvent: row.event_type !== null } : null;
 }
 
 function notFound(sku: string): StockwireError {
