@@ -1,12 +1,14 @@
 /**
  * What one refusal over a per-merchant limit costs the server: CPU time of the Stockwire process
  * (every thread, from /proc/<pid>/stat) over N refused requests, divided by N, beside the same for N
- * accepted cheap reads (`GET /v1/stock/:sku`) as a yardstick.
+ * accepted cheap reads (`GET /v1/stock/:sku`) and N accepted adjusts as yardsticks.
  *
- *   npx tsx benchmarks/measure-refusals.ts [--requests 5000] [--concurrency 16] [--rounds 3] [--only write|upgrade|read]
+ *   npx tsx benchmarks/measure-refusals.ts [--requests 5000] [--concurrency 16] [--rounds 3] [--only write|upgrade|read|adjust]
  *
  * - refused write: `POST /v1/stock/:sku/adjust` by a merchant whose `writesPerMinute` (1) is spent;
- * - refused upgrade: a WebSocket upgrade by a merchant whose `connections` (1) is held by one socket.
+ * - refused upgrade: a WebSocket upgrade by a merchant whose `connections` (1) is held by one socket;
+ * - accepted adjust: `POST /v1/stock/:sku/adjust` (delta 1, no Idempotency-Key) by a merchant with no
+ *   limits, round-robin over as many SKUs as lanes, so writes are seldom combined: PostgreSQL, the bus and the answer.
  * Kinds alternate in `--rounds` rounds in one run. The server runs like the bench's `stockwire`
  * system (Redis counters, default realtime threads); BENCH_CPU_PROF=<dir> writes its CPU profile
  * (see profile-summary.ts). Not a test: numbers depend on the machine and its load.
@@ -86,6 +88,11 @@ let holder: Socket | undefined;
 try {
   const created = (await admin.request('POST', '/v1/merchants', { name: 'refused' })).body as { id: string; secretKey: string; publishableKey: string };
   await prepareProducts(system.admin!.apiUrl, created.secretKey, ['r-0']);
+  const writer = (await admin.request('POST', '/v1/merchants', { name: 'writer' })).body as { secretKey: string };
+  const writerSkus = Array.from({ length: concurrency }, (_, i) => `w-${i}`);
+  await prepareProducts(system.admin!.apiUrl, writer.secretKey, writerSkus);
+  const writerClient = new JsonClient(system.admin!.apiUrl, `Bearer ${writer.secretKey}`, concurrency);
+  let nextSku = 0;
   const limited = await admin.request('PATCH', `/v1/merchants/${created.id}`, { limits: { writesPerMinute: 1, connections: 1 } });
   if (limited.status !== 200) throw new Error(`limits answered ${limited.status}`);
   const client = new JsonClient(system.admin!.apiUrl, `Bearer ${created.secretKey}`, concurrency);
@@ -100,6 +107,7 @@ try {
     'accepted read (yardstick)': () => client.request('GET', '/v1/stock/r-0').then((r) => r.status),
     'refused write (429)': () => client.request('POST', '/v1/stock/r-0/adjust', { delta: 1 }).then((r) => r.status),
     'refused upgrade (429)': () => upgrade(wsUrl, system.origin, upgradeAgent),
+    'accepted adjust': () => writerClient.request('POST', `/v1/stock/${writerSkus[nextSku++ % writerSkus.length]}/adjust`, { delta: 1 }).then((r) => r.status),
   };
   const totals = new Map<string, { cpu: number; n: number; statuses: Map<number, number> }>();
   for (let round = 0; round < rounds; round++) {
@@ -121,6 +129,7 @@ try {
     console.log(`| ${kind} | ${Math.round((t.cpu / t.n) * 1e6)} | ${[...t.statuses].map(([s, c]) => `${c} × ${s}`).join(', ')} |`);
   }
   client.close();
+  writerClient.close();
   upgradeAgent.destroy();
 } finally {
   holder?.destroy();

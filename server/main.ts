@@ -183,7 +183,7 @@ export async function startStockwire(config: Config, options: StartOptions = {})
         metrics: new WebhookMetrics(registry, () => webhooks.oldestPendingAgeSeconds()),
         onError: (error) => logger.warn({ err: error }, 'webhook dispatch failed'),
       });
-      const unsubscribe = store.onPublicChange(() => dispatcher.wake());
+      const unsubscribe = store.onEventsWritten(() => dispatcher.wake());
       dispatcher.start();
       closers.push(async () => {
         unsubscribe();

@@ -35,8 +35,23 @@ export function requestKey(request: FastifyRequest): PresentedKey {
   });
 }
 
+/**
+ * Secret keys the rate limit (an `onRequest` hook) already resolved for a request: the route's key
+ * check takes the merchant from here instead of hashing and looking the key up a second time.
+ */
+const resolvedSecretKeys = new WeakMap<FastifyRequest, { readonly key: string; readonly merchantId: string }>();
+
+/** Notes that the secret key `key` on `request` resolved to `merchantId` (see `authenticate`). */
+export function noteResolvedSecretKey(request: FastifyRequest, key: string, merchantId: string): void {
+  resolvedSecretKeys.set(request, { key, merchantId });
+}
+
 export async function authenticate(request: FastifyRequest, keys: KeyCache, accept: 'secret' | 'any'): Promise<Caller> {
   const presented = requestKey(request);
+  if (presented.kind === 'secret') {
+    const resolved = resolvedSecretKeys.get(request);
+    if (resolved !== undefined && resolved.key === presented.key) return { kind: 'secret', merchantId: resolved.merchantId };
+  }
   if (presented.kind === 'none') {
     // No key: the merchant console's session cookie is worth the secret key (the access rule's word).
     const session = await consoleSession(request);

@@ -5,7 +5,7 @@ import type { LimitCache } from '../access/merchant-limits.js';
 import type { HttpLimits } from '../config.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from '../bus/redis-endpoint.js';
 import { StockwireError, errorCodes } from '../errors.js';
-import { requestKey } from './auth.js';
+import { noteResolvedSecretKey, requestKey } from './auth.js';
 import { isMerchantWrite } from './merchant-writes.js';
 
 export interface RateLimitOptions {
@@ -116,6 +116,7 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
         const spent = write ? spentWrites.spent(merchantId) : undefined;
         if (spent !== undefined) return answerRefused(reply, spent.remainingMs, writeRefusal(spent.limit));
         merchantOf.set(request, merchantId);
+        noteResolvedSecretKey(request, presented.key, merchantId);
         if (perKey > 0) {
           const counted = await merchantLimiter()(request);
           if (!counted.isAllowed && counted.isExceeded) refuse(reply, counted.ttl);

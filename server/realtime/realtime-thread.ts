@@ -166,8 +166,9 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
     switch (message.kind) {
       case 'reply':
         return main.answered(message);
-      case 'change':
-        return bus.changed(message.change);
+      case 'changes':
+        for (const change of message.changes) bus.changed(change);
+        return;
       case 'control':
         return bus.control(message.message);
       case 'connection':

@@ -113,6 +113,29 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
     expect((await fetch(`http://127.0.0.1:${threads.port}/metrics`, { headers: { connection: 'close' } })).status).toBe(404);
   });
 
+  it('hands each thread a burst of changes in the order the bus carried them: every socket ends on the latest and never goes back', async () => {
+    const skus = ['BURST-0', 'BURST-1', 'BURST-2', 'BURST-3', 'BURST-4'];
+    const group = await Promise.all(Array.from({ length: 8 }, () => open()));
+    for (const socket of group) socket.send({ op: 'sub', skus });
+    for (const socket of group) await socket.next((f) => f.t === 'snapshot');
+    const from = group.map((socket) => socket.frames.length);
+    // One synchronous burst: many changes of several products reach the threads in the same turn.
+    for (let version = 1; version <= 20; version++) {
+      for (const sku of skus) bus.publish({ merchantId, view: { sku, status: 'in_stock', available: 100 - version, version } });
+    }
+    for (const [i, socket] of group.entries()) {
+      for (const sku of skus) await socket.next((f) => f.t === 'stock' && f.sku === sku && f.version === 20, { from: from[i]! });
+      const seen = new Map<string, number>();
+      for (const frame of socket.frames.slice(from[i]!)) {
+        if (frame.t !== 'stock') continue;
+        const sku = String(frame.sku);
+        const version = Number(frame.version);
+        expect(version).toBeGreaterThan(seen.get(sku) ?? 0);
+        seen.set(sku, version);
+      }
+    }
+  });
+
   it('adds up the viewer counts of both threads', async () => {
     await store.upsertProduct(merchantId, 'VIEWED', { viewers: true });
     const group = await Promise.all(Array.from({ length: 16 }, () => open()));

@@ -50,6 +50,9 @@ export class RealtimeThreads {
   private readonly live = new Set<number>();
   private readonly collecting = new Map<number, { thread: number; resolve: (answer: ThreadCounts) => void }>();
   private readonly unsubscribe: Array<() => void> = [];
+  /** Changes heard this event-loop turn, per thread: each thread gets them as one message (`flushChanges`). */
+  private readonly pendingChanges = new Map<number, StockChange[]>();
+  private flushScheduled: NodeJS.Immediate | undefined;
   private nextCollect = 1;
   private scrape: Promise<ThreadCounts[]> | undefined;
   private closing: Promise<void> | undefined;
@@ -102,7 +105,8 @@ export class RealtimeThreads {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const off of this.unsubscribe) off();
-      await Promise.all(this.workers.map((worker) => stopWorker(worker)));
+      if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+      await Promise.all(this.workers.map((worker, thread) => stopWorker(worker, () => this.post(thread, { kind: 'close' }))));
       for (const topic of this.topics.values()) this.options.bus.unwatch(topic.merchantId, topic.sku);
       this.topics.clear();
     })();
@@ -129,7 +133,7 @@ export class RealtimeThreads {
           resolve(message.port);
           return;
         }
-        this.received(thread, worker, message);
+        this.received(thread, message);
       });
       worker.on('error', (error) => {
         if (!listening) reject(error);
@@ -150,12 +154,12 @@ export class RealtimeThreads {
     });
   }
 
-  private received(thread: number, worker: Worker, message: FromThread): void {
+  private received(thread: number, message: FromThread): void {
     switch (message.kind) {
       case 'request':
         this.answer(thread, message.request).then(
-          (value) => post(worker, { kind: 'reply', id: message.id, ok: true, value }),
-          (error: unknown) => post(worker, { kind: 'reply', id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
+          (value) => this.post(thread, { kind: 'reply', id: message.id, ok: true, value }),
+          (error: unknown) => this.post(thread, { kind: 'reply', id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
         );
         return;
       case 'unwatch':
@@ -232,13 +236,32 @@ export class RealtimeThreads {
     for (const entry of [...this.topics.values()]) this.unwatch(thread, entry.merchantId, entry.sku);
   }
 
+  /**
+   * A change goes to each thread that watches its product, batched: each postMessage is a structured
+   * clone and a wake-up of the thread, so the changes of one event-loop turn travel as one message.
+   * Anything else posted to a thread flushes its batch first (`post`), so a thread hears every
+   * message in the order the main thread sent it.
+   */
   private changed(change: StockChange): void {
     const entry = this.topics.get(topicOf(change.merchantId, change.view.sku));
     if (entry === undefined) return;
     for (const thread of entry.threads) {
-      const worker = this.workers[thread];
-      if (worker !== undefined) post(worker, { kind: 'change', change });
+      const pending = this.pendingChanges.get(thread);
+      if (pending === undefined) this.pendingChanges.set(thread, [change]);
+      else pending.push(change);
     }
+    this.flushScheduled ??= setImmediate(() => {
+      this.flushScheduled = undefined;
+      for (const thread of [...this.pendingChanges.keys()]) this.flushChanges(thread);
+    });
+  }
+
+  private flushChanges(thread: number): void {
+    const changes = this.pendingChanges.get(thread);
+    if (changes === undefined) return;
+    this.pendingChanges.delete(thread);
+    const worker = this.workers[thread];
+    if (worker !== undefined) worker.postMessage({ kind: 'changes', changes } satisfies ToThread);
   }
 
   /** Every thread's snapshot reads of one product share one store read while it is under way. */
@@ -275,7 +298,7 @@ export class RealtimeThreads {
           new Promise<ThreadCounts>((resolve) => {
             const id = this.nextCollect++;
             this.collecting.set(id, { thread, resolve });
-            post(this.workers[thread]!, { kind: 'collect', id });
+            this.post(thread, { kind: 'collect', id });
           }),
       ),
     ).finally(() => {
@@ -285,12 +308,14 @@ export class RealtimeThreads {
   }
 
   private broadcast(message: ToThread): void {
-    for (const worker of this.workers) post(worker, message);
+    for (const thread of this.workers.keys()) this.post(thread, message);
   }
-}
 
-function post(worker: Worker, message: ToThread): void {
-  worker.postMessage(message);
+  /** Every message but a batch of changes: the thread's pending changes go first, so order holds. */
+  private post(thread: number, message: ToThread): void {
+    this.flushChanges(thread);
+    this.workers[thread]?.postMessage(message);
+  }
 }
 
 /**
@@ -307,12 +332,12 @@ function startThreadModule(url: URL, workerData: RealtimeThreadInit): Worker {
 }
 
 /** Asks a thread to close and waits for it to end; one that hangs is stopped after CLOSE_TIMEOUT_MS. */
-async function stopWorker(worker: Worker): Promise<void> {
+async function stopWorker(worker: Worker, askToClose: () => void): Promise<void> {
   const exited = new Promise<void>((resolve) => {
     if (worker.threadId === -1) resolve();
     worker.once('exit', () => resolve());
   });
-  post(worker, { kind: 'close' });
+  askToClose();
   const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);

@@ -57,7 +57,8 @@ export type FromThread =
 export type ToThread =
   | { readonly kind: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly kind: 'reply'; readonly id: number; readonly ok: false; readonly error: string }
-  | { readonly kind: 'change'; readonly change: StockChange }
+  /** The bus's changes for the thread's products since the last such message, in the order heard (one message per event-loop turn). */
+  | { readonly kind: 'changes'; readonly changes: readonly StockChange[] }
   /** Viewer counts heard on the bus, this process's threads' own included. */
   | { readonly kind: 'control'; readonly message: ViewerCountsMessage }
   | { readonly kind: 'connection'; readonly state: 'up' | 'down' }

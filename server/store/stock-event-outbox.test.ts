@@ -29,4 +29,19 @@ describe.each(databaseBackends())('stockEventSql on $name', ({ databaseUrl }) =>
       cases.map((c) => stockEventType(statusOf(c.before, c.threshold), statusOf(c.after, c.threshold))),
     );
   });
+
+  it('tells onEventsWritten of a write whose status moved the way an event is sent for, and of no other', async () => {
+    const merchant = await store.createMerchant({ name: 'events written' });
+    await store.upsertProduct(merchant.id, 'WAKE', { display: 'exact', lowStockThreshold: 2 });
+    await store.setStock(merchant.id, 'WAKE', { onHand: 10 });
+    let told = 0;
+    const stop = store.onEventsWritten(() => (told += 1));
+    await store.adjustStock(merchant.id, 'WAKE', { delta: -1 }); // in stock, 9
+    expect(told).toBe(0);
+    await store.adjustStock(merchant.id, 'WAKE', { delta: -7 }); // low stock, 2
+    expect(told).toBe(1);
+    await store.adjustStock(merchant.id, 'WAKE', { delta: -2 }); // sold out
+    expect(told).toBe(2);
+    stop();
+  });
 });

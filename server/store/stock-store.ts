@@ -78,6 +78,8 @@ export type CommitListener = (records: readonly StockRecord[]) => void;
 interface Listeners {
   readonly committed: Set<CommitListener>;
   readonly publicChange: Set<CommitListener>;
+  /** Told when a committed write may have put events in the webhook outbox. */
+  readonly events: Set<() => void>;
 }
 
 const MAX_ATTEMPTS = 4;
@@ -94,7 +96,7 @@ export class StockStore {
   readonly #db: Kysely<Database>;
   readonly #prepared: PreparedStatements | undefined;
   readonly #options: StockStoreOptions;
-  readonly #listeners: Listeners = { committed: new Set(), publicChange: new Set() };
+  readonly #listeners: Listeners = { committed: new Set(), publicChange: new Set(), events: new Set() };
   readonly #merchants: MerchantKeys;
   readonly #idempotency: IdempotencyKeys;
   readonly #sweeper: HoldSweeper;
@@ -398,6 +400,18 @@ export class StockStore {
     };
   }
 
+  /**
+   * Called after a committed write that may have put webhook events in the outbox (a public status
+   * moved; holds expired by the sweeper always count): what wakes the dispatcher, so a write that sends
+   * no event costs it no outbox query.
+   */
+  onEventsWritten(listener: () => void): () => void {
+    this.#listeners.events.add(listener);
+    return () => {
+      this.#listeners.events.delete(listener);
+    };
+  }
+
   /** Throws when the database is unreachable. */
   async ping(): Promise<void> {
     await storeQuery(() => sql`select 1`.execute(this.#db));
@@ -429,7 +443,7 @@ export class StockStore {
       const input = { delta: op.delta, reason: op.reason };
       const changed = await storeQuery(() => adjustInOneStatement(this.#db, merchantId, sku, input, null, undefined, this.#prepared));
       if (changed) {
-        this.#emit([changed.record], changed.publicChanged ? [changed.record] : []);
+        this.#emit([changed.record], changed.publicChanged ? [changed.record] : [], changed.hadEvent);
         return [{ ok: true, value: { kind: 'adjust', stock: changed.record } }];
       }
       // Refused: find out why (and release holds whose time is up) in a transaction.
@@ -536,7 +550,7 @@ export class StockStore {
           return done;
         });
         const changed = tx?.changed ?? [];
-        if (changed.length > 0) this.#emit(changed, tx?.publicChanges ?? []);
+        if (changed.length > 0) this.#emit(changed, tx?.publicChanges ?? [], tx?.hadEvents ?? true);
         return result;
       } catch (error) {
         if (attempt < MAX_ATTEMPTS && isRetryableConflict(error)) {
@@ -549,9 +563,11 @@ export class StockStore {
     }
   }
 
-  #emit(records: readonly StockRecord[], publicChanges: readonly StockRecord[]): void {
-    const calls: Array<[Set<CommitListener>, readonly StockRecord[]]> = [[this.#listeners.committed, records]];
+  /** `events` false only where the write is known to have put no event in the outbox. */
+  #emit(records: readonly StockRecord[], publicChanges: readonly StockRecord[], events = true): void {
+    const calls: Array<[ReadonlySet<(list: readonly StockRecord[]) => void>, readonly StockRecord[]]> = [[this.#listeners.committed, records]];
     if (publicChanges.length > 0) calls.push([this.#listeners.publicChange, publicChanges]);
+    if (events) calls.push([this.#listeners.events, records]);
     for (const [listeners, list] of calls) {
       for (const listener of listeners) {
         try {

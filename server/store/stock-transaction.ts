@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { CompiledShape, type Placeholders } from './compiled-shape.js';
 import { StockwireError } from '../errors.js';
 import { faceKey, publicFace, statusOf, statusOfFaceKey } from '../stock/public-face.js';
 import { stockEventType } from '../stock/stock-events.js';
@@ -162,6 +163,7 @@ export class StockTransaction {
   readonly #events: Array<Omit<StockEvent, 'id' | 'version'>> = [];
   /** MySQL only: the rows this transaction holds locked, as its own writes left them. */
   readonly #locked = new Map<string, LockedRow>();
+  #hadEvents = false;
 
   constructor(
     private readonly trx: Transaction<Database>,
@@ -182,7 +184,13 @@ export class StockTransaction {
    */
   async writeEvents(): Promise<void> {
     const events = this.#events.splice(0).map((e) => ({ ...e, id: newEventId(), version: this.#changed.get(e.sku)!.publicVersion }));
+    if (events.length > 0) this.#hadEvents = true;
     await writeStockEvents(this.trx, this.merchantId, events);
+  }
+
+  /** Some write of this transaction moved a public status the way an event is sent for (`writeEvents`). */
+  get hadEvents(): boolean {
+    return this.#hadEvents;
   }
 
   /** The changed records whose public version moved: the only ones the public may hear of. */
@@ -708,21 +716,90 @@ export class StockTransaction {
   }
 }
 
-/** Its text is the same for every call without `start` (values are parameters), so one name serves. */
-const ADJUST_STATEMENT = 'stockwire_adjust_2';
+/** Its text is the same for every call (`ADJUST_ALONE` binds values only), so one name serves. */
+const ADJUST_STATEMENT = 'stockwire_adjust_3';
+
+interface AdjustValues extends Record<string, unknown> {
+  readonly merchantId: string;
+  readonly sku: string;
+  readonly delta: number;
+  readonly reason: string | null;
+  readonly idempotencyKey: string | null;
+}
+
+interface AdjustInTransactionValues extends AdjustValues {
+  readonly startVersion: number;
+  readonly startFace: string;
+}
+
+/**
+ * The statement of `adjustInOneStatement`: the conditional update, its journal row and, with `events`,
+ * its webhook events. The event id is made in SQL, only for a write that has an event.
+ */
+function adjustStatement(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  db: Kysely<any>,
+  p: Placeholders<AdjustValues>,
+  start: PublicStart | undefined,
+): RawBuilder<StockRow & { public_changed: boolean }> {
+  const onHand = sql<number>`s.on_hand + ${p.delta}::integer`;
+  const pub = publicVersionSet(faceSql(onHand, sql`s.reserved`), start);
+  const event = stockEventSql(sql`s.on_hand - ${p.delta}::integer - s.reserved`, sql`s.on_hand - s.reserved`, sql`p.low_stock_threshold`);
+  const events =
+    start === undefined
+      ? sql`, events as (${outboxInsert(
+          db,
+          p.merchantId,
+          sql`select 0 as n, c.event_id, c.event_type as type, c.sku, split_part(c.public_face, ':', 1) as status,
+                     greatest(c.on_hand - c.reserved, 0) as available, c.on_hand, c.public_version as version
+                from changed as c where c.event_type is not null`,
+        )})`
+      : sql``;
+  const eventId = start === undefined ? sql`, case when ${event} is not null then 'evt_' || replace(gen_random_uuid()::text, '-', '') end as event_id` : sql``;
+  return sql<StockRow & { public_changed: boolean }>`
+    with changed as (
+      update stock as s
+         set on_hand = ${onHand}, version = s.version + 1, public_version = ${pub.public_version},
+             public_face = ${pub.public_face}, public_changed_version = ${pub.public_changed_version}, updated_at = ${now}
+        from products as p
+       where p.merchant_id = s.merchant_id and p.sku = s.sku
+         and s.merchant_id = ${p.merchantId} and s.sku = ${p.sku}
+         and ${onHand} >= s.reserved
+         and ${onHand} <= ${MAX_QUANTITY}::integer
+      returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.public_version, s.updated_at, p.low_stock_threshold, p.display,
+                s.public_changed_version = s.version as public_changed, s.public_face, ${event} as event_type${eventId}
+    ), journal as (
+      insert into stock_journal (merchant_id, sku, version, kind, on_hand_delta, reserved_delta, reason, idempotency_key)
+      select merchant_id, sku, version, 'adjust', ${p.delta}::integer, 0, ${p.reason}::text, ${p.idempotencyKey}::text
+        from changed
+    )${events}
+    select * from changed`;
+}
+
+const adjustNames = ['merchantId', 'sku', 'delta', 'reason', 'idempotencyKey'] as const;
+
+/** An adjust that is its own transaction: it writes its events itself. */
+const ADJUST_ALONE = new CompiledShape<AdjustValues>(adjustNames, (db, p) => adjustStatement(db, p, undefined).compile(db));
+
+/** An adjust inside a `StockTransaction`, from the public version and face the transaction started at. */
+const ADJUST_IN_TRANSACTION = new CompiledShape<AdjustInTransactionValues>([...adjustNames, 'startVersion', 'startFace'], (db, p) =>
+  adjustStatement(db, p, { version: p.startVersion, face: p.startFace }).compile(db),
+);
 
 /**
  * The hot path: the conditional update, its journal row and, when it moves the public status so, its
  * event for each subscribed endpoint as ONE statement (a data-modifying CTE), so the row lock is held
  * for one statement only and an adjust needs one round trip outside a transaction. The public version
  * is decided in the same UPDATE (`publicVersionSet`). Returns null when the row refused (unknown SKU,
- * not enough stock, over the maximum).
+ * not enough stock, over the maximum). The statement is compiled once (`CompiledShape`): a call only
+ * binds its values.
  *
  * With `start` it runs inside a `StockTransaction`, which writes the events itself (`writeEvents`).
  * The event is decided from the available count before (the new one less `delta`) and after, under
  * the row's lock (`stockEventSql`).
  *
- * `publicChanged`: this statement moved the public version (the store announces only such changes).
+ * `publicChanged`: this statement moved the public version (the store announces only such changes);
+ * `hadEvent`: it moved the public status the way an event is sent for.
  */
 export async function adjustInOneStatement(
   executor: Kysely<Database>,
@@ -732,42 +809,15 @@ export async function adjustInOneStatement(
   idempotencyKey: string | null,
   start?: PublicStart,
   prepared?: PreparedStatements,
-): Promise<{ record: StockRecord; publicChanged: boolean } | null> {
-  const { delta } = input;
-  const onHand = sql<number>`s.on_hand + ${delta}::integer`;
-  const pub = publicVersionSet(faceSql(onHand, sql`s.reserved`), start);
-  const event = stockEventSql(sql`s.on_hand - ${delta}::integer - s.reserved`, sql`s.on_hand - s.reserved`, sql`p.low_stock_threshold`);
-  const events =
-    start === undefined
-      ? sql`, events as (${outboxInsert(
-          executor,
-          merchantId,
-          sql`select 0 as n, ${newEventId()}::text as event_id, c.event_type as type, c.sku, split_part(c.public_face, ':', 1) as status,
-                     greatest(c.on_hand - c.reserved, 0) as available, c.on_hand, c.public_version as version
-                from changed as c where c.event_type is not null`,
-        )})`
-      : sql``;
-  const query = sql<StockRow & { public_changed: boolean }>`
-    with changed as (
-      update stock as s
-         set on_hand = ${onHand}, version = s.version + 1, public_version = ${pub.public_version},
-             public_face = ${pub.public_face}, public_changed_version = ${pub.public_changed_version}, updated_at = ${now}
-        from products as p
-       where p.merchant_id = s.merchant_id and p.sku = s.sku
-         and s.merchant_id = ${merchantId} and s.sku = ${sku}
-         and ${onHand} >= s.reserved
-         and ${onHand} <= ${MAX_QUANTITY}::integer
-      returning s.merchant_id, s.sku, s.on_hand, s.reserved, s.version, s.public_version, s.updated_at, p.low_stock_threshold, p.display,
-                s.public_changed_version = s.version as public_changed, s.public_face, ${event} as event_type
-    ), journal as (
-      insert into stock_journal (merchant_id, sku, version, kind, on_hand_delta, reserved_delta, reason, idempotency_key)
-      select merchant_id, sku, version, 'adjust', ${delta}::integer, 0, ${input.reason ?? null}::text, ${idempotencyKey}::text
-        from changed
-    )${events}
-    select * from changed`;
-  const rows = prepared && start === undefined ? await prepared.rows<StockRow & { public_changed: boolean }>(ADJUST_STATEMENT, query.compile(executor)) : (await query.execute(executor)).rows;
+): Promise<{ record: StockRecord; publicChanged: boolean; hadEvent: boolean } | null> {
+  const values: AdjustValues = { merchantId, sku, delta: input.delta, reason: input.reason ?? null, idempotencyKey };
+  type Row = StockRow & { public_changed: boolean; event_type: string | null };
+  let rows: Row[];
+  if (start !== undefined) rows = (await executor.executeQuery(ADJUST_IN_TRANSACTION.bind<Row>(executor, { ...values, startVersion: start.version, startFace: start.face }))).rows;
+  else if (prepared) rows = await prepared.rows<Row>(ADJUST_STATEMENT, ADJUST_ALONE.bind(executor, values));
+  else rows = (await executor.executeQuery(ADJUST_ALONE.bind<Row>(executor, values))).rows;
   const row = rows[0];
-  return row ? { record: toStockRecord(row), publicChanged: row.public_changed } : null;
+  return row ? { record: toStockRecord(row), publicChanged: row.public_changed, hadEvent: row.event_type !== null } : null;
 }
 
 function notFound(sku: string): StockwireError {
