@@ -58,6 +58,7 @@ export function buildCli(): Command {
     .option('--write-combine <n>', 'Stockwire WRITE_COMBINE_MAX_ITEMS (1: combining off; default: the server\'s)', int('write-combine'))
     .option('--concurrency <n>', 'writes and flash-sale: closed-loop lanes (default 16; flash-sale 32)', int('concurrency'))
     .option('--skus <n>', 'writes: SKUs of the spread phase', int('skus'), 1000)
+    .option('--node-flags <words>', 'stockwire-node-flags: node flags and NAME=value variables to run the server with instead of the bin\'s first line (default: none)', '')
     .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
     .addOption(new Option('--redis-url <url>').default(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'))
     .addOption(new Option('--amqp-url <url>', 'RabbitMQ for the stockwire-amqp variants').default(process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'))
@@ -82,6 +83,7 @@ interface CliFlags {
   writeCombine?: number;
   concurrency?: number;
   skus: number;
+  nodeFlags: string;
   rssCap: number;
   redisUrl: string;
   amqpUrl: string;
@@ -118,6 +120,7 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
     ...(flags.writeCombine === undefined ? {} : { writeCombineMaxItems: Math.max(1, flags.writeCombine) }),
     concurrency: Math.max(1, flags.concurrency ?? d.concurrency ?? 16),
     skus: Math.max(1, flags.skus),
+    nodeFlags: flags.nodeFlags.split(/\s+/).filter(Boolean),
     rssCapMb: flags.rssCap,
     progress: flags.progress,
     redisUrl: flags.redisUrl,
