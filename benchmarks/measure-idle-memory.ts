@@ -7,7 +7,8 @@
  *
  * A variant's spec is a list of words: `bin` runs `server/dist/cli.js` through its own first line (as
  * `npx stockwire serve` does); without it, `node` runs it with the `--flags` given; `NAME=value` words
- * are environment variables. Default: `bin` alone. For example:
+ * are environment variables; a word ending in `.js` is the cli file to run instead of `server/dist/cli.js`
+ * (another build, to compare code changes). Default: `bin` alone. For example:
  *
  *   --variant 'bin=bin' --variant 'plain=' --variant 'one-thread=bin WS_THREADS=1'
  *
@@ -15,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '../test/support/ports.js';
@@ -39,6 +41,7 @@ interface Variant {
   readonly bin: boolean;
   readonly nodeFlags: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  readonly cli: string;
 }
 
 function parseVariant(text: string): Variant {
@@ -48,19 +51,21 @@ function parseVariant(text: string): Variant {
   const env: Record<string, string> = {};
   const nodeFlags: string[] = [];
   let bin = false;
+  let cli = defaultCli;
   for (const word of words) {
     if (word === 'bin') bin = true;
+    else if (word.endsWith('.js')) cli = resolve(word);
     else if (word.startsWith('--')) nodeFlags.push(word);
     else if (/^[A-Z_][A-Z0-9_]*=/.test(word)) env[word.slice(0, word.indexOf('='))] = word.slice(word.indexOf('=') + 1);
     else throw new Error(`variant ${label}: "${word}" is neither bin, a --flag nor NAME=value`);
   }
   if (bin && nodeFlags.length > 0) throw new Error(`variant ${label}: node flags come from the bin's first line; drop bin to give them`);
-  return { label, bin, nodeFlags, env };
+  if (!existsSync(cli)) throw new Error(`variant ${label}: no ${cli} (\`npm run build\` first)`);
+  return { label, bin, nodeFlags, env, cli };
 }
 
+const defaultCli = fileURLToPath(new URL('../server/dist/cli.js', import.meta.url));
 const variants = (values.variant ?? ['bin']).map(parseVariant);
-const cli = fileURLToPath(new URL('../server/dist/cli.js', import.meta.url));
-if (!existsSync(cli)) throw new Error('measure-idle-memory runs the compiled server: `npm run build` first.');
 
 interface Sample {
   readonly treeMb: number;
@@ -87,7 +92,7 @@ async function measureOnce(variant: Variant): Promise<Sample> {
     const child = await startProcess(
       {
         name: `stockwire serve (${variant.label})`,
-        command: variant.bin ? [cli, 'serve'] : [process.execPath, ...variant.nodeFlags, cli, 'serve'],
+        command: variant.bin ? [variant.cli, 'serve'] : [process.execPath, ...variant.nodeFlags, variant.cli, 'serve'],
         ready: async () => {
           await waitFor(async () => (await Promise.all(healthz.map((url) => fetch(url).then((r) => r.ok, () => false)))).every(Boolean), 60_000, 'stockwire serve');
           return { wsUrl: `ws://127.0.0.1:${wsPort}/v1/ws` };
@@ -145,7 +150,8 @@ console.log('| variant | rounds | median | anon (median) | file-backed (median) 
 console.log('|---|---|---:|---:|---:|');
 for (const variant of variants) {
   const list = samples.get(variant.label)!;
-  const spec = variant.bin ? `bin${Object.entries(variant.env).map(([k, v]) => ` ${k}=${v}`).join('')}` : `node ${[...variant.nodeFlags, ...Object.entries(variant.env).map(([k, v]) => `${k}=${v}`)].join(' ')}`;
+  const file = variant.cli === defaultCli ? '' : ` ${variant.cli}`;
+  const spec = variant.bin ? `bin${file}${Object.entries(variant.env).map(([k, v]) => ` ${k}=${v}`).join('')}` : `node ${[...variant.nodeFlags, ...Object.entries(variant.env).map(([k, v]) => `${k}=${v}`)].join(' ')}${file}`;
   console.log(
     `| ${variant.label} (\`${spec.trim()}\`) | ${fmt(list.map((s) => s.treeMb))} | ${median(list.map((s) => s.treeMb)).toFixed(1)} | ${median(list.map((s) => s.anonMb)).toFixed(1)} | ${median(list.map((s) => s.fileMb)).toFixed(1)} |`,
   );
