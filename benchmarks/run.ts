@@ -60,6 +60,7 @@ export function buildCli(): Command {
     .option('--skus <n>', 'writes: SKUs of the spread phase', int('skus'), 1000)
     .option('--phases <n>', 'limits: alone / flooded pairs of phases (default 2)', int('phases'))
     .option('--warmup <s>', 'limits: seconds of writes and flood before the first phase, not counted (default 10)', int('warmup'))
+    .option('--node-flags <words>', 'stockwire-node-flags: node flags and NAME=value variables to run the server with instead of the bin\'s first line (default: none)', '')
     .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
     .addOption(new Option('--redis-url <url>').default(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'))
     .addOption(new Option('--amqp-url <url>', 'RabbitMQ for the stockwire-amqp variants').default(process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'))
@@ -86,6 +87,7 @@ interface CliFlags {
   skus: number;
   phases?: number;
   warmup?: number;
+  nodeFlags: string;
   rssCap: number;
   redisUrl: string;
   amqpUrl: string;
@@ -124,6 +126,7 @@ export function optionsFrom(scenario: ScenarioName, flags: CliFlags): ScenarioOp
     skus: Math.max(1, flags.skus),
     ...(flags.phases ?? d.phases ? { phases: Math.max(1, flags.phases ?? d.phases!) } : {}),
     ...(flags.warmup ?? d.warmupS ? { warmupS: flags.warmup ?? d.warmupS! } : {}),
+    nodeFlags: flags.nodeFlags.split(/\s+/).filter(Boolean),
     rssCapMb: flags.rssCap,
     progress: flags.progress,
     redisUrl: flags.redisUrl,

@@ -180,6 +180,24 @@ export function ratios(result: ScenarioResult): string[] {
     }
     if (parts.length > 0) lines.push(`${mine.label} vs ${theirs.label}: ${parts.join(', ')}`);
   }
+  // The bin (its first line's node flags) against plain node with --node-flags, in the same run.
+  const bin = by.get('stockwire');
+  const flagged = by.get('stockwire-node-flags');
+  if (bin && flagged) {
+    const [b, f] = [bin.metrics, flagged.metrics];
+    const parts: string[] = [];
+    if (result.scenario === 'fanout' || result.scenario === 'hot-product') {
+      parts.push(`frames/s ×${fmt(ratio(b.framesPerSec, f.framesPerSec), 2)}`, `frames per server CPU-s ×${fmt(ratio(b.framesPerServerCpuSecond, f.framesPerServerCpuSecond), 2)}`);
+      if (b.latency && f.latency) parts.push(`p50 ×${fmt(ratio(b.latency.p50Ms, f.latency.p50Ms), 2)}`, `p99 ×${fmt(ratio(b.latency.p99Ms, f.latency.p99Ms), 2)}`);
+    } else if (result.scenario === 'writes') {
+      parts.push(`adjusts/s one SKU ×${fmt(ratio(b.writes?.perSec, f.writes?.perSec), 2)}`, `spread ×${fmt(ratio(b.writesSpread?.perSec, f.writesSpread?.perSec), 2)}`);
+      parts.push(`p99 one SKU ×${fmt(ratio(b.writes?.latency?.p99Ms, f.writes?.latency?.p99Ms), 2)}`, `spread ×${fmt(ratio(b.writesSpread?.latency?.p99Ms, f.writesSpread?.latency?.p99Ms), 2)}`);
+    } else if (result.scenario === 'capacity') {
+      parts.push(`RSS idle ×${fmt(ratio(b.rssBeforeMb, f.rssBeforeMb), 2)}`, `RSS with clients ×${fmt(ratio(b.rssAfterMb, f.rssAfterMb), 2)}`);
+    }
+    parts.push(`server CPU ×${fmt(ratio(b.server?.cpuSeconds, f.server?.cpuSeconds), 2)}`, `peak RSS ×${fmt(ratio(b.server?.peakRssMb, f.server?.peakRssMb), 2)}`);
+    lines.push(`${bin.label} vs ${flagged.label}: ${parts.join(', ')}`);
+  }
   // The same end-to-end path on a Redis Cluster against one Redis, measured in the same run.
   const single = by.get('stockwire');
   const cluster = by.get('stockwire-cluster');

@@ -43,6 +43,8 @@ export interface ScenarioOptions {
   readonly publishIntervalMs: number;
   /** Stockwire's WRITE_COMBINE_MAX_ITEMS (1: combining off); unset, the server's default. */
   readonly writeCombineMaxItems?: number;
+  /** The `stockwire-node-flags` system's node flags and environment variables (`--optimize-for-size`, `MALLOC_ARENA_MAX=2`). */
+  readonly nodeFlags?: readonly string[];
   /** writes: closed-loop lanes, and the number of SKUs of the spread phase. */
   readonly concurrency: number;
   readonly skus: number;
@@ -192,7 +194,8 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
   const results: SystemResult[] = [];
   try {
     for (const system of options.systems) {
-      if ((scenario === 'writes' || scenario === 'churn-attack' || scenario === 'limits') && system !== 'stockwire') {
+      // stockwire-node-flags is the same server under other node flags: it runs wherever stockwire does.
+      if ((scenario === 'writes' || scenario === 'churn-attack' || scenario === 'limits') && system !== 'stockwire' && system !== 'stockwire-node-flags') {
         notes.push(`${scenario} measures Stockwire's REST → PostgreSQL path only; ${system} skipped`);
         continue;
       }
@@ -200,7 +203,7 @@ export async function runScenario(scenario: ScenarioName, requested: ScenarioOpt
         notes.push(`flash-sale measures REST adjusts against watchers of one node; ${system} has no REST path, skipped`);
         continue;
       }
-      if ((scenario === 'connect-storm' || scenario === 'capacity') && system !== 'stockwire' && stockwireNames.includes(system)) {
+      if ((scenario === 'connect-storm' || scenario === 'capacity') && system !== 'stockwire' && system !== 'stockwire-node-flags' && stockwireNames.includes(system)) {
         notes.push(`${scenario} has no writes: ${system} is the same realtime server as stockwire, skipped`);
         continue;
       }
@@ -227,7 +230,7 @@ async function runOne(scenario: ScenarioName, name: SystemName, options: Scenari
   let system: RunningSystem | undefined;
   const metrics: Metrics = {};
   try {
-    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus, extraEnv });
+    system = await startSystem(name, backends, { publishIntervalMs: options.publishIntervalMs, skus, extraEnv, ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}) });
     const watchdog = watchRss(system, options.rssCapMb);
     try {
       switch (scenario) {

@@ -16,7 +16,7 @@ import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
 
-export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-amqp', 'stockwire-amqp-delivery', 'seed', 'socketio', 'uws'] as const;
+export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-node-flags', 'stockwire-amqp', 'stockwire-amqp-delivery', 'seed', 'socketio', 'uws'] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
@@ -27,6 +27,7 @@ export const systemLabels: Record<SystemName, string> = {
   'stockwire-1-thread': 'Stockwire (end to end, WS_THREADS=1)',
   'stockwire-2-threads': 'Stockwire (end to end, WS_THREADS=2)',
   'stockwire-fixed-fold': 'Stockwire (end to end, fixed fold windows)',
+  'stockwire-node-flags': 'Stockwire (end to end, plain node with --node-flags)',
   'stockwire-amqp': 'Stockwire (end to end, RabbitMQ bus)',
   'stockwire-amqp-delivery': 'Stockwire (delivery only, RabbitMQ bus)',
   seed: 'Seed design (ws + ioredis)',
@@ -37,7 +38,7 @@ export const systemLabels: Record<SystemName, string> = {
 export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
 /** What a scenario runs when --systems is not given (the split, cluster and RabbitMQ variants are opt-in). */
 export const defaultSystemNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'];
-export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-amqp', 'stockwire-amqp-delivery'];
+export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-node-flags', 'stockwire-amqp', 'stockwire-amqp-delivery'];
 /** The variants that pin WS_THREADS; the others run with the default (one thread per core). */
 const pinnedThreads: Partial<Record<SystemName, string>> = { 'stockwire-1-thread': '1', 'stockwire-2-threads': '2' };
 /** The variants whose events travel over RabbitMQ. */
@@ -73,6 +74,11 @@ export interface SystemOptions {
   /** Product setup (Stockwire): every sku gets START_STOCK, display `exact`. Baselines need none. */
   readonly skus: readonly string[];
   readonly extraEnv?: Record<string, string>;
+  /**
+   * `stockwire-node-flags`: what `node` runs the compiled server with instead of the bin's first line,
+   * words such as `--optimize-for-size` and `MALLOC_ARENA_MAX=2` (an environment variable); none: node's defaults.
+   */
+  readonly nodeFlags?: readonly string[];
 }
 
 const serverFile = (name: string) => new URL(`../servers/${name}`, import.meta.url);
@@ -140,9 +146,12 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     ...options.extraEnv,
   };
   const split = name === 'stockwire-split';
+  // The node-flags variant runs `node [flags] cli.js serve`, so flag sets can be compared with the bin's in one run.
+  const nodeFlags = name === 'stockwire-node-flags' ? splitNodeFlags(options.nodeFlags ?? []) : undefined;
+  const label = nodeFlags ? `Stockwire (end to end, node ${(options.nodeFlags ?? []).join(' ') || 'without flags'})` : systemLabels[name];
   let child: ChildServer;
   try {
-    child = await startServe({ ...env, ROLE: split ? 'realtime' : 'all' });
+    child = await startServe({ ...env, ...nodeFlags?.env, ROLE: split ? 'realtime' : 'all' }, nodeFlags?.flags);
   } catch (error) {
     await cluster?.stop();
     throw error;
@@ -168,7 +177,7 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
         : { kind: 'bus', redisUrl: backends.redisUrl, keyPrefix, merchantId: merchant.id, ...(amqp ? { amqp: { url: amqp.url!, exchange: amqp.exchange } } : {}) };
     return {
       name,
-      label: systemLabels[name],
+      label,
       protocol: 'stockwire',
       wsUrl,
       origin: undefined,
@@ -207,8 +216,24 @@ async function readPublicVersions(apiUrl: string, publishableKey: string, skus: 
 /** The compiled bin, as production runs it (`stockwire serve`, with the node flags of its own first line). */
 const cli = fileURLToPath(new URL('../../server/dist/cli.js', import.meta.url));
 
-/** `stockwire serve` on ports of its own; ready when its roles answer `/healthz`. */
-async function startServe(env: Record<string, string>): Promise<ChildServer> {
+/** Node flags (`--…`) and environment variables (`NAME=value`) apart. */
+function splitNodeFlags(words: readonly string[]): { flags: string[]; env: Record<string, string> } {
+  const flags: string[] = [];
+  const env: Record<string, string> = {};
+  for (const word of words) {
+    const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
+    if (assignment) env[assignment[1]!] = assignment[2]!;
+    else if (word.startsWith('--')) flags.push(word);
+    else throw new Error(`--node-flags: "${word}" is neither a --flag nor NAME=value`);
+  }
+  return { flags, env };
+}
+
+/**
+ * `stockwire serve` on ports of its own; ready when its roles answer `/healthz`. With `nodeFlags`,
+ * `node` runs it with those flags instead of the bin's first line.
+ */
+async function startServe(env: Record<string, string>, nodeFlags?: readonly string[]): Promise<ChildServer> {
   if (!existsSync(cli)) throw new Error('The benchmarks run the compiled server: `npm run build` first.');
   const [port, wsPort] = [await freePort(), await freePort()];
   const apiUrl = env.ROLE === 'realtime' ? undefined : `http://127.0.0.1:${port}`;
@@ -218,7 +243,8 @@ async function startServe(env: Record<string, string>): Promise<ChildServer> {
     await waitFor(async () => (await Promise.all(healthz.map((url) => fetch(url).then((r) => r.ok, () => false)))).every(Boolean), 60_000, 'stockwire serve');
     return { wsUrl, ...(apiUrl ? { apiUrl } : {}) };
   };
-  return startProcess({ name: 'stockwire serve', command: [cli, 'serve'], ready }, { ...env, PORT: String(port), WS_PORT: String(wsPort) });
+  const command = nodeFlags ? [process.execPath, ...nodeFlags, cli, 'serve'] : [cli, 'serve'];
+  return startProcess({ name: 'stockwire serve', command, ready }, { ...env, PORT: String(port), WS_PORT: String(wsPort) });
 }
 
 /** Every product `exact` with START_STOCK in stock (so frames carry the same fields as the baselines'). */

@@ -94,6 +94,16 @@ describe.each(databaseBackends())('REST API on $name', ({ databaseUrl }) => {
       );
     });
 
+    it('serves the docs from an app built on first use: the API\'s 404 for a path it lacks, redirects without a body, the routes hidden', async () => {
+      expectError(await call(app, 'GET', '/docs/no-such-page'), 404, 'not_found');
+      const redirect = await call(app, 'GET', '/docs/static/index.html');
+      expect(redirect.statusCode).toBe(302);
+      expect(redirect.headers['content-type']).toBeUndefined();
+      expect((await call(app, 'GET', '/docs/static/swagger-ui.css')).headers['content-type']).toMatch(/^text\/css/);
+      const spec = (await call(app, 'GET', '/docs/json')).json<{ paths: Record<string, unknown> }>();
+      expect(Object.keys(spec.paths).filter((path) => path.startsWith('/docs'))).toEqual([]);
+    });
+
     it('counts Prometheus metrics by route pattern, and never serves them on the API port', async () => {
       const metrics = new ApiMetrics();
       const counted = buildApp({ store, http: testConfig().http, adminToken: ADMIN, publicWsUrl: 'ws://127.0.0.1:1', metrics });

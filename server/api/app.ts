@@ -1,7 +1,5 @@
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { HttpLimits, MerchantSettings } from '../config.js';
 import type { FaultMetrics } from '../fault-metrics.js';
@@ -18,6 +16,7 @@ import { requestKey } from './auth.js';
 import { ApiMetrics } from './api-metrics.js';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
+import { installDocs } from './docs-routes.js';
 import { parseJsonBody } from './json-body.js';
 import { installDrainOnClose } from './drain-on-close.js';
 import { healthRoutes } from './health-routes.js';
@@ -122,26 +121,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   for (const schema of sharedSchemas) app.addSchema(schema);
   installMetrics(app, { metrics: deps.metrics ?? new ApiMetrics(), store, ...(deps.faults ? { faults: deps.faults } : {}) });
 
-  void app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'Stockwire API',
-        version: '1',
-        description:
-          'Live stock for shop pages. Writes and full reads use a secret key (`Authorization: Bearer sk_…`); ' +
-          'public reads use a publishable key (`Bearer pk_…` or `?key=pk_…`). Every error is `{ "error": { "code", "message" } }`.',
-      },
-      components: {
-        securitySchemes: {
-          secretKey: { type: 'http', scheme: 'bearer', description: 'sk_… (server side only)' },
-          publishableKey: { type: 'http', scheme: 'bearer', description: 'pk_… (safe in a page)' },
-          publishableKeyQuery: { type: 'apiKey', in: 'query', name: 'key' },
-          adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
-        },
-      },
-    },
-  });
-  void app.register(swaggerUi, { routePrefix: '/docs' });
+  // Swagger UI and the OpenAPI document, loaded on their first request.
+  installDocs(app);
 
   // Only public reads are for browsers: answer CORS for GETs by a publishable key from an
   // allowed origin (and their preflights); secret-key routes set `cors: false` and get none.
