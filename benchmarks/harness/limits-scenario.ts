@@ -87,25 +87,28 @@ export async function limitsRun(system: RunningSystem, options: ScenarioOptions,
   let lost = 0;
   const perPhase: Array<{ flooded: boolean; writeP99Ms: number | null; frameP99Ms: number | null; floodWritesOk: number }> = [];
   const order = [...Array.from({ length: options.phases ?? 2 }, () => [false, true]).flat()];
+  // The other merchant's steady writes, the same in the warm-up and in every phase.
+  const writeSteadily = (startVersions: Parameters<typeof startWriter>[0]['startVersions'], durationMs: number) =>
+    startWriter({
+      target: system.writeTarget,
+      skus,
+      startVersions,
+      mode: 'open',
+      rate: options.rate,
+      durationMs,
+      maxInFlight: products,
+      timed: true,
+      concurrency: 1,
+      writeTimes: clock.writeTimes,
+      writeVersions: clock.writeVersions,
+      finalVersions: clock.finalVersions,
+      ring: clock.ring,
+    }).done;
   try {
     if ((options.warmupS ?? 0) > 0) {
       const floodRun = startFlood(system, flooder, options.warmupS! * 1000 + 1000);
       const startVersions = (await system.publicVersions?.(skus)) ?? system.startVersions;
-      await startWriter({
-        target: system.writeTarget,
-        skus,
-        startVersions,
-        mode: 'open',
-        rate: options.rate,
-        durationMs: options.warmupS! * 1000,
-        maxInFlight: products,
-        timed: true,
-        concurrency: 1,
-        writeTimes: clock.writeTimes,
-        writeVersions: clock.writeVersions,
-        finalVersions: clock.finalVersions,
-        ring: clock.ring,
-      }).done;
+      await writeSteadily(startVersions, options.warmupS! * 1000);
       await floodRun.done;
       (await system.publicVersions?.(skus))?.forEach((v, p) => (finals[p] = v));
       await generator.converge(nowMs() + options.settleS * 1000);
@@ -120,21 +123,7 @@ export async function limitsRun(system: RunningSystem, options: ScenarioOptions,
       // The flood is under way a second before the measured writes start, and ends after them.
       const floodRun = flooded ? startFlood(system, flooder, durationMs + 3000) : undefined;
       if (floodRun) await sleep(1000);
-      const written = await startWriter({
-        target: system.writeTarget,
-        skus,
-        startVersions,
-        mode: 'open',
-        rate: options.rate,
-        durationMs,
-        maxInFlight: products,
-        timed: true,
-        concurrency: 1,
-        writeTimes: clock.writeTimes,
-        writeVersions: clock.writeVersions,
-        finalVersions: clock.finalVersions,
-        ring: clock.ring,
-      }).done;
+      const written = await writeSteadily(startVersions, durationMs);
       (await system.publicVersions?.(skus))?.forEach((v, p) => (finals[p] = v));
       const converged = await generator.converge(nowMs() + options.settleS * 1000);
       lost += converged.lagging;
