@@ -46,6 +46,11 @@ export function noteResolvedSecretKey(request: FastifyRequest, key: string, merc
   resolvedSecretKeys.set(request, { key, merchantId });
 }
 
+/** The merchant whose secret key was noted as resolved on `request`, if any. */
+export function resolvedSecretMerchant(request: FastifyRequest): string | undefined {
+  return resolvedSecretKeys.get(request)?.merchantId;
+}
+
 export async function authenticate(request: FastifyRequest, keys: KeyCache, accept: 'secret' | 'any'): Promise<Caller> {
   const presented = requestKey(request);
   if (presented.kind === 'secret') {

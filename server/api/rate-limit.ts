@@ -5,7 +5,7 @@ import type { LimitCache } from '../access/merchant-limits.js';
 import type { HttpLimits } from '../config.js';
 import { connectRedis, type RedisClient, type RedisEndpoint } from '../bus/redis-endpoint.js';
 import { StockwireError, errorCodes } from '../errors.js';
-import { noteResolvedSecretKey, requestKey } from './auth.js';
+import { noteResolvedSecretKey, requestKey, resolvedSecretMerchant } from './auth.js';
 import { isMerchantWrite } from './merchant-writes.js';
 
 export interface RateLimitOptions {
@@ -75,7 +75,6 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
   });
 
   const spentWrites = options.merchantLimits.spentWrites;
-  const merchantOf = new WeakMap<FastifyRequest, string>();
   const writeLimitOf = new WeakMap<FastifyRequest, number>();
   let byIp: Limiter | undefined;
   let byMerchant: Limiter | undefined;
@@ -88,14 +87,14 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       max: perKey,
       timeWindow: WINDOW_MS,
       skipOnError: true,
-      keyGenerator: (r) => `k:${merchantOf.get(r) ?? r.ip}`,
+      keyGenerator: (r) => `k:${resolvedSecretMerchant(r) ?? r.ip}`,
     }));
   const writeLimiter = () =>
     (writesByMerchant ??= app.createRateLimit({
       max: (r) => writeLimitOf.get(r) ?? 0,
       timeWindow: WINDOW_MS,
       skipOnError: true,
-      keyGenerator: (r) => `w:${merchantOf.get(r) ?? r.ip}`,
+      keyGenerator: (r) => `w:${resolvedSecretMerchant(r) ?? r.ip}`,
     }));
 
   app.addHook('onRequest', async (request, reply) => {
@@ -115,7 +114,6 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
         const write = isMerchantWrite(request);
         const spent = write ? spentWrites.spent(merchantId) : undefined;
         if (spent !== undefined) return answerRefused(reply, spent.remainingMs, writeRefusal(spent.limit));
-        merchantOf.set(request, merchantId);
         noteResolvedSecretKey(request, presented.key, merchantId);
         if (perKey > 0) {
           const counted = await merchantLimiter()(request);
