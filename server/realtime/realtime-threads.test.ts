@@ -4,7 +4,7 @@ import { busBackends, databaseBackends } from '../../test/backends.js';
 import { MemoryBus } from '../bus/memory-bus.js';
 import { AmqpBus } from '../bus/amqp-bus.js';
 import { RedisBus } from '../bus/redis-bus.js';
-import type { StockBus } from '../bus/stock-bus.js';
+import { silentLogger, type StockBus } from '../bus/stock-bus.js';
 import { loadConfig } from '../config.js';
 import { gatewaySettings, startStockwire, type RunningStockwire } from '../main.js';
 import { publicView } from '../stock/views.js';
@@ -76,7 +76,7 @@ describe.each(busBackends())('realtime on two threads, $name bus', ({ redisUrl, 
       store: counted,
       keys: new KeyCache(store),
       bus,
-      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      logger: silentLogger,
     });
     new RealtimeMetrics(registry, () => threads.counts());
     const merchant = await store.createMerchant({ name: 'threads' });
