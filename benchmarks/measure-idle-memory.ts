@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../test/support/ports.js';
 import { createDatabase, deleteRedisPrefix, dropDatabase } from '../test/support/throwaway-services.js';
 import { waitFor } from '../test/support/wait.js';
-import { readTreeRss, startProcess } from './harness/child.js';
+import { readProc, readTreeRss, startProcess } from './harness/child.js';
 
 const { values } = parseArgs({
   options: {
@@ -76,11 +76,6 @@ interface Sample {
 
 const MB = 1024 * 1024;
 
-function statusKb(pid: number, field: string): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-}
-
 async function measureOnce(variant: Variant): Promise<Sample> {
   const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
   const database = `stockwire_idle_${runId}`;
@@ -114,10 +109,11 @@ async function measureOnce(variant: Variant): Promise<Sample> {
     );
     try {
       await new Promise((resolve) => setTimeout(resolve, settleMs));
+      const own = readProc(child.pid);
       return {
         treeMb: readTreeRss(child.pid) / MB,
-        anonMb: statusKb(child.pid, 'RssAnon') / 1024,
-        fileMb: statusKb(child.pid, 'RssFile') / 1024,
+        anonMb: (own?.anonRssBytes ?? 0) / MB,
+        fileMb: (own?.fileRssBytes ?? 0) / MB,
       };
     } finally {
       await child.stop();

@@ -20,6 +20,10 @@ export interface ProcSample {
   readonly rssBytes: number;
   /** Peak RSS over the process lifetime (VmHWM). */
   readonly peakRssBytes: number;
+  /** The part of RSS that is the process's own memory (RssAnon): heaps, stacks, buffers. */
+  readonly anonRssBytes: number;
+  /** The part of RSS that is mapped files (RssFile): the node binary, shared libraries, addons. */
+  readonly fileRssBytes: number;
 }
 
 /** Reads CPU and memory of any process from /proc; null when it is gone or unreadable. */
@@ -31,7 +35,7 @@ export function readProc(pid: number): ProcSample | null {
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-    return { cpuSeconds, rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM') };
+    return { cpuSeconds, rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), anonRssBytes: kb('RssAnon'), fileRssBytes: kb('RssFile') };
   } catch {
     return null;
   }
