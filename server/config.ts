@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { z } from 'zod';
+import * as v from 'valibot';
 
 /**
  * Every setting Stockwire reads, in one schema with its default. The environment is read once at
@@ -10,135 +10,157 @@ export type Role = (typeof roles)[number];
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const port = z.coerce.number().int().min(0).max(65535);
-const positiveInt = z.coerce.number().int().positive();
-const nonNegativeInt = z.coerce.number().int().min(0);
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+const NO_MAX = Number.MAX_SAFE_INTEGER;
 
-const databaseUrl = optionalString.refine((v) => v === undefined || /^(postgres(ql)?|mysql):\/\//.test(v), {
-  message: 'must be a postgres:// or mysql:// URL',
-});
-const redisUrl = optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
-  message: 'must be a redis:// or rediss:// URL',
-});
+/** A whole number from `min` to `max` (written as text in the environment), `fallback` when unset. */
+function wholeNumber(min: number, max: number, fallback: number) {
+  const range = max === NO_MAX ? `≥ ${min}` : `from ${min} to ${max}`;
+  return v.optional(
+    v.pipe(
+      v.unknown(),
+      v.transform(Number),
+      v.check((n) => Number.isInteger(n) && n >= min && n <= max, `must be a whole number ${range}`),
+    ),
+    fallback,
+  );
+}
+const port = (fallback: number) => wholeNumber(0, 65535, fallback);
+const positiveInt = (fallback: number, max = NO_MAX) => wholeNumber(1, max, fallback);
+const nonNegativeInt = (fallback: number, max = NO_MAX) => wholeNumber(0, max, fallback);
+const oneOf = <const T extends readonly [string, ...string[]]>(options: T, fallback: T[number]) =>
+  v.optional(v.picklist(options, `must be one of ${options.join(', ')}`), fallback);
+const text = (fallback: string) => v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty')), fallback);
+
+/** Unset or blank: undefined; otherwise the value, when `valid` says so. */
+function optionalString(valid: (value: string) => boolean = () => true, message = 'is not valid') {
+  return v.pipe(
+    v.optional(v.string()),
+    v.transform((value) => (value === undefined || value.trim() === '' ? undefined : value)),
+    v.check((value) => value === undefined || valid(value), message),
+  );
+}
+
+const databaseUrl = optionalString((value) => /^(postgres(ql)?|mysql):\/\//.test(value), 'must be a postgres:// or mysql:// URL');
+const redisUrl = optionalString((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL');
 /** `host:port,host:port,…` (IPv6 hosts in brackets): the seed nodes of a Redis Cluster. */
-const redisClusterNodes = optionalString.transform((v, ctx) => {
-  if (v === undefined) return undefined;
-  const nodes: RedisNodeAddress[] = [];
-  for (const part of v.split(',')) {
-    const match = /^\s*(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})\s*$/.exec(part);
-    const nodePort = Number(match?.[2]);
-    if (match === null || !(nodePort > 0 && nodePort <= 65535)) {
-      ctx.addIssue({ code: 'custom', message: 'must be host:port,host:port,… (a list of Redis Cluster nodes)' });
-      return z.NEVER;
+const redisClusterNodes = v.pipe(
+  optionalString(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    if (dataset.value === undefined) return undefined;
+    const nodes: RedisNodeAddress[] = [];
+    for (const part of dataset.value.split(',')) {
+      const match = /^\s*(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})\s*$/.exec(part);
+      const nodePort = Number(match?.[2]);
+      if (match === null || !(nodePort > 0 && nodePort <= 65535)) {
+        addIssue({ message: 'must be host:port,host:port,… (a list of Redis Cluster nodes)' });
+        return NEVER;
+      }
+      nodes.push({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port: nodePort });
     }
-    nodes.push({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port: nodePort });
-  }
-  return nodes;
-});
-const amqpUrl = optionalString.refine((v) => v === undefined || (/^amqps?:\/\//.test(v) && URL.canParse(v)), {
-  message: 'must be an amqp:// or amqps:// URL',
-});
-const wsUrl = optionalString.refine((v) => v === undefined || /^wss?:\/\//.test(v), {
-  message: 'must be a ws:// or wss:// URL',
-});
+    return nodes;
+  }),
+);
+const amqpUrl = optionalString((value) => /^amqps?:\/\//.test(value) && URL.canParse(value), 'must be an amqp:// or amqps:// URL');
+const wsUrl = optionalString((value) => /^wss?:\/\//.test(value), 'must be a ws:// or wss:// URL');
+const flag = (fallback: 'true' | 'false') => oneOf(['true', 'false'], fallback);
 
-const envSchema = z.object({
-  PORT: port.default(8080),
-  WS_PORT: port.default(9501),
-  HOST: z.string().min(1).default('127.0.0.1'),
+const envSchema = v.object({
+  PORT: port(8080),
+  WS_PORT: port(9501),
+  HOST: text('127.0.0.1'),
   DATABASE_URL: databaseUrl,
   REDIS_URL: redisUrl,
   REDIS_CLUSTER_NODES: redisClusterNodes,
-  REDIS_KEY_PREFIX: z
-    .string()
-    .max(64)
-    .regex(/^[^{}\s]*$/, { message: 'must not contain braces or spaces (they would break the hash tags)' })
-    .default('stockwire:'),
+  REDIS_KEY_PREFIX: v.optional(
+    v.pipe(
+      v.string(),
+      v.maxLength(64, 'must be at most 64 characters'),
+      v.regex(/^[^{}\s]*$/, 'must not contain braces or spaces (they would break the hash tags)'),
+    ),
+    'stockwire:',
+  ),
   AMQP_URL: amqpUrl,
   // AMQP exchange names: letters, digits, '-', '_', '.', ':'; the `amq.` prefix is the broker's own.
-  AMQP_EXCHANGE: z
-    .string()
-    .regex(/^[\w.:-]{1,255}$/, { message: "must be 1-255 letters, digits, '-', '_', '.' or ':'" })
-    .refine((v) => !v.startsWith('amq.'), { message: "must not start with 'amq.' (reserved by the broker)" })
-    .default('stockwire'),
-  DATA_DIR: z.string().min(1).default('./.stockwire'),
-  ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
-    message: 'must be at least 16 characters',
-  }),
-  ROLE: z.enum(roles).default('all'),
-  PUBLISH_INTERVAL_MS: nonNegativeInt.max(60_000).default(100),
+  AMQP_EXCHANGE: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[\w.:-]{1,255}$/, "must be 1-255 letters, digits, '-', '_', '.' or ':'"),
+      v.check((value) => !value.startsWith('amq.'), "must not start with 'amq.' (reserved by the broker)"),
+    ),
+    'stockwire',
+  ),
+  DATA_DIR: text('./.stockwire'),
+  ADMIN_TOKEN: optionalString((value) => value.length >= 16, 'must be at least 16 characters'),
+  ROLE: oneOf(roles, 'all'),
+  PUBLISH_INTERVAL_MS: nonNegativeInt(100, 60_000),
   // A hot product's fold window grows until each realtime thread pushes about this many frames a second, up to the longest window.
-  PUBLISH_INTERVAL_MAX_MS: nonNegativeInt.max(60_000).default(300),
-  PUBLISH_THREAD_FRAMES_PER_SECOND: positiveInt.default(20_000),
+  PUBLISH_INTERVAL_MAX_MS: nonNegativeInt(300, 60_000),
+  PUBLISH_THREAD_FRAMES_PER_SECOND: positiveInt(20_000),
   PUBLIC_WS_URL: wsUrl,
-  LOG_LEVEL: z.enum(logLevels).default('info'),
-  METRICS_PORT: port.default(9464),
-  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_LEVEL: oneOf(logLevels, 'info'),
+  METRICS_PORT: port(9464),
+  METRICS_HOST: text('127.0.0.1'),
 
   // HTTP limits
-  BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
-  MULTI_GET_MAX_SKUS: positiveInt.default(100),
-  BATCH_MAX_ITEMS: positiveInt.default(1000),
-  SKU_MAX_LENGTH: positiveInt.max(512).default(128),
-  JSON_MAX_DEPTH: positiveInt.max(1000).default(32),
-  RATE_LIMIT_PER_KEY_PER_MINUTE: nonNegativeInt.default(120_000),
-  RATE_LIMIT_PER_IP_PER_MINUTE: nonNegativeInt.default(6000),
-  TRUST_PROXY_HOPS: nonNegativeInt.max(10).default(0),
-  IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
-  PUBLISHABLE_KEY_GRACE_HOURS: nonNegativeInt.default(24),
-  RESERVATION_DEFAULT_TTL_SECONDS: positiveInt.default(600),
-  RESERVATION_MAX_TTL_SECONDS: positiveInt.default(86_400),
-  RESERVATION_SWEEP_INTERVAL_MS: positiveInt.default(1000),
-  WRITE_COMBINE_MAX_ITEMS: positiveInt.max(10_000).default(100),
-  DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false']).default('true'),
+  BODY_LIMIT_BYTES: positiveInt(256 * 1024),
+  MULTI_GET_MAX_SKUS: positiveInt(100),
+  BATCH_MAX_ITEMS: positiveInt(1000),
+  SKU_MAX_LENGTH: positiveInt(128, 512),
+  JSON_MAX_DEPTH: positiveInt(32, 1000),
+  RATE_LIMIT_PER_KEY_PER_MINUTE: nonNegativeInt(120_000),
+  RATE_LIMIT_PER_IP_PER_MINUTE: nonNegativeInt(6000),
+  TRUST_PROXY_HOPS: nonNegativeInt(0, 10),
+  IDEMPOTENCY_TTL_HOURS: positiveInt(24),
+  PUBLISHABLE_KEY_GRACE_HOURS: nonNegativeInt(24),
+  RESERVATION_DEFAULT_TTL_SECONDS: positiveInt(600),
+  RESERVATION_MAX_TTL_SECONDS: positiveInt(86_400),
+  RESERVATION_SWEEP_INTERVAL_MS: positiveInt(1000),
+  WRITE_COMBINE_MAX_ITEMS: positiveInt(100, 10_000),
+  DATABASE_PREPARED_STATEMENTS: flag('true'),
 
   // Realtime limits
-  WS_MAX_SUBSCRIPTIONS: positiveInt.default(500),
-  WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
-  WS_IDLE_TIMEOUT_SECONDS: positiveInt.min(8).default(120),
-  WS_MAX_BACKPRESSURE_BYTES: positiveInt.default(256 * 1024),
-  WS_MAX_MESSAGES_PER_SECOND: positiveInt.default(50),
+  WS_MAX_SUBSCRIPTIONS: positiveInt(500),
+  WS_MAX_FRAME_BYTES: positiveInt(16 * 1024),
+  WS_IDLE_TIMEOUT_SECONDS: wholeNumber(8, NO_MAX, 120),
+  WS_MAX_BACKPRESSURE_BYTES: positiveInt(256 * 1024),
+  WS_MAX_MESSAGES_PER_SECOND: positiveInt(50),
   // Sized for carrier-grade NAT, where many shoppers (and their tabs) share one public address.
-  WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(500),
-  WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt.default(1000),
-  WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt.default(2000),
+  WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt(500),
+  WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt(1000),
+  WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt(2000),
   // A client that keeps sending past its limits is closed (1008) rather than read and refused forever.
-  WS_MAX_REFUSED_FRAMES: nonNegativeInt.default(10),
-  WS_ABUSE_WAIT_SECONDS: nonNegativeInt.default(30),
-  WS_THREADS: positiveInt.max(256).default(availableParallelism()),
+  WS_MAX_REFUSED_FRAMES: nonNegativeInt(10),
+  WS_ABUSE_WAIT_SECONDS: nonNegativeInt(30),
+  WS_THREADS: positiveInt(Math.min(availableParallelism(), 256), 256),
   // Live viewer counts: frames per product at most this often, and a node's counts expire this long after its last report.
-  VIEWERS_INTERVAL_MS: positiveInt.min(100).max(60_000).default(2000),
-  VIEWERS_EXPIRY_MS: positiveInt.max(600_000).default(6000),
+  VIEWERS_INTERVAL_MS: wholeNumber(100, 60_000, 2000),
+  VIEWERS_EXPIRY_MS: positiveInt(6000, 600_000),
 
   // Webhooks
-  WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
-  WEBHOOK_RETRY_BASE_MS: positiveInt.default(1000),
-  WEBHOOK_RETRY_MAX_DELAY_MS: positiveInt.default(3_600_000),
-  WEBHOOK_RETRY_HOURS: positiveInt.default(24),
-  WEBHOOK_DISABLE_AFTER_HOURS: positiveInt.default(72),
-  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
-  WEBHOOKS_PER_MERCHANT: positiveInt.default(10),
-  WEBHOOK_POLL_INTERVAL_MS: positiveInt.default(500),
-  WEBHOOK_BATCH_SIZE: positiveInt.max(1000).default(50),
+  WEBHOOK_TIMEOUT_MS: positiveInt(10_000, 60_000),
+  WEBHOOK_RETRY_BASE_MS: positiveInt(1000),
+  WEBHOOK_RETRY_MAX_DELAY_MS: positiveInt(3_600_000),
+  WEBHOOK_RETRY_HOURS: positiveInt(24),
+  WEBHOOK_DISABLE_AFTER_HOURS: positiveInt(72),
+  WEBHOOK_ALLOW_PRIVATE: flag('false'),
+  WEBHOOKS_PER_MERCHANT: positiveInt(10),
+  WEBHOOK_POLL_INTERVAL_MS: positiveInt(500),
+  WEBHOOK_BATCH_SIZE: positiveInt(50, 1000),
 
   // Per-merchant limits (platform defaults; an admin sets a merchant's own) and usage
-  MERCHANT_MAX_CONNECTIONS: nonNegativeInt.default(0),
-  MERCHANT_MAX_PRODUCTS: nonNegativeInt.default(0),
-  MERCHANT_WRITES_PER_MINUTE: nonNegativeInt.default(0),
-  MERCHANT_CONNECTIONS_SHARE_INTERVAL_MS: positiveInt.min(100).max(60_000).default(2000),
-  USAGE_FLUSH_INTERVAL_MS: positiveInt.min(100).max(300_000).default(5000),
-  USAGE_KEEP_DAYS: positiveInt.max(3650).default(90),
-  USAGE_ORIGINS_PER_MERCHANT: positiveInt.max(10_000).default(100),
+  MERCHANT_MAX_CONNECTIONS: nonNegativeInt(0),
+  MERCHANT_MAX_PRODUCTS: nonNegativeInt(0),
+  MERCHANT_WRITES_PER_MINUTE: nonNegativeInt(0),
+  MERCHANT_CONNECTIONS_SHARE_INTERVAL_MS: wholeNumber(100, 60_000, 2000),
+  USAGE_FLUSH_INTERVAL_MS: wholeNumber(100, 300_000, 5000),
+  USAGE_KEEP_DAYS: positiveInt(90, 3650),
+  USAGE_ORIGINS_PER_MERCHANT: positiveInt(100, 10_000),
   // Merchant console
-  CONSOLE_SESSION_IDLE_MINUTES: positiveInt.max(24 * 60).default(30),
-  CONSOLE_SESSION_MAX_HOURS: positiveInt.max(24 * 7).default(8),
-  CONSOLE_STREAMS_PER_MERCHANT: positiveInt.default(10),
-  CONSOLE_STREAM_MAX_PRODUCTS: positiveInt.max(10_000).default(1000),
-  CONSOLE_STREAM_REFRESH_SECONDS: positiveInt.max(3600).default(10),
+  CONSOLE_SESSION_IDLE_MINUTES: positiveInt(30, 24 * 60),
+  CONSOLE_SESSION_MAX_HOURS: positiveInt(8, 24 * 7),
+  CONSOLE_STREAMS_PER_MERCHANT: positiveInt(10),
+  CONSOLE_STREAM_MAX_PRODUCTS: positiveInt(1000, 10_000),
+  CONSOLE_STREAM_REFRESH_SECONDS: positiveInt(10, 3600),
 });
 
 /** Settings whose value is never echoed (a typo in a token is still the token). */
@@ -300,13 +322,13 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+  const parsed = v.safeParse(envSchema, env, { abortEarly: true });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const variable = String(issue.path[0] ?? 'environment');
+    const issue = parsed.issues[0];
+    const variable = v.getDotPath(issue) ?? 'environment';
     throw new ConfigError(`Invalid ${variable}${shownValue(variable, env[variable])}: ${issue.message}`);
   }
-  const e = parsed.data;
+  const e = parsed.output;
   if (e.REDIS_URL !== undefined && e.REDIS_CLUSTER_NODES !== undefined) {
     throw new ConfigError('Invalid REDIS_CLUSTER_NODES: set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
   }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import { stockStatuses, type StockChange } from '../stock/types.js';
 import { publicFields } from '../stock/views.js';
 import { MAX_VIEWER_COUNTS_PER_MESSAGE, merchantMessageTypes, type ControlMessage } from './control-message.js';
@@ -8,15 +8,18 @@ import { MAX_VIEWER_COUNTS_PER_MESSAGE, merchantMessageTypes, type ControlMessag
  * messages). The decoders validate and never throw: a bad payload from Redis is dropped, never
  * allowed to break the subscriber loop.
  */
-const publicStockSchema = z.strictObject({
-  sku: z.string().min(1).max(512),
-  status: z.enum(stockStatuses),
-  available: z.number().int().min(0).optional(),
-  version: z.number().int().min(0),
+const text = (maxLength: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(maxLength));
+const wholeNumber = (max = Number.MAX_SAFE_INTEGER) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max));
+
+const publicStockSchema = v.strictObject({
+  sku: text(512),
+  status: v.picklist(stockStatuses),
+  available: v.optional(wholeNumber()),
+  version: wholeNumber(),
 });
 
-const changeSchema = z.strictObject({
-  m: z.string().min(1).max(256),
+const changeSchema = v.strictObject({
+  m: text(256),
   v: publicStockSchema,
 });
 
@@ -25,29 +28,27 @@ export function encodeChange(change: StockChange): string {
 }
 
 export function decodeChange(raw: string | Buffer | null | undefined): StockChange | undefined {
-  const parsed = changeSchema.safeParse(parseJson(raw));
+  const parsed = v.safeParse(changeSchema, parseJson(raw), { abortEarly: true });
   if (!parsed.success) return undefined;
-  return { merchantId: parsed.data.m, view: publicFields(parsed.data.v) };
+  return { merchantId: parsed.output.m, view: publicFields(parsed.output.v) };
 }
 
-const merchantControlSchema = z.strictObject({
+const merchantControlSchema = v.strictObject({
   /** The sending node, so it can skip its own message (it delivered it locally already). */
-  n: z.string().min(1).max(64),
-  t: z.enum(merchantMessageTypes),
-  m: z.string().min(1).max(256),
+  n: text(64),
+  t: v.picklist(merchantMessageTypes),
+  m: text(256),
 });
 
 /** Viewer counts travel as `[merchantId, sku, count, asks (0/1)]` tuples: many per message, so small. */
-const viewersControlSchema = z.strictObject({
-  n: z.string().min(1).max(64),
-  t: z.literal('viewers'),
-  c: z.string().min(1).max(64),
-  v: z
-    .array(z.tuple([z.string().min(1).max(256), z.string().min(1).max(512), z.number().int().min(0).max(1_000_000_000), z.union([z.literal(0), z.literal(1)])]))
-    .max(MAX_VIEWER_COUNTS_PER_MESSAGE),
+const viewersControlSchema = v.strictObject({
+  n: text(64),
+  t: v.literal('viewers'),
+  c: text(64),
+  v: v.pipe(v.array(v.tuple([text(256), text(512), wholeNumber(1_000_000_000), v.picklist([0, 1])])), v.maxLength(MAX_VIEWER_COUNTS_PER_MESSAGE)),
 });
 
-const controlSchema = z.discriminatedUnion('t', [merchantControlSchema, viewersControlSchema]);
+const controlSchema = v.variant('t', [merchantControlSchema, viewersControlSchema]);
 
 /** A control message as it travels, tagged with the node that sent it. */
 export interface SentControlMessage {
@@ -62,9 +63,9 @@ export function encodeControl(nodeId: string, message: ControlMessage): string {
 }
 
 export function decodeControl(raw: string | Buffer | null | undefined): SentControlMessage | undefined {
-  const parsed = controlSchema.safeParse(parseJson(raw));
+  const parsed = v.safeParse(controlSchema, parseJson(raw), { abortEarly: true });
   if (!parsed.success) return undefined;
-  const data = parsed.data;
+  const data = parsed.output;
   if (data.t !== 'viewers') return { nodeId: data.n, message: { type: data.t, merchantId: data.m } };
   const counts = data.v.map(([merchantId, sku, count, asks]) => ({ merchantId, sku, count, asks: asks === 1 }));
   return { nodeId: data.n, message: { type: 'viewers', counter: data.c, counts } };
