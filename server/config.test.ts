@@ -26,8 +26,21 @@ describe('configuration errors', () => {
     expect(startupLine({ DATABASE_URL: 'sqlite://u:p%40ss@db/x' })).not.toContain('p%40ss');
   });
 
-  it('still echo ordinary values, so the line says what was wrong', () => {
-    expect(startupLine({ PORT: 'eighty' })).toMatch(/^Invalid PORT="eighty"/);
+  it('still echo ordinary values, so the line says what was wrong and what is allowed', () => {
+    expect(startupLine({ PORT: 'eighty' })).toBe('Invalid PORT="eighty": must be a whole number from 0 to 65535');
+    expect(startupLine({ WS_IDLE_TIMEOUT_SECONDS: '2.5' })).toBe('Invalid WS_IDLE_TIMEOUT_SECONDS="2.5": must be a whole number ≥ 8');
+    expect(startupLine({ ROLE: 'worker' })).toBe('Invalid ROLE="worker": must be one of api, realtime, all');
+    expect(startupLine({ HOST: '' })).toBe('Invalid HOST="": must not be empty');
+  });
+
+  it('fill every unset setting with its default, as numbers where they are numbers', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(8080);
+    expect(config.realtime.idleTimeoutSeconds).toBe(120);
+    expect(config.webhooks.allowPrivate).toBe(false);
+    expect(config.databasePreparedStatements).toBe(true);
+    expect(config.wsThreads).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ PORT: '0', WS_PORT: '9600', DATABASE_URL: '  ' })).toMatchObject({ port: 0, wsPort: 9600, databaseUrl: undefined });
   });
 });
 
