@@ -1,9 +1,8 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2 --optimize-for-size --v8-pool-size=1
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --optimize-for-size --v8-pool-size=1
 // Idle memory (benchmarks/measure-idle-memory.ts): a 2 MB young generation (V8's default grows to 16 MB),
-// V8's size-over-speed heuristics, one V8 helper thread and one malloc arena (glibc would make one per
-// thread) that returns free memory past 128 KiB keep an idle node with two realtime threads near 94 MB RSS
-// instead of ~120. Their cost under load is in benchmarks/results/MEMORY.md. `node dist/cli.js` without
-// them runs too, with more memory.
+// V8's size-over-speed heuristics, one V8 helper thread and two malloc arenas (glibc makes one per
+// thread) keep an idle node with two realtime threads near 97 MB RSS instead of ~120. Their cost under
+// load is in benchmarks/results/MEMORY.md. `node dist/cli.js` without them runs too, with more memory.
 import { Command } from 'commander';
 import { ConfigError, loadConfig, maskUrlCredentials, type Config } from './config.js';
 import { createLogger } from './log.js';
