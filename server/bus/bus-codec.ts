@@ -3,14 +3,14 @@ import { stockStatuses, type StockChange } from '../stock/types.js';
 import { publicFields } from '../stock/views.js';
 import { MAX_VIEWER_COUNTS_PER_MESSAGE, merchantMessageTypes, type ControlMessage } from './control-message.js';
 
+const text = (maxLength: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(maxLength));
+const wholeNumber = (max = Number.MAX_SAFE_INTEGER) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max));
+
 /**
  * The one codec for everything the bus puts into Redis (cache values, change events, control
  * messages). The decoders validate and never throw: a bad payload from Redis is dropped, never
  * allowed to break the subscriber loop.
  */
-const text = (maxLength: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(maxLength));
-const wholeNumber = (max = Number.MAX_SAFE_INTEGER) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max));
-
 const publicStockSchema = v.strictObject({
   sku: text(512),
   status: v.picklist(stockStatuses),
