@@ -13,7 +13,7 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const NO_MAX = Number.MAX_SAFE_INTEGER;
 
 /** A whole number from `min` to `max` (written as text in the environment), `fallback` when unset. */
-function wholeNumber(min: number, max: number, fallback: number) {
+function wholeNumber(fallback: number, { min = 0, max = NO_MAX }: { min?: number; max?: number } = {}) {
   const range = max === NO_MAX ? `≥ ${min}` : `from ${min} to ${max}`;
   return v.optional(
     v.pipe(
@@ -24,27 +24,25 @@ function wholeNumber(min: number, max: number, fallback: number) {
     fallback,
   );
 }
-const port = (fallback: number) => wholeNumber(0, 65535, fallback);
-const positiveInt = (fallback: number, max = NO_MAX) => wholeNumber(1, max, fallback);
-const nonNegativeInt = (fallback: number, max = NO_MAX) => wholeNumber(0, max, fallback);
+const port = (fallback: number) => wholeNumber(fallback, { max: 65535 });
 const oneOf = <const T extends readonly [string, ...string[]]>(options: T, fallback: T[number]) =>
   v.optional(v.picklist(options, `must be one of ${options.join(', ')}`), fallback);
 const text = (fallback: string) => v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty')), fallback);
 
-/** Unset or blank: undefined; otherwise the value, when `valid` says so. */
-function optionalString(valid: (value: string) => boolean = () => true, message = 'is not valid') {
-  return v.pipe(
-    v.optional(v.string()),
-    v.transform((value) => (value === undefined || value.trim() === '' ? undefined : value)),
-    v.check((value) => value === undefined || valid(value), message),
-  );
-}
+/** Unset or blank: undefined; otherwise the value. */
+const unsetWhenBlank = v.pipe(
+  v.optional(v.string()),
+  v.transform((value) => (value === undefined || value.trim() === '' ? undefined : value)),
+);
+/** `unsetWhenBlank`, and a value must pass `valid`. */
+const optionalString = (valid: (value: string) => boolean, message: string) =>
+  v.pipe(unsetWhenBlank, v.check((value) => value === undefined || valid(value), message));
 
 const databaseUrl = optionalString((value) => /^(postgres(ql)?|mysql):\/\//.test(value), 'must be a postgres:// or mysql:// URL');
 const redisUrl = optionalString((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL');
 /** `host:port,host:port,…` (IPv6 hosts in brackets): the seed nodes of a Redis Cluster. */
 const redisClusterNodes = v.pipe(
-  optionalString(),
+  unsetWhenBlank,
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     if (dataset.value === undefined) return undefined;
     const nodes: RedisNodeAddress[] = [];
@@ -92,75 +90,75 @@ const envSchema = v.object({
   DATA_DIR: text('./.stockwire'),
   ADMIN_TOKEN: optionalString((value) => value.length >= 16, 'must be at least 16 characters'),
   ROLE: oneOf(roles, 'all'),
-  PUBLISH_INTERVAL_MS: nonNegativeInt(100, 60_000),
+  PUBLISH_INTERVAL_MS: wholeNumber(100, { max: 60_000 }),
   // A hot product's fold window grows until each realtime thread pushes about this many frames a second, up to the longest window.
-  PUBLISH_INTERVAL_MAX_MS: nonNegativeInt(300, 60_000),
-  PUBLISH_THREAD_FRAMES_PER_SECOND: positiveInt(20_000),
+  PUBLISH_INTERVAL_MAX_MS: wholeNumber(300, { max: 60_000 }),
+  PUBLISH_THREAD_FRAMES_PER_SECOND: wholeNumber(20_000, { min: 1 }),
   PUBLIC_WS_URL: wsUrl,
   LOG_LEVEL: oneOf(logLevels, 'info'),
   METRICS_PORT: port(9464),
   METRICS_HOST: text('127.0.0.1'),
 
   // HTTP limits
-  BODY_LIMIT_BYTES: positiveInt(256 * 1024),
-  MULTI_GET_MAX_SKUS: positiveInt(100),
-  BATCH_MAX_ITEMS: positiveInt(1000),
-  SKU_MAX_LENGTH: positiveInt(128, 512),
-  JSON_MAX_DEPTH: positiveInt(32, 1000),
-  RATE_LIMIT_PER_KEY_PER_MINUTE: nonNegativeInt(120_000),
-  RATE_LIMIT_PER_IP_PER_MINUTE: nonNegativeInt(6000),
-  TRUST_PROXY_HOPS: nonNegativeInt(0, 10),
-  IDEMPOTENCY_TTL_HOURS: positiveInt(24),
-  PUBLISHABLE_KEY_GRACE_HOURS: nonNegativeInt(24),
-  RESERVATION_DEFAULT_TTL_SECONDS: positiveInt(600),
-  RESERVATION_MAX_TTL_SECONDS: positiveInt(86_400),
-  RESERVATION_SWEEP_INTERVAL_MS: positiveInt(1000),
-  WRITE_COMBINE_MAX_ITEMS: positiveInt(100, 10_000),
+  BODY_LIMIT_BYTES: wholeNumber(256 * 1024, { min: 1 }),
+  MULTI_GET_MAX_SKUS: wholeNumber(100, { min: 1 }),
+  BATCH_MAX_ITEMS: wholeNumber(1000, { min: 1 }),
+  SKU_MAX_LENGTH: wholeNumber(128, { min: 1, max: 512 }),
+  JSON_MAX_DEPTH: wholeNumber(32, { min: 1, max: 1000 }),
+  RATE_LIMIT_PER_KEY_PER_MINUTE: wholeNumber(120_000),
+  RATE_LIMIT_PER_IP_PER_MINUTE: wholeNumber(6000),
+  TRUST_PROXY_HOPS: wholeNumber(0, { max: 10 }),
+  IDEMPOTENCY_TTL_HOURS: wholeNumber(24, { min: 1 }),
+  PUBLISHABLE_KEY_GRACE_HOURS: wholeNumber(24),
+  RESERVATION_DEFAULT_TTL_SECONDS: wholeNumber(600, { min: 1 }),
+  RESERVATION_MAX_TTL_SECONDS: wholeNumber(86_400, { min: 1 }),
+  RESERVATION_SWEEP_INTERVAL_MS: wholeNumber(1000, { min: 1 }),
+  WRITE_COMBINE_MAX_ITEMS: wholeNumber(100, { min: 1, max: 10_000 }),
   DATABASE_PREPARED_STATEMENTS: flag('true'),
 
   // Realtime limits
-  WS_MAX_SUBSCRIPTIONS: positiveInt(500),
-  WS_MAX_FRAME_BYTES: positiveInt(16 * 1024),
-  WS_IDLE_TIMEOUT_SECONDS: wholeNumber(8, NO_MAX, 120),
-  WS_MAX_BACKPRESSURE_BYTES: positiveInt(256 * 1024),
-  WS_MAX_MESSAGES_PER_SECOND: positiveInt(50),
+  WS_MAX_SUBSCRIPTIONS: wholeNumber(500, { min: 1 }),
+  WS_MAX_FRAME_BYTES: wholeNumber(16 * 1024, { min: 1 }),
+  WS_IDLE_TIMEOUT_SECONDS: wholeNumber(120, { min: 8 }),
+  WS_MAX_BACKPRESSURE_BYTES: wholeNumber(256 * 1024, { min: 1 }),
+  WS_MAX_MESSAGES_PER_SECOND: wholeNumber(50, { min: 1 }),
   // Sized for carrier-grade NAT, where many shoppers (and their tabs) share one public address.
-  WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt(500),
-  WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: nonNegativeInt(1000),
-  WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: nonNegativeInt(2000),
+  WS_MAX_CONNECTIONS_PER_IP: wholeNumber(500),
+  WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: wholeNumber(1000),
+  WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: wholeNumber(2000),
   // A client that keeps sending past its limits is closed (1008) rather than read and refused forever.
-  WS_MAX_REFUSED_FRAMES: nonNegativeInt(10),
-  WS_ABUSE_WAIT_SECONDS: nonNegativeInt(30),
-  WS_THREADS: positiveInt(Math.min(availableParallelism(), 256), 256),
+  WS_MAX_REFUSED_FRAMES: wholeNumber(10),
+  WS_ABUSE_WAIT_SECONDS: wholeNumber(30),
+  WS_THREADS: wholeNumber(Math.min(availableParallelism(), 256), { min: 1, max: 256 }),
   // Live viewer counts: frames per product at most this often, and a node's counts expire this long after its last report.
-  VIEWERS_INTERVAL_MS: wholeNumber(100, 60_000, 2000),
-  VIEWERS_EXPIRY_MS: positiveInt(6000, 600_000),
+  VIEWERS_INTERVAL_MS: wholeNumber(2000, { min: 100, max: 60_000 }),
+  VIEWERS_EXPIRY_MS: wholeNumber(6000, { min: 1, max: 600_000 }),
 
   // Webhooks
-  WEBHOOK_TIMEOUT_MS: positiveInt(10_000, 60_000),
-  WEBHOOK_RETRY_BASE_MS: positiveInt(1000),
-  WEBHOOK_RETRY_MAX_DELAY_MS: positiveInt(3_600_000),
-  WEBHOOK_RETRY_HOURS: positiveInt(24),
-  WEBHOOK_DISABLE_AFTER_HOURS: positiveInt(72),
+  WEBHOOK_TIMEOUT_MS: wholeNumber(10_000, { min: 1, max: 60_000 }),
+  WEBHOOK_RETRY_BASE_MS: wholeNumber(1000, { min: 1 }),
+  WEBHOOK_RETRY_MAX_DELAY_MS: wholeNumber(3_600_000, { min: 1 }),
+  WEBHOOK_RETRY_HOURS: wholeNumber(24, { min: 1 }),
+  WEBHOOK_DISABLE_AFTER_HOURS: wholeNumber(72, { min: 1 }),
   WEBHOOK_ALLOW_PRIVATE: flag('false'),
-  WEBHOOKS_PER_MERCHANT: positiveInt(10),
-  WEBHOOK_POLL_INTERVAL_MS: positiveInt(500),
-  WEBHOOK_BATCH_SIZE: positiveInt(50, 1000),
+  WEBHOOKS_PER_MERCHANT: wholeNumber(10, { min: 1 }),
+  WEBHOOK_POLL_INTERVAL_MS: wholeNumber(500, { min: 1 }),
+  WEBHOOK_BATCH_SIZE: wholeNumber(50, { min: 1, max: 1000 }),
 
   // Per-merchant limits (platform defaults; an admin sets a merchant's own) and usage
-  MERCHANT_MAX_CONNECTIONS: nonNegativeInt(0),
-  MERCHANT_MAX_PRODUCTS: nonNegativeInt(0),
-  MERCHANT_WRITES_PER_MINUTE: nonNegativeInt(0),
-  MERCHANT_CONNECTIONS_SHARE_INTERVAL_MS: wholeNumber(100, 60_000, 2000),
-  USAGE_FLUSH_INTERVAL_MS: wholeNumber(100, 300_000, 5000),
-  USAGE_KEEP_DAYS: positiveInt(90, 3650),
-  USAGE_ORIGINS_PER_MERCHANT: positiveInt(100, 10_000),
+  MERCHANT_MAX_CONNECTIONS: wholeNumber(0),
+  MERCHANT_MAX_PRODUCTS: wholeNumber(0),
+  MERCHANT_WRITES_PER_MINUTE: wholeNumber(0),
+  MERCHANT_CONNECTIONS_SHARE_INTERVAL_MS: wholeNumber(2000, { min: 100, max: 60_000 }),
+  USAGE_FLUSH_INTERVAL_MS: wholeNumber(5000, { min: 100, max: 300_000 }),
+  USAGE_KEEP_DAYS: wholeNumber(90, { min: 1, max: 3650 }),
+  USAGE_ORIGINS_PER_MERCHANT: wholeNumber(100, { min: 1, max: 10_000 }),
   // Merchant console
-  CONSOLE_SESSION_IDLE_MINUTES: positiveInt(30, 24 * 60),
-  CONSOLE_SESSION_MAX_HOURS: positiveInt(8, 24 * 7),
-  CONSOLE_STREAMS_PER_MERCHANT: positiveInt(10),
-  CONSOLE_STREAM_MAX_PRODUCTS: positiveInt(1000, 10_000),
-  CONSOLE_STREAM_REFRESH_SECONDS: positiveInt(10, 3600),
+  CONSOLE_SESSION_IDLE_MINUTES: wholeNumber(30, { min: 1, max: 24 * 60 }),
+  CONSOLE_SESSION_MAX_HOURS: wholeNumber(8, { min: 1, max: 24 * 7 }),
+  CONSOLE_STREAMS_PER_MERCHANT: wholeNumber(10, { min: 1 }),
+  CONSOLE_STREAM_MAX_PRODUCTS: wholeNumber(1000, { min: 1, max: 10_000 }),
+  CONSOLE_STREAM_REFRESH_SECONDS: wholeNumber(10, { min: 1, max: 3600 }),
 });
 
 /** Settings whose value is never echoed (a typo in a token is still the token). */
