@@ -33,6 +33,14 @@ describe('configuration errors', () => {
     expect(startupLine({ HOST: '' })).toBe('Invalid HOST="": must not be empty');
   });
 
+  it('hold every setting to its bounds', () => {
+    expect(startupLine({ REDIS_KEY_PREFIX: 'x'.repeat(65) })).toMatch(/^Invalid REDIS_KEY_PREFIX="x+": must be at most 64 characters$/);
+    expect(startupLine({ REDIS_KEY_PREFIX: 'shop{1}:' })).toMatch(/^Invalid REDIS_KEY_PREFIX="shop\{1\}:": must not contain braces or spaces/);
+    expect(startupLine({ WS_THREADS: '257' })).toBe('Invalid WS_THREADS="257": must be a whole number from 1 to 256');
+    expect(startupLine({ TRUST_PROXY_HOPS: '-1' })).toBe('Invalid TRUST_PROXY_HOPS="-1": must be a whole number from 0 to 10');
+    expect(loadConfig({ WS_THREADS: '256', TRUST_PROXY_HOPS: '10', REDIS_KEY_PREFIX: 'x'.repeat(64) })).toMatchObject({ wsThreads: 256, redisKeyPrefix: 'x'.repeat(64) });
+  });
+
   it('fill every unset setting with its default, as numbers where they are numbers', () => {
     const config = loadConfig({});
     expect(config.port).toBe(8080);
