@@ -35,11 +35,11 @@ const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 const rounds = Number(values.rounds);
 
-/** CPU seconds (user + system, all threads) of the server so far. */
-function cpuSeconds(pid: number): number {
+/** CPU seconds (user + system, all threads) of the server so far, and the system part of them. */
+function cpuSeconds(pid: number): { all: number; kernel: number } {
   const sample = readProc(pid);
   if (sample === null) throw new Error(`the server (pid ${pid}) is gone`);
-  return sample.cpuSeconds;
+  return { all: sample.cpuSeconds, kernel: sample.kernelCpuSeconds };
 }
 
 async function closedLoop(n: number, lanes: number, one: () => Promise<number>): Promise<Map<number, number>> {
@@ -109,24 +109,25 @@ try {
     'refused upgrade (429)': () => upgrade(wsUrl, system.origin, upgradeAgent),
     'accepted adjust': () => writerClient.request('POST', `/v1/stock/${writerSkus[nextSku++ % writerSkus.length]}/adjust`, { delta: 1 }).then((r) => r.status),
   };
-  const totals = new Map<string, { cpu: number; n: number; statuses: Map<number, number> }>();
+  const totals = new Map<string, { cpu: number; kernel: number; n: number; statuses: Map<number, number> }>();
   for (let round = 0; round < rounds; round++) {
     for (const [kind, one] of Object.entries(kinds).filter(([k]) => values.only === undefined || k.includes(values.only!))) {
       await closedLoop(200, concurrency, one); // warm
       const before = cpuSeconds(pid);
       const statuses = await closedLoop(requests, concurrency, one);
-      const spent = cpuSeconds(pid) - before;
-      const total = totals.get(kind) ?? { cpu: 0, n: 0, statuses: new Map() };
-      total.cpu += spent;
+      const after = cpuSeconds(pid);
+      const total = totals.get(kind) ?? { cpu: 0, kernel: 0, n: 0, statuses: new Map() };
+      total.cpu += after.all - before.all;
+      total.kernel += after.kernel - before.kernel;
       total.n += requests;
       for (const [s, c] of statuses) total.statuses.set(s, (total.statuses.get(s) ?? 0) + c);
       totals.set(kind, total);
     }
   }
-  console.log(`| request | server CPU µs each | answered |`);
-  console.log(`|---|---:|---|`);
+  console.log(`| request | server CPU µs each | of which in the kernel | answered |`);
+  console.log(`|---|---:|---:|---|`);
   for (const [kind, t] of totals) {
-    console.log(`| ${kind} | ${Math.round((t.cpu / t.n) * 1e6)} | ${[...t.statuses].map(([s, c]) => `${c} × ${s}`).join(', ')} |`);
+    console.log(`| ${kind} | ${Math.round((t.cpu / t.n) * 1e6)} | ${Math.round((t.kernel / t.n) * 1e6)} | ${[...t.statuses].map(([s, c]) => `${c} × ${s}`).join(', ')} |`);
   }
   client.close();
   writerClient.close();

@@ -17,6 +17,8 @@ const CLOCK_TICKS = 100; // USER_HZ on Linux
 export interface ProcSample {
   /** user + system CPU seconds so far. */
   readonly cpuSeconds: number;
+  /** The part of cpuSeconds spent in the kernel (stime): syscalls, and on loopback the peer's TCP receive work. */
+  readonly kernelCpuSeconds: number;
   readonly rssBytes: number;
   /** Peak RSS over the process lifetime (VmHWM). */
   readonly peakRssBytes: number;
@@ -32,10 +34,11 @@ export function readProc(pid: number): ProcSample | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    const kernelCpuSeconds = Number(fields[12]) / CLOCK_TICKS;
+    const cpuSeconds = Number(fields[11]) / CLOCK_TICKS + kernelCpuSeconds;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-    return { cpuSeconds, rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), anonRssBytes: kb('RssAnon'), fileRssBytes: kb('RssFile') };
+    return { cpuSeconds, kernelCpuSeconds, rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), anonRssBytes: kb('RssAnon'), fileRssBytes: kb('RssFile') };
   } catch {
     return null;
   }
