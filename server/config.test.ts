@@ -131,8 +131,8 @@ describe('VIEWERS_INTERVAL_MS and VIEWERS_EXPIRY_MS', () => {
 });
 
 describe('PUBLISH_INTERVAL_MS, PUBLISH_INTERVAL_MAX_MS and PUBLISH_THREAD_FRAMES_PER_SECOND', () => {
-  it('default to 100 to 300 ms windows and 20,000 frames a second per thread, and read all three', () => {
-    expect(loadConfig({}).folding).toEqual({ intervalMs: 100, maxIntervalMs: 300, threadFramesPerSecond: 20_000 });
+  it('default to 100 to 1,000 ms windows and 10,000 frames a second per thread, and read all three', () => {
+    expect(loadConfig({}).folding).toEqual({ intervalMs: 100, maxIntervalMs: 1000, threadFramesPerSecond: 10_000 });
     expect(loadConfig({ PUBLISH_INTERVAL_MS: '0', PUBLISH_INTERVAL_MAX_MS: '100', PUBLISH_THREAD_FRAMES_PER_SECOND: '5000' }).folding).toEqual({
       intervalMs: 0,
       maxIntervalMs: 100,

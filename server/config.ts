@@ -92,8 +92,8 @@ const envSchema = v.object({
   ROLE: oneOf(roles, 'all'),
   PUBLISH_INTERVAL_MS: wholeNumber(100, { max: 60_000 }),
   // A hot product's fold window grows until each realtime thread pushes about this many frames a second, up to the longest window.
-  PUBLISH_INTERVAL_MAX_MS: wholeNumber(300, { max: 60_000 }),
-  PUBLISH_THREAD_FRAMES_PER_SECOND: wholeNumber(20_000, { min: 1 }),
+  PUBLISH_INTERVAL_MAX_MS: wholeNumber(1000, { max: 60_000 }),
+  PUBLISH_THREAD_FRAMES_PER_SECOND: wholeNumber(10_000, { min: 1 }),
   PUBLIC_WS_URL: wsUrl,
   LOG_LEVEL: oneOf(logLevels, 'info'),
   METRICS_PORT: port(9464),

@@ -21,7 +21,7 @@ describe('folding scheduler', () => {
   });
   afterEach(() => vi.useRealTimers());
 
-  /** The defaults (300 ms longest window, 20,000 frames a second) with the given shortest window. */
+  /** A 300 ms longest window and 20,000 frames a second, with the given shortest window. */
   const scheduler = (intervalMs: number, hooks: Partial<FoldingHooks> = {}, maxIntervalMs = 300) =>
     new FoldingScheduler(
       { intervalMs, maxIntervalMs, threadFramesPerSecond: 20_000 },
@@ -134,15 +134,46 @@ describe('folding scheduler', () => {
     s.offer('big', { ...exact(2, 999), sku: 'big' }); // opens a 300 ms window (10,000 subscribers)
     s.offer('small', { ...exact(1, 1000), sku: 'small' });
     s.offer('small', { ...exact(2, 999), sku: 'small' }); // shares it: 10,100 subscribers, 300 ms too
-    s.offer('small', { ...exact(3, 998), sku: 'small' });
-    vi.advanceTimersByTime(299);
+    sell(s, 'small', 3, 299); // never quiet, so the window runs its length
     expect(versionsOf('small')).toEqual([2]);
     vi.advanceTimersByTime(1);
-    expect(versionsOf('small')).toEqual([2, 3]);
+    expect(versionsOf('small')).toEqual([2, 301]);
     s.forget('big');
-    s.offer('small', { ...exact(4, 997), sku: 'small' });
+    s.offer('small', { ...exact(302, 697), sku: 'small' });
     vi.advanceTimersByTime(100);
-    expect(versionsOf('small')).toEqual([2, 3, 4]);
+    expect(versionsOf('small')).toEqual([2, 301, 302]);
+    s.close();
+  });
+
+  it('pushes the end of a burst once the topic is quiet, and the window then lasts one more', () => {
+    subscribers.set('hot', 4000); // one push per 200 ms at 20,000 frames a second
+    const s = scheduler(100);
+    s.offer('hot', { ...exact(1, 1000), sku: 'hot' });
+    sell(s, 'hot', 2, 50); // the sale stops at t=49
+    vi.advanceTimersByTime(98);
+    expect(versionsOf('hot')).toEqual([2]);
+    vi.advanceTimersByTime(2); // quiet for 100 ms: the final value, not at the window's end (t=200)
+    expect(versionsOf('hot')).toEqual([2, 51]);
+    // The window that pushed early now ends at t=400: a new burst waits for it.
+    sell(s, 'hot', 52, 249); // t=150 … 398
+    expect(versionsOf('hot')).toEqual([2, 51]);
+    vi.advanceTimersByTime(1);
+    expect(versionsOf('hot')).toEqual([2, 51, 300]);
+    s.close();
+  });
+
+  it('still pushes about once a window when quiet gaps keep coming', () => {
+    subscribers.set('hot', 4000); // 200 ms windows
+    const s = scheduler(100);
+    s.offer('hot', { ...exact(1, 1000), sku: 'hot' });
+    for (let v = 2; v <= 21; v++) {
+      s.offer('hot', { ...exact(v, 1000 - v), sku: 'hot' }); // every 110 ms: each gap is quiet
+      vi.advanceTimersByTime(110);
+    }
+    // 2,200 ms: at most 11 windows' worth of pushes and the first, where one per change would be 20.
+    expect(versionsOf('hot').length).toBeLessThanOrEqual(12);
+    vi.advanceTimersByTime(400); // at most two windows late
+    expect(versionsOf('hot').at(-1)).toBe(21);
     s.close();
   });
 

@@ -9,7 +9,15 @@ interface TopicFold {
   pushed: PublicStock | undefined;
   /** A newer value arrived inside the open window and waits for the trailing push. */
   dirty: boolean;
+  /** When the pending value arrived (the topic is quiet once none newer came for `intervalMs`). */
+  dirtyAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** When the open window ends, and how long it was opened for. */
+  dueAt: number;
+  windowMs: number;
+  /** The open window may still push early because its topic went quiet (once: it then lasts a window more). */
+  mayEndEarly: boolean;
+  quietTimer: NodeJS.Timeout | undefined;
   /** Subscribers counted when the open window began: its share of the scheduler's frame budget. */
   windowSubscribers: number;
   /**
@@ -46,8 +54,14 @@ const WINDOW_PER_PUSH_TIME = 3;
  * A flash sale's product with 10,000 watchers then gets a few fresher frames a second instead of
  * ten, and the event loop (and the API beside it) keeps its time. A push so slow that the window
  * would be mostly pushing stretches it too (WINDOW_PER_PUSH_TIME). No window outlasts
- * `maxIntervalMs` (or `intervalMs`, if that is longer): subscribers converge on the newest value
- * within it.
+ * `maxIntervalMs` (or `intervalMs`, if that is longer).
+ *
+ * A burst that ends inside a long window need not wait for it: once the topic has been quiet for
+ * `intervalMs`, the pending value is pushed at once, and that window then lasts one window more, so
+ * the topic still pushes at most once a window on average. When a flash sale stops, its watchers
+ * hold the final stock about `intervalMs` later, not a long window later; while it goes on they get
+ * a fresher value every window. A topic that already pushed early in its window waits for the end
+ * (at most two windows).
  */
 export class FoldingScheduler {
   private readonly topics = new Map<string, TopicFold>();
@@ -75,7 +89,19 @@ export class FoldingScheduler {
     const fold = this.topics.get(topic);
     if (fold === undefined) {
       // The first value a node learns of a topic is what its subscribers get in their snapshot.
-      this.topics.set(topic, { latest: view, pushed: view, dirty: false, timer: undefined, windowSubscribers: 0, pushCostMs: 0 });
+      this.topics.set(topic, {
+        latest: view,
+        pushed: view,
+        dirty: false,
+        dirtyAt: 0,
+        timer: undefined,
+        dueAt: 0,
+        windowMs: 0,
+        mayEndEarly: false,
+        quietTimer: undefined,
+        windowSubscribers: 0,
+        pushCostMs: 0,
+      });
       return true;
     }
     if (view.version <= fold.latest.version) return false;
@@ -89,6 +115,8 @@ export class FoldingScheduler {
       // The pending value (if any) is replaced, or this one is: either way one change folds away.
       if (fold.dirty) this.onFolded();
       fold.dirty = true;
+      fold.dirtyAt = this.now();
+      this.awaitQuiet(topic, fold, this.settings.intervalMs);
     }
     return true;
   }
@@ -122,7 +150,15 @@ export class FoldingScheduler {
     const delay = this.windowMs(subscribers, fold.pushCostMs);
     fold.windowSubscribers = subscribers;
     this.openSubscribers += subscribers;
+    fold.windowMs = delay;
+    // Only a window longer than the quiet time can gain by ending early.
+    fold.mayEndEarly = delay > this.settings.intervalMs;
+    this.endWindowIn(topic, fold, delay);
+  }
+
+  private endWindowIn(topic: string, fold: TopicFold, delay: number): void {
     const due = this.now() + delay;
+    fold.dueAt = due;
     fold.timer = setTimeout(() => {
       this.closeWindow(fold);
       if (!fold.dirty || this.topics.get(topic) !== fold) return;
@@ -135,10 +171,39 @@ export class FoldingScheduler {
     }, delay);
   }
 
+  /**
+   * Pushes the pending value once the topic has been quiet for `intervalMs`, if the window may still
+   * end early. One timer per window, moved on lazily rather than reset by every change.
+   */
+  private awaitQuiet(topic: string, fold: TopicFold, delay: number): void {
+    if (!fold.mayEndEarly || fold.quietTimer !== undefined) return;
+    fold.quietTimer = setTimeout(() => {
+      fold.quietTimer = undefined;
+      if (!fold.dirty || !fold.mayEndEarly || this.topics.get(topic) !== fold) return;
+      const quietFor = this.now() - fold.dirtyAt;
+      if (quietFor < this.settings.intervalMs) {
+        this.awaitQuiet(topic, fold, this.settings.intervalMs - quietFor);
+        return;
+      }
+      fold.dirty = false;
+      if (!this.pushIfNews(topic, fold)) {
+        this.onFolded();
+        return;
+      }
+      // The push came early, so the window lasts one window more: on average one push a window.
+      fold.mayEndEarly = false;
+      clearTimeout(fold.timer);
+      this.endWindowIn(topic, fold, Math.max(0, fold.dueAt - this.now()) + fold.windowMs);
+    }, delay);
+  }
+
   private closeWindow(fold: TopicFold): void {
     if (fold.timer === undefined) return;
     clearTimeout(fold.timer);
     fold.timer = undefined;
+    clearTimeout(fold.quietTimer);
+    fold.quietTimer = undefined;
+    fold.mayEndEarly = false;
     this.openSubscribers -= fold.windowSubscribers;
     fold.windowSubscribers = 0;
   }
