@@ -6,7 +6,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { fileURLToPath } from 'node:url';
 import type { ClientKind } from './harness/load-protocol.js';
 import { markdownTable, ratios, writeReport } from './harness/report.js';
-import { runScenario, scenarioNames, type ScenarioName, type ScenarioOptions } from './harness/scenarios.js';
+import { roundsSummary } from './harness/rounds.js';
+import { runScenario, scenarioNames, type ScenarioName, type ScenarioOptions, type ScenarioResult } from './harness/scenarios.js';
 import { defaultSystemNames, systemNames, type SystemName } from './harness/systems.js';
 
 /** Defaults sized for a 2-core machine; every one can be changed by a flag. */
@@ -62,6 +63,7 @@ export function buildCli(): Command {
     .option('--warmup <s>', 'limits: seconds of writes and flood before the first phase, not counted (default 10)', int('warmup'))
     .option('--node-flags <words>', 'stockwire-node-flags: node flags and NAME=value variables to run the server with instead of the bin\'s first line (default: none)', '')
     .option('--rss-cap <mb>', 'kill a server whose RSS passes this', int('rss-cap'), 4096)
+    .option('--rounds <n>', 'run the comparison n times, the systems\' order reversed every other round, and sum up the rounds', int('rounds'), 1)
     .addOption(new Option('--redis-url <url>').default(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'))
     .addOption(new Option('--amqp-url <url>', 'RabbitMQ for the stockwire-amqp variants').default(process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'))
     .addOption(new Option('--postgres-url <url>', 'admin URL; a fresh database is created and dropped').default(process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'))
@@ -89,6 +91,7 @@ interface CliFlags {
   warmup?: number;
   nodeFlags: string;
   rssCap: number;
+  rounds: number;
   redisUrl: string;
   amqpUrl: string;
   postgresUrl: string;
@@ -141,13 +144,22 @@ async function main(): Promise<void> {
   const scenario = cli.args[0] as ScenarioName;
   const flags = cli.opts<CliFlags>();
   const options = optionsFrom(scenario, flags);
-  const result = await runScenario(scenario, options);
-  const written = writeReport(result, flags.out);
-  console.log(`\n${markdownTable(result)}\n`);
-  console.log(`results: ${written.json}\n         ${written.markdown}\n         ${written.svg}\n`);
-  const lines = ratios(result);
-  if (lines.length > 0) console.log(`Ratios\n${lines.map((l) => `  ${l}`).join('\n')}`);
-  if (result.results.some((r) => !r.ok)) process.exitCode = 1;
+  const roundCount = Math.max(1, flags.rounds);
+  const rounds: ScenarioResult[] = [];
+  for (let round = 0; round < roundCount; round++) {
+    const systems = round % 2 === 0 ? options.systems : [...options.systems].reverse();
+    if (roundCount > 1) console.log(`\nRound ${round + 1} of ${roundCount}: ${systems.join(', ')}`);
+    const result = await runScenario(scenario, { ...options, systems });
+    const written = writeReport(result, flags.out);
+    console.log(`\n${markdownTable(result)}\n`);
+    console.log(`results: ${written.json}\n         ${written.markdown}\n         ${written.svg}\n`);
+    const lines = ratios(result);
+    if (lines.length > 0) console.log(`Ratios\n${lines.map((l) => `  ${l}`).join('\n')}`);
+    if (result.results.some((r) => !r.ok)) process.exitCode = 1;
+    rounds.push(result);
+  }
+  const summary = roundsSummary(rounds);
+  if (summary.length > 0) console.log(`\nOver ${rounds.length} rounds (the systems' order reversed every other round)\n\n${summary.join('\n')}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
