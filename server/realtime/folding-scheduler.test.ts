@@ -162,6 +162,39 @@ describe('folding scheduler', () => {
     s.close();
   });
 
+  it('sends nothing when a quiet burst ended on the face already pushed, and keeps the early push for later', () => {
+    subscribers.set('hot', 6000); // 300 ms windows
+    let folded = 0;
+    const s = scheduler(100, { onFolded: () => (folded += 1) });
+    s.offer('hot', { ...exact(1, 1000), sku: 'hot' });
+    s.offer('hot', { ...exact(2, 999), sku: 'hot' }); // pushed, opens the window
+    s.offer('hot', { ...exact(3, 998), sku: 'hot' });
+    s.offer('hot', { ...exact(4, 999), sku: 'hot' }); // back to the face of version 2
+    vi.advanceTimersByTime(100);
+    expect(versionsOf('hot')).toEqual([2]);
+    expect(folded).toBe(2);
+    s.offer('hot', { ...exact(5, 990), sku: 'hot' });
+    vi.advanceTimersByTime(100); // quiet again at t=200: this window has not pushed early yet
+    expect(versionsOf('hot')).toEqual([2, 5]);
+    s.offer('hot', { ...exact(6, 989), sku: 'hot' }); // now it has: the window lasts until t=600
+    vi.advanceTimersByTime(399);
+    expect(versionsOf('hot')).toEqual([2, 5]);
+    vi.advanceTimersByTime(1);
+    expect(versionsOf('hot')).toEqual([2, 5, 6]);
+    s.close();
+  });
+
+  it('forgets a crowded topic with its quiet timer', () => {
+    subscribers.set('hot', 4000);
+    const s = scheduler(100);
+    s.offer('hot', { ...exact(1, 1000), sku: 'hot' });
+    s.offer('hot', { ...exact(2, 999), sku: 'hot' });
+    s.offer('hot', { ...exact(3, 998), sku: 'hot' }); // waits for quiet
+    s.forget('hot');
+    vi.advanceTimersByTime(500);
+    expect(versionsOf('hot')).toEqual([2]);
+  });
+
   it('still pushes about once a window when quiet gaps keep coming', () => {
     subscribers.set('hot', 4000); // 200 ms windows
     const s = scheduler(100);

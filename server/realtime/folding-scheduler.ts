@@ -115,8 +115,10 @@ export class FoldingScheduler {
       // The pending value (if any) is replaced, or this one is: either way one change folds away.
       if (fold.dirty) this.onFolded();
       fold.dirty = true;
-      fold.dirtyAt = this.now();
-      this.awaitQuiet(topic, fold, this.settings.intervalMs);
+      if (fold.mayEndEarly) {
+        fold.dirtyAt = this.now();
+        this.awaitQuiet(topic, fold, this.settings.intervalMs);
+      }
     }
     return true;
   }
@@ -157,13 +159,12 @@ export class FoldingScheduler {
   }
 
   private endWindowIn(topic: string, fold: TopicFold, delay: number): void {
-    const due = this.now() + delay;
-    fold.dueAt = due;
+    fold.dueAt = this.now() + delay;
     fold.timer = setTimeout(() => {
       this.closeWindow(fold);
       if (!fold.dirty || this.topics.get(topic) !== fold) return;
       fold.dirty = false;
-      const late = Math.max(0, this.now() - due);
+      const late = Math.max(0, this.now() - fold.dueAt);
       if (this.pushIfNews(topic, fold)) {
         fold.pushCostMs += late;
         this.openWindow(topic, fold);
@@ -176,7 +177,7 @@ export class FoldingScheduler {
    * end early. One timer per window, moved on lazily rather than reset by every change.
    */
   private awaitQuiet(topic: string, fold: TopicFold, delay: number): void {
-    if (!fold.mayEndEarly || fold.quietTimer !== undefined) return;
+    if (fold.quietTimer !== undefined) return;
     fold.quietTimer = setTimeout(() => {
       fold.quietTimer = undefined;
       if (!fold.dirty || !fold.mayEndEarly || this.topics.get(topic) !== fold) return;
