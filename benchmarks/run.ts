@@ -17,7 +17,7 @@ export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = 
   'connect-storm': { connections: 20_000, products: 200, perConn: 5, rate: 0, durationS: 0, settleS: 0 },
   capacity: { connections: 100_000, products: 200, perConn: 1, rate: 0, durationS: 0, settleS: 3 },
   writes: { connections: 0, products: 1, perConn: 1, rate: 0, durationS: 10, settleS: 0, systems: ['stockwire'] },
-  // The default node, with its sockets on the main thread and on two threads, with fixed fold windows, against the split roles.
+  // The default node, with its sockets on the main thread and on two threads, with fixed fold windows, with realtime threads at the API's priority, against the split roles.
   'flash-sale': {
     connections: 10_000,
     products: 1,
@@ -26,7 +26,7 @@ export const scenarioDefaults: Record<ScenarioName, Partial<ScenarioOptions>> = 
     durationS: 10,
     settleS: 15,
     concurrency: 32,
-    systems: ['stockwire', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-split'],
+    systems: ['stockwire', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-equal-priority', 'stockwire-split'],
   },
   // 40 attacker sockets × sub/unsub of 500 fresh SKUs every 45 ms, against 100 adjusts/s over 20 SKUs.
   'churn-attack': { connections: 40, products: 20, perConn: 500, rate: 100, durationS: 10, settleS: 0, systems: ['stockwire'] },

@@ -37,6 +37,7 @@ describe('configuration errors', () => {
     expect(startupLine({ REDIS_KEY_PREFIX: 'x'.repeat(65) })).toMatch(/^Invalid REDIS_KEY_PREFIX="x+": must be at most 64 characters$/);
     expect(startupLine({ REDIS_KEY_PREFIX: 'shop{1}:' })).toMatch(/^Invalid REDIS_KEY_PREFIX="shop\{1\}:": must not contain braces or spaces/);
     expect(startupLine({ WS_THREADS: '257' })).toBe('Invalid WS_THREADS="257": must be a whole number from 1 to 256');
+    expect(startupLine({ WS_THREAD_NICE: '20' })).toBe('Invalid WS_THREAD_NICE="20": must be a whole number from 0 to 19');
     expect(startupLine({ TRUST_PROXY_HOPS: '-1' })).toBe('Invalid TRUST_PROXY_HOPS="-1": must be a whole number from 0 to 10');
     expect(loadConfig({ WS_THREADS: '256', TRUST_PROXY_HOPS: '10', REDIS_KEY_PREFIX: 'x'.repeat(64) })).toMatchObject({ wsThreads: 256, redisKeyPrefix: 'x'.repeat(64) });
   });
@@ -48,6 +49,7 @@ describe('configuration errors', () => {
     expect(config.webhooks.allowPrivate).toBe(false);
     expect(config.databasePreparedStatements).toBe(true);
     expect(config.wsThreads).toBeGreaterThanOrEqual(1);
+    expect(config.wsThreadNice).toBe(19);
     expect(loadConfig({ PORT: '0', WS_PORT: '9600', DATABASE_URL: '  ' })).toMatchObject({ port: 0, wsPort: 9600, databaseUrl: undefined });
   });
 });

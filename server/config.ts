@@ -130,6 +130,8 @@ const envSchema = v.object({
   WS_MAX_REFUSED_FRAMES: wholeNumber(10),
   WS_ABUSE_WAIT_SECONDS: wholeNumber(30),
   WS_THREADS: wholeNumber(Math.min(availableParallelism(), 256), { min: 1, max: 256 }),
+  // The realtime threads' nice value (Linux): they yield the CPU to the API's main thread.
+  WS_THREAD_NICE: wholeNumber(19, { min: 0, max: 19 }),
   // Live viewer counts: frames per product at most this often, and a node's counts expire this long after its last report.
   VIEWERS_INTERVAL_MS: wholeNumber(2000, { min: 100, max: 60_000 }),
   VIEWERS_EXPIRY_MS: wholeNumber(6000, { min: 1, max: 600_000 }),
@@ -192,6 +194,8 @@ export interface Config {
   readonly folding: FoldingSettings;
   /** uWS worker threads sharing WS_PORT; 1 keeps the sockets on the main thread. */
   readonly wsThreads: number;
+  /** Nice value of the realtime worker threads (Linux; 0: the same priority as the API's main thread). */
+  readonly wsThreadNice: number;
   readonly publicWsUrl: string;
   readonly logLevel: (typeof logLevels)[number];
   /** Prometheus `/metrics` on its own listener, never on the public ports; port 0: off. */
@@ -354,6 +358,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       threadFramesPerSecond: e.PUBLISH_THREAD_FRAMES_PER_SECOND,
     },
     wsThreads: e.WS_THREADS,
+    wsThreadNice: e.WS_THREAD_NICE,
     publicWsUrl: e.PUBLIC_WS_URL ?? `ws://${e.HOST}:${e.WS_PORT}`,
     logLevel: e.LOG_LEVEL,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },

@@ -158,14 +158,14 @@ export async function startStockwire(config: Config, options: StartOptions = {})
       // Several threads: the sockets leave the main thread, so pushing frames never stalls the API.
       const gateway =
         config.wsThreads > 1
-          ? await RealtimeThreads.start({ ...realtime, settings: gatewaySettings(config), threads: config.wsThreads })
+          ? await RealtimeThreads.start({ ...realtime, settings: gatewaySettings(config), threads: config.wsThreads, nice: config.wsThreadNice })
           : await RealtimeGateway.start(realtime);
       closers.push(() => gateway.close());
       // Only the main thread loads prom-client: a realtime thread sends its counts here when scraped.
       new RealtimeMetrics(registry, () => gateway.counts());
       closeMerchantSockets = (merchantId) => gateway.closeMerchant(merchantId);
       wsUrl = `ws://${urlHost(config.host)}:${gateway.port}`;
-      logger.info({ wsUrl, bus: bus.kind, uws: loadUws().build.name, threads: config.wsThreads }, 'realtime listening');
+      logger.info({ wsUrl, bus: bus.kind, uws: loadUws().build.name, threads: config.wsThreads, ...(config.wsThreads > 1 ? { threadNice: config.wsThreadNice } : {}) }, 'realtime listening');
     }
     // WS_PORT=0 (tests): tell widget.js the port actually bound, unless PUBLIC_WS_URL was set.
     const publicWsUrl =

@@ -211,7 +211,7 @@ export function ratios(result: ScenarioResult): string[] {
   return lines;
 }
 
-/** flash-sale: each variant against the split roles, two threads against one, and adaptive folding against fixed windows. */
+/** flash-sale: each variant against the split roles, two threads against one, adaptive folding against fixed windows, and yielding threads against equal priority. */
 function flashSaleRatios(by: Map<SystemName, SystemResult>, ratio: (a: number | null | undefined, b: number | null | undefined) => number | null): string[] {
   const lines: string[] = [];
   const compare = (ours: SystemName, base: SystemName) => {
@@ -224,9 +224,10 @@ function flashSaleRatios(by: Map<SystemName, SystemResult>, ratio: (a: number | 
         `time to final stock ×${fmt(ratio(mine.convergeMs, theirs.convergeMs), 2)}`,
     );
   };
-  for (const ours of ['stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire'] as const) compare(ours, 'stockwire-split');
+  for (const ours of ['stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-equal-priority', 'stockwire'] as const) compare(ours, 'stockwire-split');
   compare('stockwire-2-threads', 'stockwire-1-thread');
   compare('stockwire', 'stockwire-fixed-fold');
+  compare('stockwire', 'stockwire-equal-priority');
   for (const r of by.values()) {
     if (r.metrics.flashSale) lines.push(`${r.label}: keeps ${fmt(r.metrics.flashSale.kept, 2)}× of its adjust rate with ${fmt(r.metrics.connections?.open, 0)} watchers`);
   }

@@ -16,7 +16,7 @@ import { JsonClient, versionOf } from './http-client.js';
 import type { ClientProtocol } from './load-protocol.js';
 import type { WriteTarget } from './write-protocol.js';
 
-export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-node-flags', 'stockwire-amqp', 'stockwire-amqp-delivery', 'seed', 'socketio', 'uws'] as const;
+export const systemNames = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-equal-priority', 'stockwire-node-flags', 'stockwire-amqp', 'stockwire-amqp-delivery', 'seed', 'socketio', 'uws'] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
@@ -27,6 +27,7 @@ export const systemLabels: Record<SystemName, string> = {
   'stockwire-1-thread': 'Stockwire (end to end, WS_THREADS=1)',
   'stockwire-2-threads': 'Stockwire (end to end, WS_THREADS=2)',
   'stockwire-fixed-fold': 'Stockwire (end to end, fixed fold windows)',
+  'stockwire-equal-priority': 'Stockwire (end to end, WS_THREAD_NICE=0)',
   'stockwire-node-flags': 'Stockwire (end to end, plain node with --node-flags)',
   'stockwire-amqp': 'Stockwire (end to end, RabbitMQ bus)',
   'stockwire-amqp-delivery': 'Stockwire (delivery only, RabbitMQ bus)',
@@ -38,7 +39,7 @@ export const systemLabels: Record<SystemName, string> = {
 export const baselineNames: readonly SystemName[] = ['seed', 'socketio', 'uws'];
 /** What a scenario runs when --systems is not given (the split, cluster and RabbitMQ variants are opt-in). */
 export const defaultSystemNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'seed', 'socketio', 'uws'];
-export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-node-flags', 'stockwire-amqp', 'stockwire-amqp-delivery'];
+export const stockwireNames: readonly SystemName[] = ['stockwire', 'stockwire-delivery', 'stockwire-split', 'stockwire-cluster', 'stockwire-1-thread', 'stockwire-2-threads', 'stockwire-fixed-fold', 'stockwire-equal-priority', 'stockwire-node-flags', 'stockwire-amqp', 'stockwire-amqp-delivery'];
 /** The variants that pin WS_THREADS; the others run with the default (one thread per core). */
 const pinnedThreads: Partial<Record<SystemName, string>> = { 'stockwire-1-thread': '1', 'stockwire-2-threads': '2' };
 /** The variants whose events travel over RabbitMQ. */
@@ -137,6 +138,8 @@ async function startStockwire(name: SystemName, backends: BenchBackends, options
     // Load comes from one loopback address: the per-IP socket limits would measure themselves.
     WS_MAX_CONNECTIONS_PER_IP: '0',
     ...(pinnedThreads[name] ? { WS_THREADS: pinnedThreads[name] } : {}),
+    // The equal-priority variant: realtime threads do not yield the CPU to the API's main thread.
+    ...(name === 'stockwire-equal-priority' ? { WS_THREAD_NICE: '0' } : {}),
     WS_MAX_NEW_SUBSCRIPTIONS_PER_SECOND: '0',
     WS_MAX_NEW_SUBSCRIPTIONS_PER_IP_PER_SECOND: '0',
     WS_MAX_REFUSED_FRAMES: '0',

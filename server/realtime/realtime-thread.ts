@@ -14,6 +14,7 @@ import { SharedConnectionCounter } from './connection-counter.js';
 import { noCounts } from './realtime-counts.js';
 import { RealtimeGateway, type RealtimeStore } from './realtime-gateway.js';
 import { ThreadMerchantSockets } from './thread-merchant-sockets.js';
+import { lowerThreadPriority } from './thread-priority.js';
 import type { FromThread, RealtimeThreadInit, ThreadAnswers, ThreadRequest, ToThread } from './thread-messages.js';
 
 /**
@@ -150,6 +151,11 @@ async function run(init: RealtimeThreadInit, port: MessagePort): Promise<void> {
     (obj: object, msg?: string): void =>
       main.post({ kind: 'log', level, obj, ...(msg === undefined ? {} : { msg }) });
   const logger: ComponentLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  if (init.nice > 0) {
+    const priority = lowerThreadPriority(init.nice);
+    // Every thread would say the same; one line is enough.
+    if (!priority.applied && init.thread === 0) logger.warn({ reason: priority.reason }, 'WS_THREAD_NICE not applied: realtime threads share the CPU equally with the API');
+  }
   // Limits and usage per merchant live on the main thread too.
   const merchantSockets = new ThreadMerchantSockets(main);
   // Set once listening; messages may arrive before (a close during start-up).

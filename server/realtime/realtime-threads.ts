@@ -20,6 +20,8 @@ interface ThreadCounts {
 
 export interface RealtimeThreadsOptions {
   readonly threads: number;
+  /** Each thread's nice value, so the threads yield the CPU to the main thread, which answers the API (absent: 0, no change). */
+  readonly nice?: number;
   readonly settings: RealtimeThreadInit['settings'];
   readonly store: RealtimeStore;
   /** The process's one key cache: threads ask it, so a revocation (`forget`) reaches every thread at once. */
@@ -118,6 +120,7 @@ export class RealtimeThreads {
     const init: RealtimeThreadInit = {
       thread,
       settings: { ...this.options.settings, port },
+      nice: this.options.nice ?? 0,
       busKind: bus.kind,
       busConnected: bus.connected,
       connectionCounts,

@@ -14,6 +14,8 @@ import type { ViewerCountsMessage } from '../bus/control-message.js';
 export interface RealtimeThreadInit {
   readonly thread: number;
   readonly settings: Pick<RealtimeGatewayOptions, 'host' | 'port' | 'folding' | 'limits' | 'viewers' | 'skuMaxLength' | 'trustProxyHops'>;
+  /** The thread's nice value (`lowerThreadPriority`); 0 leaves it at the main thread's priority. */
+  readonly nice: number;
   readonly busKind: BusKind;
   readonly busConnected: boolean;
   /** The per-IP socket counts every thread shares (`SharedConnectionCounter`). */
