@@ -7,6 +7,7 @@ import { loadConfig } from '../config.js';
 import { gatewaySettings } from '../main.js';
 import { StockStore } from '../store/stock-store.js';
 import { RealtimeThreads } from './realtime-threads.js';
+import { lowerThreadPriority } from './thread-priority.js';
 
 /** Every thread of this process and its nice value, as the kernel reports it (field 19 of its stat line). */
 function niceByThread(): Map<number, number> {
@@ -72,5 +73,11 @@ describe.runIf(process.platform === 'linux')('realtime thread priority (WS_THREA
     } finally {
       await threads.close();
     }
+  });
+
+  it('says why when the priority cannot be set, and changes nothing', () => {
+    const before = niceByThread();
+    expect(lowerThreadPriority(20)).toMatchObject({ applied: false, reason: expect.stringMatching(/range/) });
+    expect(niceByThread()).toEqual(before);
   });
 });

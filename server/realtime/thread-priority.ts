@@ -1,5 +1,5 @@
 import { readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { setPriority } from 'node:os';
 
 /**
  * Realtime threads yield the CPU to the main thread, which answers the API: on a busy machine a sale
@@ -9,7 +9,7 @@ import { getPriority, setPriority } from 'node:os';
  * yield to the API"). When the machine is not busy every thread gets a core at once and nothing waits.
  */
 
-export type ThreadPriority = { readonly applied: true; readonly threadId: number; readonly nice: number } | { readonly applied: false; readonly reason: string };
+export type ThreadPriority = { readonly applied: true } | { readonly applied: false; readonly reason: string };
 
 /**
  * Lowers the calling thread's CPU priority to `nice` (0–19, higher yields more). Linux only: there the
@@ -23,7 +23,7 @@ export function lowerThreadPriority(nice: number): ThreadPriority {
     const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
     if (!Number.isSafeInteger(threadId) || threadId <= 0) return { applied: false, reason: 'no thread id in /proc/thread-self' };
     setPriority(threadId, nice);
-    return { applied: true, threadId, nice: getPriority(threadId) };
+    return { applied: true };
   } catch (error) {
     return { applied: false, reason: error instanceof Error ? error.message : String(error) };
   }
